@@ -1,0 +1,160 @@
+# finstream - one plain Makefile.
+#
+#   make            build every tool into $(B)/bin (B=build by default)
+#   make check      build and run every test; last line "N passed, N failed"
+#   make check SAN=1  the same under ASan+UBSan (in build-san/)
+#   make demo       install missing packages, build, run the fraud pipeline
+#   make bench      benchmarks under bench/, results in bench/results/
+#   make fuzz       run each libFuzzer harness for FUZZ_SECONDS (clang)
+#   make deps       install the Debian packages the build and tests need
+#   make install    PREFIX=/usr/local
+#   CUDA=auto|0|1   build fs-score-gpu's CUDA path when nvcc is found
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC = cc
+endif
+SAN ?= 0
+CUDA ?= auto
+PREFIX ?= /usr/local
+NVCC ?= $(shell command -v nvcc 2>/dev/null || \
+	  { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+
+ifeq ($(SAN),1)
+B ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+else
+B ?= build
+SANFLAGS =
+endif
+
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilibcommon \
+	  -pthread $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+
+# Libraries through pkg-config; a missing one names its Debian package.
+define need_pkg
+$(if $(shell pkg-config --exists $(1) && echo y),,\
+  $(error pkg-config cannot find $(1): install the Debian package $(2) \
+	  (or run 'make deps')))
+endef
+$(call need_pkg,libarchive,libarchive-dev)
+$(call need_pkg,libcjson,libcjson-dev)
+$(call need_pkg,libcrypto,libssl-dev)
+$(call need_pkg,sqlite3,libsqlite3-dev)
+$(call need_pkg,rdkafka,librdkafka-dev)
+
+PKGS = libarchive libcjson libcrypto sqlite3 rdkafka
+CFLAGS += $(shell pkg-config --cflags $(PKGS))
+LIBS = $(shell pkg-config --libs $(PKGS)) -lm
+
+# CUDA probe: auto builds the .cu path when nvcc is present.
+ifeq ($(CUDA),auto)
+HAVE_CUDA := $(if $(NVCC),1,0)
+else
+HAVE_CUDA := $(CUDA)
+endif
+ifeq ($(HAVE_CUDA),1)
+ifeq ($(NVCC),)
+$(error CUDA=1 but nvcc was not found)
+endif
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+CFLAGS += -DFS_HAVE_CUDA=1
+CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC,-Wall -Ilibcommon
+endif
+$(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC)),no))
+
+LIB_SRC = $(wildcard libcommon/*.c)
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+
+# A tool is tools/fs-NAME.c, or a folder tools/NAME/ of .c files (and
+# an optional .cu, linked when CUDA is built).
+SIMPLE_TOOLS = $(patsubst tools/%.c,%,$(wildcard tools/fs-*.c))
+DIR_TOOLS = $(patsubst tools/%/,fs-%,$(filter %/,$(wildcard tools/*/)))
+TOOLS = $(SIMPLE_TOOLS) $(DIR_TOOLS)
+BINS = $(TOOLS:%=$(B)/bin/%)
+
+all: $(BINS)
+
+$(B)/libfs.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/%.o: %.c libcommon/fs.h libcommon/banned.h $(wildcard tools/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/%.cu.o: %.cu $(wildcard tools/*/*.h)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+$(B)/bin/fs-%: $(B)/tools/fs-%.o $(B)/libfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Folder tools: tools/NAME/*.c (+ *.cu with CUDA).
+define dir_tool
+$(B)/bin/fs-$(1): $(patsubst %.c,$(B)/%.o,$(wildcard tools/$(1)/*.c)) \
+	$(if $(filter 1,$(HAVE_CUDA)),$(patsubst %.cu,$(B)/%.cu.o,$(wildcard tools/$(1)/*.cu))) \
+	$(B)/libfs.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $(if $(filter 1,$(HAVE_CUDA)),$$(CUDA_LIBS) -lstdc++)
+endef
+$(foreach t,$(DIR_TOOLS:fs-%=%),$(eval $(call dir_tool,$(t))))
+
+# Unit tests (cmocka) for libcommon.
+UNIT_SRC = $(wildcard tests/unit/test-*.c)
+UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+$(B)/tests/%: tests/unit/%.c $(B)/libfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+check: all $(UNIT_BINS)
+	@B=$(B) SAN=$(SAN) tests/run
+
+demo: deps all
+	@B=$(B) scripts/demo
+
+bench: all
+	@B=$(B) bench/run
+
+deps:
+	@scripts/install-deps
+
+style:
+	clang-format --dry-run --Werror libcommon/*.[ch] tools/*.c tools/*/*.[ch]
+
+FUZZ_SECONDS ?= 20
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BINS = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(LIB_SRC) $(wildcard tools/*/*.c)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilibcommon -Itools \
+	  $(shell pkg-config --cflags $(PKGS)) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) \
+	  $(shell sed -n 's|^// FUZZ_SOURCES: ||p' $<) $(LIBS)
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+	  mkdir -p build-fuzz/corpus-$${f##*/}; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    build-fuzz/corpus-$${f##*/} tests/fuzz/seeds/$${f##*/fuzz-} \
+	    2>build-fuzz/$${f##*/}.log || { tail -30 build-fuzz/$${f##*/}.log; exit 1; }; \
+	done; echo "fuzz: all harnesses ran clean"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all check demo bench deps style fuzz install clean
+.SECONDARY:

@@ -1,0 +1,89 @@
+/*
+ * error.c - the one family of error helpers: every message starts with
+ * the program name and goes to stderr as one line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+const char *fs_progname = "finstream";
+volatile sig_atomic_t fs_stop;
+
+static void vreport(const char *fmt, va_list ap, int errnum)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fflush(stdout);
+	if (errnum)
+		fprintf(stderr, "%s: %s: %s\n", fs_progname, msg,
+			strerror(errnum));
+	else
+		fprintf(stderr, "%s: %s\n", fs_progname, msg);
+}
+
+void fs_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, 0);
+	va_end(ap);
+	exit(status);
+}
+
+void fs_die_errno(int status, const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, e);
+	va_end(ap);
+	exit(status);
+}
+
+void fs_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, 0);
+	va_end(ap);
+}
+
+int fs_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, 0);
+	va_end(ap);
+	return -1;
+}
+
+void fs_bug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: BUG: ", fs_progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	abort();
+}
+
+void fs_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, 0);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n",
+		fs_progname);
+	exit(FS_EXIT_USAGE);
+}

@@ -1,0 +1,515 @@
+/*
+ * fs.h - the finstream common library (libfs.a).
+ *
+ * Every tool includes this one header.  It defines the record stream
+ * (fs-record(5)), the schema table of the built-in types, frame readers
+ * and writers over endpoints, the error and exit conventions, parsing and
+ * printing of numbers, money, durations and timestamps, a latency
+ * histogram, Prometheus metrics and a TTY progress line.
+ */
+#ifndef FS_H
+#define FS_H
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FS_VERSION_STRING "0.1.0"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "finstream frames are little-endian; this host is not"
+#endif
+
+/* ---- exit status: a frozen set, listed in every man page ---- */
+enum {
+	FS_EXIT_OK = 0,		/* success */
+	FS_EXIT_FAIL = 1,	/* failure (I/O, system) */
+	FS_EXIT_USAGE = 2,	/* usage error */
+	FS_EXIT_DATA = 3,	/* bad input data */
+	FS_EXIT_UNAVAIL = 4,	/* a needed service or device unavailable */
+};
+
+/* ---- errors (libcommon/error.c) ---- */
+extern const char *fs_progname;		/* "fs-cat", set by main() */
+extern volatile sig_atomic_t fs_stop;	/* set by SIGINT/SIGTERM */
+
+/* Print "fs-TOOL: MSG" to stderr and exit with status. */
+_Noreturn void fs_die(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* As fs_die, with ": strerror(errno)" appended. */
+_Noreturn void fs_die_errno(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Print "fs-TOOL: MSG" to stderr and go on. */
+void fs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "fs-TOOL: MSG" to stderr and return -1. */
+int fs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An internal invariant broke: print and abort(). */
+_Noreturn void fs_bug(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+/*
+ * A usage error: "fs-TOOL: MSG" then "Try 'fs-TOOL --help'." on stderr,
+ * exit 2.
+ */
+_Noreturn void fs_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/*
+ * Each tool defines tool_main(); libcommon's main() checks that fds 0-2
+ * are open, sets fs_progname, ignores SIGPIPE (writes then fail with
+ * EPIPE, and the writer ends the tool quietly), makes SIGINT/SIGTERM set
+ * fs_stop, then calls tool_main() and exits with what it returns.
+ */
+int tool_main(int argc, char **argv);
+
+/*
+ * Print the --version text to stdout: tool name and version, the linked
+ * library versions, and the compiled-in features.  extra, if not NULL,
+ * is printed as one more line (e.g. the CUDA device seen).
+ */
+void fs_print_version(const char *extra);
+
+/* ---- the record stream (fs-record(5)) ---- */
+#define FS_HDR_SIZE 40
+#define FS_FRAME_MAX (16u << 20)	/* largest len accepted */
+#define FS_FORMAT_VERSION 1
+
+/* A frame header, little-endian, 8-byte aligned in every buffer. */
+struct fs_hdr {
+	uint32_t len;		/* bytes after this field; 4 + len = k * 8 */
+	uint16_t type;		/* FS_T_* */
+	uint8_t version;	/* FS_FORMAT_VERSION */
+	uint8_t flags;		/* FS_F_* */
+	int64_t ts_event;	/* ns since the epoch, UTC */
+	int64_t ts_ingest;	/* wall time of entry, ns since the epoch */
+	uint64_t key;		/* partitioning key */
+	uint64_t seq;		/* per-source sequence number */
+};
+
+/* Record types.  Control types have FS_F_CONTROL set. */
+enum {
+	FS_T_TRADE = 1,
+	FS_T_QUOTE = 2,
+	FS_T_BOOK = 3,
+	FS_T_ORDER = 4,
+	FS_T_TXN = 5,
+	FS_T_POSITION = 6,
+	FS_T_BAR = 7,
+	FS_T_FEATURES = 8,
+	FS_T_SCORE = 9,
+	FS_T_ALERT = 10,
+	FS_T_AGG = 11,
+	FS_T_VAR = 12,
+	FS_T_JSON = 13,
+	FS_T_WATERMARK = 0x100,
+	FS_T_BARRIER = 0x101,
+	FS_T_SCHEMA = 0x102,
+};
+
+/* Flags. */
+#define FS_F_CONTROL	0x01	/* in-band control record */
+#define FS_F_LATE	0x02	/* arrived after its window closed */
+#define FS_F_ENCRYPTED	0x04	/* body is encrypted */
+#define FS_F_PARTIAL	0x08	/* early (non-final) window result */
+#define FS_F_UPDATE	0x10	/* re-emitted result after a late event */
+
+/* Money and prices: int64 with 8 implied decimals. */
+#define FS_FIX_SCALE 100000000LL
+
+/* Body layouts of the fixed built-in types (offsets from body start). */
+struct fs_trade {
+	char symbol[12];
+	char side;		/* 'B' or 'S' */
+	uint8_t pad_[3];
+	int64_t price;		/* fixed 8 */
+	int64_t qty;
+	uint64_t trade_id;
+	char venue[8];
+};
+
+struct fs_quote {
+	char symbol[12];
+	uint8_t pad_[4];
+	int64_t bid;		/* fixed 8 */
+	int64_t ask;		/* fixed 8 */
+	int64_t bid_size;
+	int64_t ask_size;
+};
+
+struct fs_book {
+	char symbol[12];
+	char action;		/* 'A' add, 'M' modify, 'D' delete */
+	char side;		/* 'B' or 'S' */
+	uint8_t pad_[2];
+	uint64_t order_id;
+	int64_t price;		/* fixed 8 */
+	int64_t qty;
+};
+
+struct fs_order {
+	char symbol[12];
+	char side;		/* 'B' or 'S' */
+	char ord_type;		/* 'L' limit, 'M' market */
+	uint8_t pad_[2];
+	uint64_t order_id;
+	uint64_t account;
+	int64_t price;		/* fixed 8; 0 for market */
+	int64_t qty;
+};
+
+struct fs_txn {
+	uint64_t account;
+	uint64_t merchant;
+	uint64_t device;
+	int64_t amount;		/* fixed 8 */
+	uint16_t mcc;		/* merchant category code */
+	uint8_t channel;	/* FS_CH_* */
+	uint8_t label;		/* 1 = fraud (synthetic or labelled data) */
+	char country[4];	/* ISO 3166 alpha-2, NUL padded */
+	char currency[4];	/* ISO 4217, NUL padded */
+	uint8_t pad_[4];
+};
+
+enum { FS_CH_POS = 0, FS_CH_ONLINE = 1, FS_CH_ATM = 2, FS_CH_MOBILE = 3 };
+
+struct fs_position {
+	char symbol[12];
+	uint8_t pad_[4];
+	uint64_t portfolio;
+	int64_t qty;
+	int64_t price;		/* fixed 8: mark price */
+	char currency[4];
+	uint8_t pad2_[4];
+};
+
+struct fs_bar {
+	char symbol[12];
+	uint8_t pad_[4];
+	int64_t window_start;	/* ns */
+	int64_t window_end;	/* ns, exclusive */
+	int64_t open, high, low, close;	/* fixed 8 */
+	int64_t volume;
+	int64_t vwap;		/* fixed 8 */
+	uint64_t count;
+};
+
+#define FS_EXPLAIN_MAX 8
+struct fs_score {
+	double score;
+	uint64_t model_id;
+	uint8_t decision;	/* 1 = above threshold */
+	uint8_t nexplain;	/* entries used in explain[] */
+	uint8_t pad_[6];
+	struct {
+		uint32_t feature;	/* column index in the FEATURES schema */
+		float contrib;		/* SHAP value */
+	} explain[FS_EXPLAIN_MAX];
+};
+
+struct fs_alert {
+	double score;
+	uint64_t model_id;
+	char reason[24];	/* short code, NUL padded */
+};
+
+struct fs_var {
+	int64_t var;		/* fixed 8, positive loss */
+	int64_t es;		/* fixed 8 */
+	double confidence;	/* e.g. 0.99 */
+	int64_t horizon;	/* ns */
+	char method[8];		/* "hist", "param", "mc" */
+};
+
+/*
+ * Dynamic bodies.  FEATURES: struct fs_dyn then ncols float32.  AGG:
+ * struct fs_dyn then ncols 8-byte slots (int64, fixed 8, timestamp or
+ * double, as the SCHEMA says).  JSON: uint32 length then the text.
+ */
+struct fs_dyn {
+	uint32_t ncols;
+	uint32_t schema_id;	/* matches the SCHEMA record's id */
+};
+
+/* BARRIER body. */
+struct fs_barrier {
+	uint64_t checkpoint;
+};
+
+/*
+ * SCHEMA body: struct fs_schema_hdr, then ncols kind bytes (FS_K_*), then
+ * ncols NUL-terminated names, padded to 8.
+ */
+struct fs_schema_hdr {
+	uint16_t for_type;	/* FS_T_FEATURES or FS_T_AGG */
+	uint16_t ncols;
+	uint32_t schema_id;
+};
+
+/* Accessors. */
+static inline void *fs_body(const struct fs_hdr *h)
+{
+	return (char *)h + FS_HDR_SIZE;
+}
+static inline size_t fs_body_len(const struct fs_hdr *h)
+{
+	return h->len + 4 - FS_HDR_SIZE;
+}
+static inline size_t fs_frame_size(const struct fs_hdr *h)
+{
+	return (size_t)h->len + 4;
+}
+static inline int fs_is_control(const struct fs_hdr *h)
+{
+	return h->flags & FS_F_CONTROL;
+}
+/* Frame size for a body of n bytes (padded to 8). */
+static inline size_t fs_frame_size_for(size_t body)
+{
+	return FS_HDR_SIZE + ((body + 7) & ~(size_t)7);
+}
+
+/* ---- the schema table (libcommon/schema.c) ---- */
+enum fs_kind {
+	FS_K_I64 = 1,	/* int64 */
+	FS_K_U64,	/* uint64 */
+	FS_K_U32,
+	FS_K_U16,
+	FS_K_U8,
+	FS_K_F64,	/* double */
+	FS_K_F32,	/* float */
+	FS_K_FIX,	/* int64, 8 implied decimals (money, prices) */
+	FS_K_TS,	/* int64 ns since the epoch, printed ISO 8601 */
+	FS_K_DUR,	/* int64 ns, a duration */
+	FS_K_CODE,	/* char[size], NUL padded (symbol, country) */
+	FS_K_CHAR,	/* one character ('B', 'S') */
+	FS_K_ID,	/* uint64 id; strings hash with fs_hash64() */
+	FS_K_BOOL,	/* uint8 0/1 */
+	FS_K_EXPLAIN,	/* fs_score's explanation list */
+	FS_K_TEXT,	/* JSON body: uint32 length, bytes */
+};
+
+struct fs_field {
+	const char *name;
+	uint16_t off;		/* from the start of the frame */
+	uint8_t kind;		/* enum fs_kind */
+	uint8_t size;		/* bytes */
+	uint8_t flags;		/* FS_FLD_* */
+	const char *doc;
+};
+
+#define FS_FLD_HDR	0x01	/* a header field (ts_event, key, ...) */
+#define FS_FLD_REQ	0x02	/* an input row must supply it */
+#define FS_FLD_KEY	0x04	/* sets the record key when no key is given:
+				 * the value for ids, fs_hash64 of the
+				 * trimmed text for codes */
+
+struct fs_type {
+	uint16_t id;
+	const char *name;	/* "txn", lower case */
+	uint16_t body_size;	/* fixed body size; 0 = dynamic */
+	uint16_t nfields;
+	const struct fs_field *fields;	/* header fields first */
+	const char *doc;
+};
+
+/* Every built-in type, control types included, ending with id 0. */
+extern const struct fs_type fs_types[];
+
+const struct fs_type *fs_type_by_id(unsigned id);
+const struct fs_type *fs_type_by_name(const char *name);
+/* Field of t named name, or NULL. */
+const struct fs_field *fs_field_by_name(const struct fs_type *t,
+					const char *name);
+const char *fs_kind_name(unsigned kind);
+/* Kind from its name ("i64", "fix", ...), or 0. */
+unsigned fs_kind_by_name(const char *name);
+
+/*
+ * A decoded dynamic schema (from a SCHEMA record, or built by a tool).
+ * Column offsets are from the frame start, so the fs_field helpers work
+ * on dynamic records too.  The first FS_NHDR_FIELDS columns are the
+ * header fields.
+ */
+#define FS_NHDR_FIELDS 4
+#define FS_SCHEMA_MAXCOLS 1024
+struct fs_schema {
+	uint16_t for_type;
+	uint32_t schema_id;
+	uint16_t ncols;		/* body columns */
+	uint16_t nfields;	/* header fields + body columns */
+	struct fs_field *fields;
+	char *names;		/* storage for the names */
+};
+
+/* Build a schema for a dynamic type from column names and kinds. */
+struct fs_schema *fs_schema_new(unsigned for_type, uint32_t schema_id,
+				unsigned ncols, const char *const *names,
+				const uint8_t *kinds);
+/* Decode a SCHEMA record; NULL and a message on a malformed body. */
+struct fs_schema *fs_schema_decode(const struct fs_hdr *h);
+void fs_schema_free(struct fs_schema *s);
+/* Encoded SCHEMA body length, and the encoder (body of that length). */
+size_t fs_schema_body_len(const struct fs_schema *s);
+void fs_schema_encode(const struct fs_schema *s, void *body);
+struct fs_writer;
+/* Write s as a SCHEMA control record (key = schema_id). */
+void fs_write_schema(struct fs_writer *w, const struct fs_schema *s,
+		     int64_t ts_event);
+/* View a schema as a type (fields and name) for generic code. */
+void fs_schema_as_type(const struct fs_schema *s, struct fs_type *t);
+
+/* ---- endpoints, readers and writers (libcommon/io.c) ---- */
+struct fs_reader;
+struct fs_writer;
+
+/*
+ * Open an input endpoint: "-" (stdin) or a path.  "kafka://" URIs are
+ * recognized and refused until the Kafka endpoint lands.  Dies (exit 1,
+ * or 4 for an unavailable service) when it cannot open.
+ */
+struct fs_reader *fs_reader_open(const char *uri);
+/* Wrap an open descriptor (not closed by fs_reader_close). */
+struct fs_reader *fs_reader_fd(int fd, const char *name);
+
+/*
+ * The next frame, zero-copy: *h points into the reader's buffer and
+ * stays valid until the next call.  Returns 1 for a frame, 0 at a clean
+ * end of input, -1 on bad input (message already printed: what, frame
+ * number, byte offset, endpoint name; the tool should flush what it has
+ * and exit FS_EXIT_DATA), -2 when timeout_ms passed with no whole frame
+ * (only fs_read_timed).  Before blocking for input the reader flushes
+ * the writer given to fs_reader_flush_on_block(), so a pipeline never
+ * sits on buffered output.
+ */
+int fs_read(struct fs_reader *r, const struct fs_hdr **h);
+int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
+		  int timeout_ms);
+void fs_reader_flush_on_block(struct fs_reader *r, struct fs_writer *w);
+uint64_t fs_reader_frames(const struct fs_reader *r);
+uint64_t fs_reader_offset(const struct fs_reader *r);	/* bytes consumed */
+const char *fs_reader_name(const struct fs_reader *r);
+void fs_reader_close(struct fs_reader *r);
+
+/* Open an output endpoint: "-" (stdout) or a path (created/truncated). */
+struct fs_writer *fs_writer_open(const char *uri);
+struct fs_writer *fs_writer_fd(int fd, const char *name);
+/*
+ * Reserve a frame with room for body_len body bytes in the output buffer.
+ * len, type and version are set, flags and the padded body are zeroed;
+ * the caller fills the rest.  The pointer is valid until the next
+ * reserve, write or flush.
+ */
+struct fs_hdr *fs_write_reserve(struct fs_writer *w, unsigned type,
+				size_t body_len);
+/* Copy a whole frame. */
+void fs_write_frame(struct fs_writer *w, const struct fs_hdr *h);
+/* Write raw bytes (text output of fs-cat). */
+void fs_write_bytes(struct fs_writer *w, const void *p, size_t n);
+/*
+ * Flush buffered output.  A closed reader (EPIPE) ends the tool quietly
+ * with exit 0; other write errors die with exit 1.
+ */
+void fs_writer_flush(struct fs_writer *w);
+/* Flush, fsync if asked, close; dies on error like fs_writer_flush. */
+void fs_writer_close(struct fs_writer *w);
+uint64_t fs_writer_frames(const struct fs_writer *w);
+uint64_t fs_writer_bytes(const struct fs_writer *w);
+
+/* ---- numbers, money, time (libcommon/parse.c) ---- */
+/*
+ * Parse all of s[0..n) (n = (size_t)-1: up to NUL).  Each returns 0 on
+ * success and -1 on malformed or out-of-range input, never touching
+ * *out then.  No locale, no errno.
+ */
+int fs_parse_i64(const char *s, size_t n, int64_t min, int64_t max,
+		 int64_t *out);
+int fs_parse_u64(const char *s, size_t n, uint64_t *out);
+int fs_parse_f64(const char *s, size_t n, double *out);
+/* "-12.345" -> -1234500000; more than 8 decimals or overflow: -1. */
+int fs_parse_fix(const char *s, size_t n, int64_t *out);
+/* "1m30s", "250ms", "2h", "1d", "10us", "5ns", "1.5s"; "0" -> 0. */
+int fs_parse_duration(const char *s, size_t n, int64_t *ns);
+/*
+ * A timestamp: ISO 8601 with a zone ("2026-11-24T03:52:25.5Z",
+ * "+01:00", a space for T accepted), or epoch numbers: a suffix s, ms,
+ * us or ns, or without suffix the unit by magnitude (< 1e11 s, < 1e14
+ * ms, < 1e17 us, else ns).
+ */
+int fs_parse_time(const char *s, size_t n, int64_t *ns);
+
+/* Print into buf (at least FS_FMT_MAX bytes); return the length. */
+#define FS_FMT_MAX 48
+/* Exact: "-12.345", "100", "0.00000001". */
+int fs_fmt_fix(char *buf, int64_t v);
+/* "2026-11-24T03:52:25.123456789Z", trailing zero digits trimmed. */
+int fs_fmt_time(char *buf, int64_t ns);
+/* "1m30s", "250ms". */
+int fs_fmt_duration(char *buf, int64_t ns);
+int fs_fmt_i64(char *buf, int64_t v);
+int fs_fmt_u64(char *buf, uint64_t v);
+/* Shortest text that reads back as the same double ("%.17g" at worst). */
+int fs_fmt_f64(char *buf, double v);
+
+/*
+ * The one documented 64-bit hash for string ids: FNV-1a 64.  fs_id()
+ * maps an id's text to a u64: decimal digits as the number, anything
+ * else as fs_hash64 of its bytes.
+ */
+uint64_t fs_hash64(const void *p, size_t n);
+uint64_t fs_id(const char *s, size_t n);
+
+int64_t fs_now_ns(void);	/* CLOCK_REALTIME */
+int64_t fs_mono_ns(void);	/* CLOCK_MONOTONIC */
+
+/* ---- latency histogram (libcommon/hist.c) ---- */
+/* Log-linear: 64 linear sub-buckets per power of two, 0 to ~2^44 ns. */
+#define FS_HIST_SUB 64
+#define FS_HIST_BUCKETS (FS_HIST_SUB * 40)
+struct fs_hist {
+	uint64_t count;
+	int64_t min, max;
+	double sum;
+	uint64_t bucket[FS_HIST_BUCKETS];
+};
+void fs_hist_init(struct fs_hist *h);
+void fs_hist_add(struct fs_hist *h, int64_t v);	/* v < 0 counts as 0 */
+void fs_hist_merge(struct fs_hist *dst, const struct fs_hist *src);
+/* Value at quantile q in [0,1], within 1/64 relative; 0 when empty. */
+int64_t fs_hist_quantile(const struct fs_hist *h, double q);
+
+/* ---- metrics and progress (libcommon/metrics.c) ---- */
+struct fs_metrics;
+/*
+ * Prometheus text exposition written to path once a second (temporary
+ * name, then rename) from fs_metrics_tick(), and at fs_metrics_close().
+ * path NULL gives NULL, and every call accepts NULL.
+ */
+struct fs_metrics *fs_metrics_open(const char *path);
+void fs_metrics_counter(struct fs_metrics *m, const char *name,
+			const char *help, const uint64_t *v);
+void fs_metrics_gauge(struct fs_metrics *m, const char *name,
+		      const char *help, const double *v);
+/* A histogram exported as a summary (quantiles 0.5 0.9 0.99 0.999, in s). */
+void fs_metrics_summary(struct fs_metrics *m, const char *name,
+			const char *help, const struct fs_hist *h);
+void fs_metrics_tick(struct fs_metrics *m);	/* cheap; call often */
+void fs_metrics_close(struct fs_metrics *m);
+
+/*
+ * Progress line on stderr, only when stderr is a TTY: "\r" + the text
+ * from fmt, at most 4 times a second; fs_progress_done() clears it.
+ */
+int fs_progress_due(void);	/* cheap; 1 when a redraw is due */
+void fs_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fs_progress_done(void);
+
+/* ---- small helpers ---- */
+void *fs_xmalloc(size_t n);		/* dies on failure */
+void *fs_xcalloc(size_t n, size_t size);
+void *fs_xrealloc(void *p, size_t n);
+char *fs_xstrdup(const char *s);
+
+#include "banned.h"
+
+#endif

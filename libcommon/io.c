@@ -1,0 +1,400 @@
+/*
+ * io.c - endpoints, and the buffered frame reader and writer.
+ *
+ * The reader hands out frames in place in its buffer (zero copy); the
+ * buffer starts 8-byte aligned and every frame is a multiple of 8 bytes,
+ * so a frame can be read through struct pointers.  Every frame is
+ * checked before it is handed out: its length (header size to 16 MiB, a
+ * multiple of 8 in total) and its version.  Errors say where: frame
+ * number and byte offset in the endpoint.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define RBUF_INIT (1u << 20)
+#define WBUF_SIZE (1u << 20)
+
+struct fs_reader {
+	int fd;
+	int own_fd;
+	int failed;		/* a data error was reported */
+	char *buf;
+	size_t cap, pos, end;
+	uint64_t base;		/* stream offset of buf[0] */
+	uint64_t frames;
+	struct fs_writer *flush_w;
+	char name[256];
+};
+
+struct fs_writer {
+	int fd;
+	int own_fd;
+	int tty;
+	char *buf;
+	size_t cap, used;
+	uint64_t frames, bytes;
+	char name[256];
+};
+
+static void *aligned_buf(size_t n)
+{
+	void *p;
+
+	if (posix_memalign(&p, 64, n) != 0)
+		fs_die(FS_EXIT_FAIL, "out of memory (%zu bytes)", n);
+	return p;
+}
+
+/* Refuse the Kafka scheme until the Kafka endpoint lands. */
+static void check_scheme(const char *uri)
+{
+	if (strncmp(uri, "kafka://", 8) == 0)
+		fs_die(FS_EXIT_UNAVAIL, "cannot open '%s': this build has "
+		       "no Kafka endpoint yet; use a pipe or a file", uri);
+}
+
+struct fs_reader *fs_reader_fd(int fd, const char *name)
+{
+	struct fs_reader *r = fs_xcalloc(1, sizeof(*r));
+
+	r->fd = fd;
+	r->cap = RBUF_INIT;
+	r->buf = aligned_buf(r->cap);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	return r;
+}
+
+struct fs_reader *fs_reader_open(const char *uri)
+{
+	struct fs_reader *r;
+	int fd;
+
+	if (strcmp(uri, "-") == 0)
+		return fs_reader_fd(0, "-");
+	check_scheme(uri);
+	fd = open(uri, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", uri);
+	r = fs_reader_fd(fd, uri);
+	r->own_fd = 1;
+	return r;
+}
+
+void fs_reader_flush_on_block(struct fs_reader *r, struct fs_writer *w)
+{
+	r->flush_w = w;
+}
+
+uint64_t fs_reader_frames(const struct fs_reader *r)
+{
+	return r->frames;
+}
+
+uint64_t fs_reader_offset(const struct fs_reader *r)
+{
+	return r->base + r->pos;
+}
+
+const char *fs_reader_name(const struct fs_reader *r)
+{
+	return r->name;
+}
+
+void fs_reader_close(struct fs_reader *r)
+{
+	if (!r)
+		return;
+	if (r->own_fd)
+		close(r->fd);
+	free(r->buf);
+	free(r);
+}
+
+/* Report a data error at the current frame; always returns -1. */
+static int bad_frame(struct fs_reader *r, const char *what)
+{
+	r->failed = 1;
+	fs_warn("bad input '%s': %s (frame %llu, byte offset %llu)",
+		r->name, what, (unsigned long long)r->frames + 1,
+		(unsigned long long)(r->base + r->pos));
+	return -1;
+}
+
+/*
+ * Check the frame header at buf[pos] (at least 4 bytes there).  Returns
+ * the frame size, or 0 after reporting a bad length.
+ */
+static size_t frame_size(struct fs_reader *r)
+{
+	uint32_t len;
+	char msg[128];
+
+	memcpy(&len, r->buf + r->pos, 4);
+	if (len < FS_HDR_SIZE - 4 || len > FS_FRAME_MAX ||
+	    (len + 4) % 8 != 0) {
+		snprintf(msg, sizeof(msg), "frame length %u is %s", len,
+			 len > FS_FRAME_MAX ? "over the 16 MiB limit" :
+			 len < FS_HDR_SIZE - 4 ? "under the header size" :
+			 "not a multiple of 8 with its length field");
+		bad_frame(r, msg);
+		return 0;
+	}
+	return (size_t)len + 4;
+}
+
+/*
+ * Make room for need bytes from pos, then read once.  Returns bytes
+ * read (> 0), 0 at end of input, -1 on a read error, -2 on timeout.
+ */
+static ssize_t fill(struct fs_reader *r, size_t need, int timeout_ms)
+{
+	ssize_t n;
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+
+	if (r->pos > 0) {
+		memmove(r->buf, r->buf + r->pos, r->end - r->pos);
+		r->base += r->pos;
+		r->end -= r->pos;
+		r->pos = 0;
+	}
+	if (need > r->cap) {
+		char *nb = aligned_buf(need);
+
+		memcpy(nb, r->buf, r->end);
+		free(r->buf);
+		r->buf = nb;
+		r->cap = need;
+	}
+	if (r->flush_w || timeout_ms >= 0) {
+		int p = poll(&pfd, 1, 0);
+
+		if (p == 0 && r->flush_w)
+			fs_writer_flush(r->flush_w);
+		if (p == 0 && timeout_ms >= 0) {
+			do {
+				p = poll(&pfd, 1, timeout_ms);
+			} while (p < 0 && errno == EINTR && !fs_stop);
+			if (p == 0)
+				return -2;
+		}
+	}
+	do {
+		n = read(r->fd, r->buf + r->end, r->cap - r->end);
+	} while (n < 0 && errno == EINTR && !fs_stop);
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		fs_warn("cannot read '%s': %s (byte offset %llu)", r->name,
+			strerror(errno),
+			(unsigned long long)(r->base + r->end));
+		r->failed = 1;
+		return -1;
+	}
+	r->end += n;
+	return n;
+}
+
+/* At end of input with a partial frame buffered: report it. */
+static int truncated(struct fs_reader *r, size_t size)
+{
+	char msg[128];
+	size_t have = r->end - r->pos;
+
+	if (have < 4)
+		snprintf(msg, sizeof(msg), "truncated frame: %zu of 4 length "
+			 "bytes at end of input", have);
+	else
+		snprintf(msg, sizeof(msg), "truncated frame: %zu of %zu bytes "
+			 "at end of input", have, size);
+	return bad_frame(r, msg);
+}
+
+int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
+		  int timeout_ms)
+{
+	size_t size = 0;
+	const struct fs_hdr *f;
+
+	if (r->failed)
+		return -1;
+	for (;;) {
+		size_t have = r->end - r->pos;
+
+		if (have >= 4 && !size && !(size = frame_size(r)))
+			return -1;
+		if (size && have >= size)
+			break;
+		ssize_t n = fill(r, size ? size : 8, timeout_ms);
+		if (n == -2)
+			return -2;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			if (r->end == r->pos || fs_stop)
+				return 0;
+			return truncated(r, size);
+		}
+	}
+	f = (const struct fs_hdr *)(r->buf + r->pos);
+	if (f->version != FS_FORMAT_VERSION) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "unknown format version %u",
+			 f->version);
+		return bad_frame(r, msg);
+	}
+	r->pos += size;
+	r->frames++;
+	*h = f;
+	return 1;
+}
+
+int fs_read(struct fs_reader *r, const struct fs_hdr **h)
+{
+	return fs_read_timed(r, h, -1);
+}
+
+struct fs_writer *fs_writer_fd(int fd, const char *name)
+{
+	struct fs_writer *w = fs_xcalloc(1, sizeof(*w));
+
+	w->fd = fd;
+	w->cap = WBUF_SIZE;
+	w->buf = aligned_buf(w->cap);
+	w->tty = isatty(fd);
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	return w;
+}
+
+struct fs_writer *fs_writer_open(const char *uri)
+{
+	struct fs_writer *w;
+	int fd;
+
+	if (strcmp(uri, "-") == 0)
+		return fs_writer_fd(1, "-");
+	check_scheme(uri);
+	fd = open(uri, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot create '%s'", uri);
+	w = fs_writer_fd(fd, uri);
+	w->own_fd = 1;
+	return w;
+}
+
+/* Binary frames never go to a terminal. */
+static void refuse_tty(struct fs_writer *w)
+{
+	fs_die(FS_EXIT_USAGE, "refusing to write binary records to a "
+	       "terminal; pipe into fs-cat or use -o FILE");
+	(void)w;
+}
+
+/* Write all of p[0..n) to w's descriptor; EPIPE ends the tool quietly. */
+static void write_all(struct fs_writer *w, const char *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t k = write(w->fd, p + off, n - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EPIPE)
+			exit(FS_EXIT_OK);	/* reader went away: quietly */
+		if (k < 0)
+			fs_die_errno(FS_EXIT_FAIL, "cannot write '%s'",
+				     w->name);
+		off += k;
+	}
+	w->bytes += n;
+}
+
+void fs_writer_flush(struct fs_writer *w)
+{
+	write_all(w, w->buf, w->used);
+	w->used = 0;
+}
+
+/* Make room for n bytes in the buffer; returns where they go. */
+static char *room(struct fs_writer *w, size_t n)
+{
+	if (w->used + n > w->cap) {
+		fs_writer_flush(w);
+		if (n > w->cap) {
+			free(w->buf);
+			w->cap = n;
+			w->buf = aligned_buf(n);
+		}
+	}
+	return w->buf + w->used;
+}
+
+struct fs_hdr *fs_write_reserve(struct fs_writer *w, unsigned type,
+				size_t body_len)
+{
+	size_t size = fs_frame_size_for(body_len);
+	struct fs_hdr *h;
+
+	if (w->tty)
+		refuse_tty(w);
+	if (size - 4 > FS_FRAME_MAX)
+		fs_bug("frame of %zu bytes is over the limit", size);
+	h = (struct fs_hdr *)room(w, size);
+	memset(h, 0, size);
+	h->len = size - 4;
+	h->type = type;
+	h->version = FS_FORMAT_VERSION;
+	w->used += size;
+	w->frames++;
+	return h;
+}
+
+void fs_write_frame(struct fs_writer *w, const struct fs_hdr *h)
+{
+	size_t size = fs_frame_size(h);
+
+	if (w->tty)
+		refuse_tty(w);
+	memcpy(room(w, size), h, size);
+	w->used += size;
+	w->frames++;
+}
+
+void fs_write_bytes(struct fs_writer *w, const void *p, size_t n)
+{
+	if (n > w->cap / 2) {
+		fs_writer_flush(w);
+		write_all(w, p, n);
+		return;
+	}
+	memcpy(room(w, n), p, n);
+	w->used += n;
+}
+
+void fs_writer_close(struct fs_writer *w)
+{
+	if (!w)
+		return;
+	fs_writer_flush(w);
+	if (w->own_fd && close(w->fd) != 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot close '%s'", w->name);
+	free(w->buf);
+	free(w);
+}
+
+uint64_t fs_writer_frames(const struct fs_writer *w)
+{
+	return w->frames;
+}
+
+uint64_t fs_writer_bytes(const struct fs_writer *w)
+{
+	return w->bytes + w->used;
+}
