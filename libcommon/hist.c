@@ -13,7 +13,8 @@
 #include "fs.h"
 
 #define HIST_GROUPS (FS_HIST_BUCKETS / FS_HIST_SUB)
-#define HIST_TOP ((uint64_t)1 << (HIST_GROUPS + 5))	/* first value clamped */
+/* The first value clamped into the last bucket: 2^45. */
+#define HIST_TOP ((uint64_t)1 << (HIST_GROUPS + 5))
 
 /* The bucket index of a non-negative value. */
 static inline unsigned bucket_of(uint64_t v)

@@ -712,6 +712,10 @@ int fs_fmt_f64(char *buf, double v)
 		memcpy(buf + n, "inf", 4);
 		return n + 3;
 	}
+	/* Whole numbers below 2^53 (counts, sizes) skip printf. */
+	if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v &&
+	    (v != 0 || !signbit(v)))
+		return fs_fmt_i64(buf, (int64_t)v);
 	for (i = 0; i < 3; i++) {
 		n = snprintf(buf, FS_FMT_MAX, fmts[i], v);
 		if (i == 2 || strtod(buf, NULL) == v)

@@ -1,0 +1,402 @@
+/*
+ * fs-stat - a pass-through meter.  Every frame goes out unchanged; on
+ * the way it is counted by type, its bytes summed, and for data records
+ * the end-to-end latency (now - ts_ingest) goes into a histogram and the
+ * event-time lag (now - the latest event time) is tracked.  A live line
+ * on a TTY, a summary on stderr at the end.
+ *
+ * The wall clock is read once per batch of 256 frames, and whenever the
+ * reader would block, not per record: the meter must keep up with tens
+ * of millions of records a second.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+#define NSLOT 32	/* data types 1..15, control 0x100.. at 16.. */
+#define BATCH 256
+
+struct meter {
+	uint64_t count[NSLOT];
+	uint64_t other;		/* types outside the table */
+	uint64_t records, control, bytes;
+	struct fs_hist lat;
+	int64_t max_event;	/* latest event time of a data record */
+	int have_event;
+	int64_t now;		/* wall clock, refreshed per batch */
+	int64_t t0;		/* monotonic start */
+	int64_t last_mono;	/* live line: previous draw */
+	uint64_t last_records;
+	int64_t every, next_every;	/* --every, monotonic ns */
+	double lag_s, rate;	/* metrics gauges */
+	int quiet, json;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: fs-stat [-q] [--json] [--every DURATION] [-i URI] [-o URI]\n"
+"               [--metrics FILE]\n"
+"Pass records through unchanged; report counts, rate, bytes, end-to-end\n"
+"latency percentiles and event-time lag on stderr.\n"
+"\n"
+"  -q, --quiet           no live line; only the summary at the end\n"
+"      --json            the summary as one JSON line on stderr\n"
+"      --every DURATION  also print a status line every DURATION (1s, 10s)\n"
+"  -i, --input URI       read records from URI (default -, stdin)\n"
+"  -o, --output URI      write records to URI (default -, stdout)\n"
+"      --metrics FILE    write Prometheus metrics to FILE every second\n"
+"  -h, --help            print this help and exit\n"
+"      --version         print the version and exit\n");
+}
+
+static int type_slot(unsigned type)
+{
+	if (type >= 1 && type < 16)
+		return type;
+	if (type >= FS_T_WATERMARK && type < FS_T_WATERMARK + 16)
+		return 16 + (type - FS_T_WATERMARK);
+	return -1;
+}
+
+static unsigned slot_type(int slot)
+{
+	if (slot < 16)
+		return (unsigned)slot;
+	return FS_T_WATERMARK + (unsigned)(slot - 16);
+}
+
+/* A duration for people: "850ns", "12.3us", "1.2ms", "3.2s", "1.5h". */
+static void fmt_dur(char *buf, size_t n, int64_t ns)
+{
+	const char *sign = ns < 0 ? "-" : "";
+	double v = ns < 0 ? -(double)ns : (double)ns;
+
+	if (v < 1e3)
+		snprintf(buf, n, "%s%.0fns", sign, v);
+	else if (v < 1e6)
+		snprintf(buf, n, "%s%.1fus", sign, v / 1e3);
+	else if (v < 1e9)
+		snprintf(buf, n, "%s%.1fms", sign, v / 1e6);
+	else if (v < 600e9)
+		snprintf(buf, n, "%s%.1fs", sign, v / 1e9);
+	else if (v < 7200e9)
+		snprintf(buf, n, "%s%.1fmin", sign, v / 60e9);
+	else if (v < 172800e9)
+		snprintf(buf, n, "%s%.1fh", sign, v / 3600e9);
+	else
+		snprintf(buf, n, "%s%.1fd", sign, v / 86400e9);
+}
+
+/* A count or rate with a decimal prefix: "19.2 M records/s", "304 B". */
+static void fmt_si(char *buf, size_t n, double v, const char *sep,
+		   const char *unit)
+{
+	if (v >= 1e9)
+		snprintf(buf, n, "%.2f G%s%s", v / 1e9, sep, unit);
+	else if (v >= 1e6)
+		snprintf(buf, n, "%.1f M%s%s", v / 1e6, sep, unit);
+	else if (v >= 1e3)
+		snprintf(buf, n, "%.1f k%s%s", v / 1e3, sep, unit);
+	else
+		snprintf(buf, n, "%.0f %s", v, unit);
+}
+
+/* Count one frame; a data record adds a latency sample. */
+static inline void count_frame(struct meter *m, const struct fs_hdr *h)
+{
+	int slot = type_slot(h->type);
+
+	m->bytes += fs_frame_size(h);
+	if (slot >= 0)
+		m->count[slot]++;
+	else
+		m->other++;
+	if (h->flags & FS_F_CONTROL) {
+		m->control++;
+		return;
+	}
+	m->records++;
+	if (h->ts_ingest)
+		fs_hist_add(&m->lat, m->now - h->ts_ingest);
+	if (!m->have_event || h->ts_event > m->max_event) {
+		m->max_event = h->ts_event;
+		m->have_event = 1;
+	}
+}
+
+/* "fs-stat: N records ... p99 X lag Y" for the live and --every lines. */
+static void status_text(struct meter *m, char *buf, size_t n, double rate)
+{
+	char r[48], cnt[48], p99[32], lag[32];
+
+	fmt_si(cnt, sizeof(cnt), (double)m->records, " ", "records");
+	fmt_si(r, sizeof(r), rate, " ", "records/s");
+	fmt_dur(p99, sizeof(p99), fs_hist_quantile(&m->lat, 0.99));
+	if (m->have_event)
+		fmt_dur(lag, sizeof(lag), m->now - m->max_event);
+	else
+		snprintf(lag, sizeof(lag), "n/a");
+	snprintf(buf, n, "fs-stat: %s, %s, latency p99 %s, "
+		 "event-time lag %s", cnt, r, m->lat.count ? p99 : "n/a", lag);
+}
+
+/* Per batch: refresh the clock, metrics, the live and --every lines. */
+static void tick(struct meter *m, struct fs_metrics *mx)
+{
+	int64_t mono;
+	char line[256];
+	int draw;
+
+	m->now = fs_now_ns();
+	if (m->have_event)
+		m->lag_s = (m->now - m->max_event) / 1e9;
+	fs_metrics_tick(mx);
+	draw = !m->quiet && fs_progress_due();
+	if (!m->every && !draw)
+		return;
+	mono = fs_mono_ns();
+	if (draw && mono > m->last_mono) {
+		double rate = (m->records - m->last_records) * 1e9 /
+			      (double)(mono - m->last_mono);
+
+		m->rate = rate;
+		m->last_mono = mono;
+		m->last_records = m->records;
+		status_text(m, line, sizeof(line), rate);
+		fs_progress("%s", line);
+	}
+	if (m->every && mono >= m->next_every) {
+		double s = (mono - m->t0) / 1e9;
+
+		m->next_every = mono + m->every;
+		status_text(m, line, sizeof(line),
+			    s > 0 ? m->records / s : 0);
+		fs_progress_done();
+		fprintf(stderr, "%s\n", line);
+	}
+}
+
+/* "(1000000 txn, 1001 control)" */
+static void type_list(struct meter *m, char *buf, size_t n)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (int s = 0; s < 16 && at < n; s++) {
+		const struct fs_type *t = fs_type_by_id(s);
+
+		if (!m->count[s])
+			continue;
+		at += snprintf(buf + at, n - at, "%s%llu %s", at ? ", " : "(",
+			       (unsigned long long)m->count[s],
+			       t ? t->name : "?");
+	}
+	if (at < n)
+		at += snprintf(buf + at, n - at, "%s%llu control",
+			       at ? ", " : "(",
+			       (unsigned long long)m->control);
+	if (m->other && at < n)
+		at += snprintf(buf + at, n - at, ", %llu unknown type",
+			       (unsigned long long)m->other);
+	if (at < n)
+		snprintf(buf + at, n - at, ")");
+}
+
+static void summary_text(struct meter *m, double secs)
+{
+	char types[512], by[48], rr[48], br[48];
+	char q[5][32], lag[32];
+	static const double qs[4] = { 0.5, 0.9, 0.99, 0.999 };
+
+	type_list(m, types, sizeof(types));
+	fmt_si(by, sizeof(by), (double)m->bytes, "", "B");
+	fmt_si(rr, sizeof(rr), secs > 0 ? m->records / secs : 0, " ",
+	       "records/s");
+	fmt_si(br, sizeof(br), secs > 0 ? m->bytes / secs : 0, "", "B/s");
+	fprintf(stderr, "fs-stat: %llu records %s %s in %.3f s: %s, %s\n",
+		(unsigned long long)m->records, types, by, secs, rr, br);
+	for (int i = 0; i < 4; i++)
+		fmt_dur(q[i], 32, fs_hist_quantile(&m->lat, qs[i]));
+	fmt_dur(q[4], 32, m->lat.max);
+	if (m->have_event)
+		fmt_dur(lag, sizeof(lag), m->now - m->max_event);
+	else
+		snprintf(lag, sizeof(lag), "n/a");
+	if (m->lat.count)
+		fprintf(stderr, "fs-stat: latency p50 %s p90 %s p99 %s "
+			"p999 %s max %s; event-time lag %s\n",
+			q[0], q[1], q[2], q[3], q[4], lag);
+	else
+		fprintf(stderr, "fs-stat: latency n/a (no ts_ingest); "
+			"event-time lag %s\n", lag);
+}
+
+static void summary_json(struct meter *m, double secs, int status)
+{
+	const struct fs_hist *l = &m->lat;
+	int first = 1;
+
+	fprintf(stderr, "{\"records\":%llu,\"control\":%llu,\"frames\":%llu,"
+		"\"bytes\":%llu,\"seconds\":%.6f,\"records_per_s\":%.1f,"
+		"\"bytes_per_s\":%.1f,\"types\":{",
+		(unsigned long long)m->records,
+		(unsigned long long)m->control,
+		(unsigned long long)(m->records + m->control),
+		(unsigned long long)m->bytes, secs,
+		secs > 0 ? m->records / secs : 0.0,
+		secs > 0 ? m->bytes / secs : 0.0);
+	for (int s = 0; s < NSLOT; s++) {
+		const struct fs_type *t = fs_type_by_id(slot_type(s));
+
+		if (!m->count[s])
+			continue;
+		fprintf(stderr, "%s\"%s\":%llu", first ? "" : ",",
+			t ? t->name : "unknown",
+			(unsigned long long)m->count[s]);
+		first = 0;
+	}
+	if (m->other)
+		fprintf(stderr, "%s\"unknown\":%llu", first ? "" : ",",
+			(unsigned long long)m->other);
+	fprintf(stderr, "},\"latency_ns\":{\"count\":%llu,\"p50\":%lld,"
+		"\"p90\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld},",
+		(unsigned long long)l->count,
+		(long long)fs_hist_quantile(l, 0.5),
+		(long long)fs_hist_quantile(l, 0.9),
+		(long long)fs_hist_quantile(l, 0.99),
+		(long long)fs_hist_quantile(l, 0.999),
+		(long long)(l->count ? l->max : 0));
+	if (m->have_event)
+		fprintf(stderr, "\"event_lag_ns\":%lld,",
+			(long long)(m->now - m->max_event));
+	else
+		fprintf(stderr, "\"event_lag_ns\":null,");
+	fprintf(stderr, "\"status\":\"%s\"}\n",
+		status == FS_EXIT_OK ? "ok" : "bad-input");
+}
+
+/* The pass-through loop; returns the exit status. */
+static int run(struct meter *m, struct fs_reader *r, struct fs_writer *w,
+	       struct fs_metrics *mx)
+{
+	const struct fs_hdr *h;
+	unsigned batch = 0;
+	int rc;
+
+	m->now = fs_now_ns();
+	while (!fs_stop) {
+		rc = fs_read_timed(r, &h, 0);
+		if (rc == -2) {	/* would block: flush, wait, re-time */
+			fs_writer_flush(w);
+			tick(m, mx);
+			rc = fs_read(r, &h);
+			m->now = fs_now_ns();
+		}
+		if (rc == 0)
+			break;
+		if (rc < 0)
+			return fs_stop ? FS_EXIT_OK : FS_EXIT_DATA;
+		fs_write_frame(w, h);
+		count_frame(m, h);
+		if (++batch == BATCH) {
+			batch = 0;
+			tick(m, mx);
+		}
+	}
+	return FS_EXIT_OK;
+}
+
+enum { O_EVERY = 256, O_JSON, O_METRICS, O_VERSION };
+
+static const struct option long_options[] = {
+	{ "every", required_argument, NULL, O_EVERY },
+	{ "help", no_argument, NULL, 'h' },
+	{ "input", required_argument, NULL, 'i' },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "metrics", required_argument, NULL, O_METRICS },
+	{ "output", required_argument, NULL, 'o' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "version", no_argument, NULL, O_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void register_metrics(struct meter *m, struct fs_metrics *mx)
+{
+	fs_metrics_counter(mx, "fs_stat_records_total",
+			   "data records passed", &m->records);
+	fs_metrics_counter(mx, "fs_stat_control_total",
+			   "control records passed", &m->control);
+	fs_metrics_counter(mx, "fs_stat_bytes_total", "bytes passed",
+			   &m->bytes);
+	fs_metrics_gauge(mx, "fs_stat_event_lag_seconds",
+			 "wall clock minus the latest event time", &m->lag_s);
+	fs_metrics_gauge(mx, "fs_stat_records_per_second",
+			 "recent rate of data records", &m->rate);
+	fs_metrics_summary(mx, "fs_stat_latency_seconds",
+			   "end-to-end latency (now - ts_ingest)", &m->lat);
+}
+
+int tool_main(int argc, char **argv)
+{
+	static struct meter meter;
+	struct meter *m = &meter;
+	const char *in = "-", *out = "-", *metrics = NULL;
+	struct fs_reader *r;
+	struct fs_writer *w;
+	struct fs_metrics *mx;
+	int ch, status;
+	double secs;
+
+	while ((ch = getopt_long(argc, argv, "hi:o:q", long_options,
+				 NULL)) != -1) {
+		switch (ch) {
+		case 'h': usage(stdout); return FS_EXIT_OK;
+		case 'i': in = optarg; break;
+		case 'o': out = optarg; break;
+		case 'q': m->quiet = 1; break;
+		case O_EVERY:
+			if (fs_parse_duration(optarg, (size_t)-1,
+					      &m->every) < 0 || m->every <= 0)
+				fs_usage_error("bad --every '%s': want a "
+					       "duration such as 1s", optarg);
+			break;
+		case O_JSON: m->json = 1; break;
+		case O_METRICS: metrics = optarg; break;
+		case O_VERSION: fs_print_version(NULL); return FS_EXIT_OK;
+		default: fs_usage_error("bad option");
+		}
+	}
+	if (optind < argc)
+		fs_usage_error("unexpected argument '%s'", argv[optind]);
+	fs_hist_init(&m->lat);
+	/* Bigger pipes: fewer, larger reads and writes (best effort). */
+	fcntl(0, F_SETPIPE_SZ, 1 << 20);
+	fcntl(1, F_SETPIPE_SZ, 1 << 20);
+	r = fs_reader_open(in);
+	w = fs_writer_open(out);
+	fs_reader_flush_on_block(r, w);
+	mx = fs_metrics_open(metrics);
+	register_metrics(m, mx);
+	m->t0 = m->last_mono = fs_mono_ns();
+	m->next_every = m->t0 + m->every;
+	status = run(m, r, w, mx);
+	fs_writer_flush(w);
+	m->now = fs_now_ns();
+	secs = (fs_mono_ns() - m->t0) / 1e9;
+	if (m->have_event)
+		m->lag_s = (m->now - m->max_event) / 1e9;
+	m->rate = secs > 0 ? m->records / secs : 0;
+	fs_progress_done();
+	if (m->json)
+		summary_json(m, secs, status);
+	else
+		summary_text(m, secs);
+	fs_writer_close(w);
+	fs_metrics_close(mx);
+	fs_reader_close(r);
+	return status;
+}

@@ -1,0 +1,236 @@
+/*
+ * fs-ingest - CSV, TSV, JSON Lines and FIX tag=value (files, stdin, or
+ * archives of them) into records.  Columns map to fields by name through
+ * the schema table; bad rows fail the run, are skipped, or go to a
+ * dead-letter file.  See fs-ingest(1).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+
+static const char usage_text[] =
+	"usage: fs-ingest [-f csv|tsv|jsonl|fix] [-t TYPE] [-i FILE] "
+	"[-o FILE]\n"
+	"                 [-m COL=FIELD]... [-d CHAR] [--no-header]\n"
+	"                 [-e fail|skip|dead-letter:FILE] [--metrics FILE]\n"
+	"\n"
+	"Read text rows and write records.\n"
+	"\n"
+	"  -f, --format FMT      csv (default), tsv, jsonl or fix\n"
+	"  -t, --type TYPE       record type: txn, trade, quote, book, order,\n"
+	"                        position, bar, score, alert, var, features,\n"
+	"                        json (jsonl only); fix defaults to trade and\n"
+	"                        order by message type\n"
+	"  -i, --input FILE      input file or archive (default - for stdin)\n"
+	"  -o, --output FILE     output (default - for stdout)\n"
+	"  -m, --map COL=FIELD   read column (or key) COL as field FIELD\n"
+	"  -d, --delimiter CHAR  CSV delimiter (default ','; 'tab' for TAB)\n"
+	"      --no-header       the CSV has no header: columns are the\n"
+	"                        type's fields in schema order\n"
+	"  -e, --on-error MODE   bad rows: fail (default, exit 3), skip, or\n"
+	"                        dead-letter:FILE\n"
+	"      --metrics FILE    write Prometheus metrics to FILE\n"
+	"  -h, --help            show this help\n"
+	"      --version         show the version\n";
+
+static struct fs_metrics *metrics;
+
+/* After each input block: metrics and the progress line. */
+static void tick(struct ing *g)
+{
+	fs_metrics_tick(metrics);
+	if (fs_progress_due())
+		fs_progress("%s: %llu rows, %llu records", g->name,
+			    (unsigned long long)g->rows,
+			    (unsigned long long)g->records);
+}
+
+/* Parse --format. */
+static void set_format(struct ing *g, const char *s)
+{
+	static const char *const names[] = { "csv", "tsv", "jsonl", "fix" };
+
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			g->fmt = i;
+			return;
+		}
+	if (!strcmp(s, "json"))
+		g->fmt = ING_JSONL;
+	else
+		fs_usage_error("unknown format '%s' (csv, tsv, jsonl, fix)", s);
+}
+
+/* Parse --on-error. */
+static void set_on_error(struct ing *g, const char *s)
+{
+	if (!strcmp(s, "fail"))
+		g->on_error = ING_FAIL;
+	else if (!strcmp(s, "skip"))
+		g->on_error = ING_SKIP;
+	else if (!strncmp(s, "dead-letter:", 12) && s[12]) {
+		g->on_error = ING_DEAD;
+		g->dead_path = s + 12;
+	} else {
+		fs_usage_error("bad --on-error '%s' (fail, skip, "
+			       "dead-letter:FILE)", s);
+	}
+}
+
+/* Parse --delimiter: one character, or "tab", "\t". */
+static void set_delim(struct ing *g, const char *s)
+{
+	if (!strcmp(s, "tab") || !strcmp(s, "\\t"))
+		s = "\t";
+	if (strlen(s) != 1 || strchr("\"\r\n", *s))
+		fs_usage_error("bad --delimiter '%s': one character, not a "
+			       "quote or newline", s);
+	g->delim = *s;
+}
+
+/* Parse --map COL=FIELD into g->maps. */
+static void add_map(struct ing *g, char *s)
+{
+	char *eq = strchr(s, '=');
+
+	if (!eq || eq == s || !eq[1])
+		fs_usage_error("bad --map '%s': use COLUMN=FIELD", s);
+	*eq = 0;
+	g->maps = fs_xrealloc(g->maps, (size_t)(g->nmaps + 1) *
+			      sizeof(*g->maps));
+	g->maps[g->nmaps].col = s;
+	g->maps[g->nmaps++].field = eq + 1;
+}
+
+/* Check -t and the options that depend on it. */
+static void check_type(struct ing *g, const char *tname)
+{
+	const struct fs_type *t;
+
+	if (!tname) {
+		if (g->fmt != ING_FIX)
+			fs_usage_error("-t TYPE is required (e.g. -t txn)");
+		return;
+	}
+	t = fs_type_by_name(tname);
+	if (!t || (t->id >= FS_T_WATERMARK) || t->id == FS_T_AGG)
+		fs_usage_error("unknown or unsupported type '%s'", tname);
+	if (g->fmt == ING_FIX) {
+		if (t->id != FS_T_TRADE && t->id != FS_T_ORDER)
+			fs_usage_error("-f fix makes trade or order records, "
+				       "not %s", tname);
+		g->fix_only = t;
+		return;
+	}
+	g->type = t;
+	g->features = t->id == FS_T_FEATURES;
+	g->json = t->id == FS_T_JSON;
+	if (g->json && g->fmt != ING_JSONL)
+		fs_usage_error("-t json needs -f jsonl");
+	for (int i = 0; i < g->nmaps; i++) {
+		const struct fs_field *f = fs_field_by_name(t, g->maps[i].field);
+
+		if (!g->features && (!f || f->kind == FS_K_TEXT ||
+				     f->kind == FS_K_EXPLAIN))
+			fs_usage_error("bad --map '%s=%s': type %s has no "
+				       "field '%s' to read", g->maps[i].col,
+				       g->maps[i].field, tname,
+				       g->maps[i].field);
+	}
+}
+
+/* Options that do not fit together. */
+static void check_combos(struct ing *g)
+{
+	if (g->fmt == ING_FIX && g->nmaps)
+		fs_usage_error("--map does not apply to -f fix");
+	if (g->no_header && (g->fmt > ING_TSV || g->features))
+		fs_usage_error("--no-header needs -f csv or tsv and a type "
+			       "with fixed fields");
+	if (g->fmt == ING_TSV) {
+		if (g->delim == ',')
+			g->delim = '\t';
+		g->quoting = 0;
+	}
+	g->parse = g->fmt == ING_JSONL ? ing_jsonl_parse :
+		   g->fmt == ING_FIX ? ing_fix_parse : ing_csv_parse;
+}
+
+static const struct option long_options[] = {
+	{ "delimiter", required_argument, NULL, 'd' },
+	{ "format", required_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "input", required_argument, NULL, 'i' },
+	{ "map", required_argument, NULL, 'm' },
+	{ "metrics", required_argument, NULL, 'M' },
+	{ "no-header", no_argument, NULL, 'H' },
+	{ "on-error", required_argument, NULL, 'e' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "type", required_argument, NULL, 't' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Parse the command line into g; in, out, metrics paths. */
+static void options(struct ing *g, int argc, char **argv, const char **in,
+		    const char **out, const char **mpath)
+{
+	const char *tname = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:e:f:hi:m:o:t:", long_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'd': set_delim(g, optarg); break;
+		case 'e': set_on_error(g, optarg); break;
+		case 'f': set_format(g, optarg); break;
+		case 'h': fputs(usage_text, stdout); exit(FS_EXIT_OK);
+		case 'H': g->no_header = 1; break;
+		case 'i': *in = optarg; break;
+		case 'm': add_map(g, optarg); break;
+		case 'M': *mpath = optarg; break;
+		case 'o': *out = optarg; break;
+		case 't': tname = optarg; break;
+		case 'V': fs_print_version(NULL); exit(FS_EXIT_OK);
+		default: fs_usage_error("bad option");
+		}
+	}
+	if (optind < argc)
+		fs_usage_error("unexpected argument '%s' (use -i FILE)",
+			       argv[optind]);
+	check_type(g, tname);
+	check_combos(g);
+}
+
+int tool_main(int argc, char **argv)
+{
+	const char *in = "-", *out = "-", *mpath = NULL;
+	struct ing g;
+	int rc;
+
+	ing_init(&g);
+	options(&g, argc, argv, &in, &out, &mpath);
+	g.w = fs_writer_open(out);
+	g.tick = tick;
+	metrics = fs_metrics_open(mpath);
+	fs_metrics_counter(metrics, "fs_ingest_rows_total",
+			   "data rows read", &g.rows);
+	fs_metrics_counter(metrics, "fs_ingest_records_total",
+			   "records written", &g.records);
+	fs_metrics_counter(metrics, "fs_ingest_bad_rows_total",
+			   "bad rows skipped or dead-lettered", &g.bad);
+	fs_metrics_counter(metrics, "fs_ingest_bytes_total",
+			   "input bytes read", &g.bytes);
+	rc = ing_input_path(&g, in);
+	fs_progress_done();
+	fs_writer_close(g.w);
+	ing_summary(&g);
+	fs_metrics_close(metrics);
+	if (rc < 0)
+		fs_die(FS_EXIT_DATA, "%s", g.err);
+	free(g.maps);
+	ing_free(&g);
+	return FS_EXIT_OK;
+}

@@ -1,0 +1,146 @@
+/*
+ * ingest.h - shared state of fs-ingest: the parsers (csv.c, jsonl.c,
+ * fix.c) turn text rows into cells, record.c turns cells into records
+ * through the schema table, input.c reads files, stdin and archives.
+ */
+#ifndef INGEST_H
+#define INGEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "fs.h"
+
+enum { ING_CSV, ING_TSV, ING_JSONL, ING_FIX };
+enum { ING_FAIL, ING_SKIP, ING_DEAD };
+
+/* The longest row (or line) accepted. */
+#define ING_ROW_MAX FS_FRAME_MAX
+/* Bytes past the end of the input buffer that scanners may read. */
+#define ING_SLACK 64
+/* The most columns in a header. */
+#define ING_MAXCOLS 4096
+/* Slot index for a column that feeds no field. */
+#define ING_NONE 0xffff
+
+/* One destination of a cell: a field of the output record. */
+struct ing_slot {
+	const char *name;	/* field name */
+	uint16_t off;		/* from the frame start */
+	uint8_t kind;		/* FS_K_* */
+	uint8_t size;
+	uint8_t flags;		/* FS_FLD_* */
+	uint8_t skip;		/* read and dropped (ts_ingest) */
+};
+
+/* A --map col=field pair. */
+struct ing_map {
+	const char *col;
+	const char *field;
+};
+
+struct ing;
+typedef ssize_t (*ing_parse_fn)(struct ing *g, char *p, size_t n, int eof);
+
+struct ing {
+	/* configuration */
+	int fmt;			/* ING_* */
+	char delim;
+	int quoting;			/* CSV quotes honoured */
+	int no_header;
+	int quiet;			/* no warnings (fuzzing) */
+	const struct fs_type *type;	/* the type being built */
+	const struct fs_type *fix_only;	/* -f fix -t TYPE */
+	int features, json;
+	struct ing_map *maps;
+	int nmaps;
+	int on_error;			/* ING_FAIL/SKIP/DEAD */
+	const char *dead_path;
+	FILE *dead;
+	struct fs_writer *w;
+	ing_parse_fn parse;
+	void (*tick)(struct ing *g);	/* after each block, or NULL */
+	int stopped;			/* fs_stop seen */
+
+	/* totals */
+	uint64_t rows;			/* data rows seen, whole input */
+	uint64_t records;		/* records written */
+	uint64_t bad;			/* bad rows skipped or dead-lettered */
+	uint64_t bytes;			/* input bytes */
+	uint64_t other;			/* FIX messages of other types */
+	char first_bad[1024];
+	int64_t now;			/* ingest clock, read per block */
+
+	/* the current file */
+	char name[1024];
+	uint64_t line;			/* lines consumed so far */
+	int started;			/* BOM/header handled */
+	char *hdr_raw;			/* the header line, for dead letters */
+	size_t hdr_len;
+	int dead_hdr;			/* header written to the dead file */
+
+	/* the column plan */
+	struct ing_slot *slots;		/* nslots, fields of the type */
+	unsigned nslots;
+	uint16_t *col;			/* column -> slot (ING_NONE) */
+	char **colname;
+	unsigned ncols;
+	int key_slot, seq_slot, ts_slot;	/* header slots, -1 if none */
+	int keyfld_slot;		/* the field flagged FS_FLD_KEY */
+	uint64_t reqmask;		/* slots flagged FS_FLD_REQ */
+	uint64_t seen;			/* slots given in this row */
+	int jtab_n;			/* JSON key table (jsonl.c) */
+	void *jtab;
+
+	/* FEATURES */
+	struct fs_schema *schema;
+	unsigned nfeat;
+
+	/* per-row scratch */
+	uint64_t *frame;		/* the record being built */
+	size_t frame_size;
+	const char **cs;		/* cell starts */
+	uint32_t *cn;			/* cell lengths */
+	char *unq;			/* unescaped cells */
+	size_t unq_cap, unq_len;
+	char why[512];			/* why a cell was refused */
+	char err[1024];			/* a fatal error, for the caller */
+
+	/* input buffer (input.c) */
+	char *buf;
+	size_t cap;
+};
+
+/* record.c */
+void ing_init(struct ing *g);
+void ing_free(struct ing *g);
+int ing_fatal(struct ing *g, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int ing_plan(struct ing *g, unsigned ncols, const char *const *names,
+	     const uint32_t *lens);
+int ing_slot_for(const struct ing *g, const char *name, size_t n);
+void ing_rec_begin(struct ing *g);
+int ing_set(struct ing *g, unsigned slot, const char *s, size_t n);
+unsigned ing_set_row(struct ing *g);
+int ing_rec_end(struct ing *g);
+int ing_rec_end_text(struct ing *g, const char *text, size_t n);
+void ing_plan_fields(struct ing *g);
+int ing_bad_row(struct ing *g, const char *raw, size_t rawlen,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ing_show(char *buf, size_t size, const char *s, size_t n);
+char *ing_unq_room(struct ing *g, size_t n);
+void ing_summary(struct ing *g);
+
+/* csv.c, jsonl.c, fix.c */
+ssize_t ing_csv_parse(struct ing *g, char *p, size_t n, int eof);
+ssize_t ing_jsonl_parse(struct ing *g, char *p, size_t n, int eof);
+ssize_t ing_fix_parse(struct ing *g, char *p, size_t n, int eof);
+void ing_jsonl_reset(struct ing *g);
+
+/* input.c */
+int ing_input_path(struct ing *g, const char *path);
+int ing_input_mem(struct ing *g, const char *name, const void *p,
+		  size_t n);
+
+#endif

@@ -1,0 +1,562 @@
+/*
+ * features.c - per-event rolling features for fraud scoring.
+ *
+ * For each TXN, in arrival order, the features are computed from the
+ * account's history *before* the event, then the event joins the
+ * history.  The exact definitions (fs-window(1), FEATURE SET fraud-v1):
+ *
+ *   H   = the events of the same account that arrived earlier;
+ *   H_W = the events j of H with t - W < ts_j <= t  (t: this event).
+ *
+ * Per account: the history of the last 24h + --max-delay, kept sorted
+ * by event time (at most HIST_CAP events), Welford's running mean and
+ * M2 of all amounts of H, and capped sets of the merchants, devices and
+ * countries ever seen.  --state-ttl forgets an account whose next event
+ * comes TTL or more (event time) after its latest one; a sweep frees
+ * such accounts' memory as the stream's event time moves on.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <string.h>
+
+#include "window.h"
+
+#define HIST_CAP 4096		/* events per account in 24h + max-delay */
+#define MERCH_CAP 4096		/* merchants remembered per account */
+#define DEV_CAP 1024		/* devices remembered per account */
+#define CTRY_CAP 256		/* countries remembered per account */
+
+#define NS_S 1000000000LL
+#define W_1M (60 * NS_S)
+#define W_1H (3600 * NS_S)
+#define W_24H (86400 * NS_S)
+
+enum {
+	F_AMOUNT, F_MCC, F_CHANNEL, F_HOUR, F_CNT_1M, F_CNT_1H, F_CNT_24H,
+	F_SUM_1M, F_SUM_1H, F_SUM_24H, F_ZSCORE, F_DM_1H, F_DM_24H, F_DC_1H,
+	F_DC_24H, F_SINCE_PREV, F_MERCH_NEW, F_CTRY_NEW, F_DEV_NEW, F_LABEL,
+	F_N
+};
+
+static const char *const fraud_v1[F_N] = {
+	"amount", "mcc", "channel", "hour_of_day",
+	"txn_count_1m", "txn_count_1h", "txn_count_24h",
+	"amount_sum_1m", "amount_sum_1h", "amount_sum_24h",
+	"amount_zscore",
+	"distinct_merchants_1h", "distinct_merchants_24h",
+	"distinct_countries_1h", "distinct_countries_24h",
+	"secs_since_prev", "merchant_is_new", "country_is_new",
+	"device_is_new", "label",
+};
+
+struct hent {
+	int64_t ts;
+	int64_t amount;
+	uint64_t merchant;
+	uint32_t country;
+	uint32_t pad_;
+};
+
+/*
+ * Per-account memory comes from a pool of power-of-two blocks (16 B to
+ * 128 KiB) carved from 16 MiB chunks, with a free list per size: no
+ * malloc per account, no allocator headers.
+ */
+#define POOL_CLASSES 14
+#define POOL_CHUNK (16u << 20)
+struct pool {
+	void *free[POOL_CLASSES];
+	char *cur;
+	size_t left;
+	char **chunks;
+	size_t nchunks;
+};
+
+/* A capped set of u64 values (stored mixed; 0 marks an empty slot). */
+struct uset {
+	uint64_t *t;
+	uint16_t cap, n;
+	uint8_t zero;
+};
+
+struct acct {
+	uint64_t id;
+	int64_t last_ts;	/* latest event time */
+	int64_t evicted_max;	/* latest event time dropped from hist */
+	double mean, m2;	/* Welford over H */
+	uint32_t n;		/* events in H */
+	uint16_t lo, hi, cap;	/* hist[lo, hi) sorted by ts */
+	uint16_t ncty, capcty;
+	uint8_t live;
+	struct hent *h;
+	uint32_t *cty;		/* countries seen */
+	struct uset merch, dev;
+	uint32_t next_free;
+};
+
+/* Scratch set of the distinct-count scan, cleared by generation. */
+struct gset {
+	uint64_t v;
+	uint32_t gen;
+	uint32_t pad_;
+};
+#define GM_SIZE (2 * HIST_CAP)
+#define GC_SIZE 512
+
+struct feat {
+	int64_t max_delay, ttl;
+	int64_t max_ts, next_sweep;
+	struct ktab ids;	/* account id -> index in acc */
+	struct acct *acc;
+	uint32_t nacc, capacc, free;
+	uint64_t live, expired;
+	uint32_t gen;
+	struct pool pool;
+	struct gset gm[GM_SIZE], gc[GC_SIZE];
+};
+
+static unsigned pool_class(size_t n)
+{
+	unsigned c = 0;
+
+	while (((size_t)16 << c) < n)
+		c++;
+	if (c >= POOL_CLASSES)
+		fs_bug("pool block of %zu bytes", n);
+	return c;
+}
+
+/* A 16 MiB chunk, in huge pages where the kernel allows. */
+static char *chunk_new(void)
+{
+	void *c = NULL;
+
+	if (posix_memalign(&c, 2u << 20, POOL_CHUNK) != 0)
+		fs_die(FS_EXIT_FAIL, "out of memory (feature state)");
+	madvise(c, POOL_CHUNK, MADV_HUGEPAGE);
+	return c;
+}
+
+/* A block of n bytes (n a power of two, 16 to 128 KiB). */
+static void *pool_get(struct pool *p, size_t n)
+{
+	unsigned c = pool_class(n);
+	void *b = p->free[c];
+
+	if (b) {
+		memcpy(&p->free[c], b, sizeof(void *));
+		return b;
+	}
+	n = (size_t)16 << c;
+	if (p->left < n) {
+		p->chunks = fs_xrealloc(p->chunks, (p->nchunks + 1) *
+					sizeof(*p->chunks));
+		p->cur = p->chunks[p->nchunks++] = chunk_new();
+		p->left = POOL_CHUNK;
+	}
+	b = p->cur;
+	p->cur += n;
+	p->left -= n;
+	return b;
+}
+
+static void pool_put(struct pool *p, void *b, size_t n)
+{
+	unsigned c;
+
+	if (!b)
+		return;
+	c = pool_class(n);
+	memcpy(b, &p->free[c], sizeof(void *));
+	p->free[c] = b;
+}
+
+/* Grow block b of n bytes to 2n (n = 0: a block of first bytes). */
+static void *pool_grow(struct pool *p, void *b, size_t n, size_t first)
+{
+	void *nb = pool_get(p, n ? 2 * n : first);
+
+	if (n) {
+		memcpy(nb, b, n);
+		pool_put(p, b, n);
+	}
+	return nb;
+}
+
+const char *feat_set_list(void)
+{
+	return "fraud-v1";
+}
+
+struct feat *feat_new(const char *name, int64_t max_delay, int64_t ttl)
+{
+	struct feat *f;
+
+	if (strcmp(name, "fraud-v1") != 0)
+		return NULL;
+	f = fs_xcalloc(1, sizeof(*f));
+	f->max_delay = max_delay;
+	f->ttl = ttl;
+	f->max_ts = W_TIME_MIN;
+	f->next_sweep = W_TIME_MIN;
+	f->free = W_NONE;
+	ktab_init(&f->ids, 1024);
+	return f;
+}
+
+unsigned feat_ncols(const struct feat *f)
+{
+	(void)f;
+	return F_N;
+}
+
+const char *const *feat_names(const struct feat *f)
+{
+	(void)f;
+	return fraud_v1;
+}
+
+uint64_t feat_keys(const struct feat *f)
+{
+	return f->live;
+}
+
+uint64_t feat_expired(const struct feat *f)
+{
+	return f->expired;
+}
+
+static void uset_put(struct uset *s, uint64_t h)
+{
+	uint32_t i = (uint32_t)h & (s->cap - 1u);
+
+	while (s->t[i])
+		i = (i + 1) & (s->cap - 1u);
+	s->t[i] = h;
+	s->n++;
+}
+
+/* Add v to s unless full; returns 1 when v was not in s before. */
+static int uset_add(struct pool *p, struct uset *s, uint64_t v,
+		    uint32_t limit)
+{
+	uint64_t h = w_mix64(v);
+	uint32_t i;
+
+	if (!h) {
+		int was = s->zero;
+
+		s->zero = 1;
+		return !was;
+	}
+	if (s->t) {
+		for (i = (uint32_t)h & (s->cap - 1u); s->t[i];
+		     i = (i + 1) & (s->cap - 1u))
+			if (s->t[i] == h)
+				return 0;
+	}
+	if (s->n >= limit)
+		return 1;
+	if ((s->n + 1u) * 2 > s->cap) {
+		struct uset g = { NULL, s->cap ? s->cap * 2 : 8, 0, s->zero };
+
+		g.t = pool_get(p, g.cap * sizeof(*g.t));
+		memset(g.t, 0, g.cap * sizeof(*g.t));
+		for (uint32_t k = 0; k < s->cap; k++)
+			if (s->t[k])
+				uset_put(&g, s->t[k]);
+		pool_put(p, s->t, s->cap * sizeof(*s->t));
+		*s = g;
+	}
+	uset_put(s, h);
+	return 1;
+}
+
+/* Is the probe of v in s likely to touch memory: prefetch it. */
+static inline void uset_prefetch(const struct uset *s, uint64_t v)
+{
+	if (s->t)
+		__builtin_prefetch(&s->t[(uint32_t)w_mix64(v) & (s->cap - 1u)]);
+}
+
+static void acct_release(struct pool *p, struct acct *a)
+{
+	pool_put(p, a->h, a->cap * sizeof(*a->h));
+	pool_put(p, a->cty, a->capcty * sizeof(*a->cty));
+	pool_put(p, a->merch.t, a->merch.cap * sizeof(uint64_t));
+	pool_put(p, a->dev.t, a->dev.cap * sizeof(uint64_t));
+}
+
+/* A fresh state for account id in a (memory already released). */
+static void acct_init(struct acct *a, uint64_t id)
+{
+	uint32_t nf = a->next_free;
+
+	memset(a, 0, sizeof(*a));
+	a->next_free = nf;
+	a->id = id;
+	a->last_ts = a->evicted_max = W_TIME_MIN;
+	a->live = 1;
+}
+
+static struct acct *get_acct(struct feat *f, uint64_t id)
+{
+	int isnew;
+	uint32_t *v = ktab_put(&f->ids, id, &isnew), i;
+
+	if (!isnew)
+		return &f->acc[*v];
+	if (f->free != W_NONE) {
+		i = f->free;
+		f->free = f->acc[i].next_free;
+	} else {
+		if (f->nacc == f->capacc) {
+			f->capacc = f->capacc ? f->capacc * 2 : 1024;
+			f->acc = fs_xrealloc(f->acc,
+					     f->capacc * sizeof(*f->acc));
+		}
+		i = f->nacc++;
+	}
+	*v = i;
+	acct_init(&f->acc[i], id);
+	f->live++;
+	return &f->acc[i];
+}
+
+/* Forget accounts quiet long enough that any new event resets them. */
+static void sweep(struct feat *f)
+{
+	int64_t cut = w_sat_add(w_sat_add(f->max_ts, -f->max_delay), -f->ttl);
+
+	for (uint32_t i = 0; i < f->nacc; i++) {
+		struct acct *a = &f->acc[i];
+
+		if (!a->live || a->last_ts > cut)
+			continue;
+		ktab_del(&f->ids, a->id);
+		acct_release(&f->pool, a);
+		a->live = 0;
+		a->next_free = f->free;
+		f->free = i;
+		f->live--;
+		f->expired++;
+	}
+	f->next_sweep = w_sat_add(f->max_ts, f->ttl / 4 + 1);
+}
+
+/* Drop history no later event can see; make room for one more. */
+static void hist_trim(struct pool *p, struct acct *a, int64_t newest,
+		      int64_t max_delay)
+{
+	int64_t horizon = w_sat_add(w_sat_add(newest, -W_24H), -max_delay);
+
+	while (a->lo < a->hi && a->h[a->lo].ts <= horizon)
+		a->evicted_max = a->h[a->lo++].ts;
+	if (a->lo == a->hi)
+		a->lo = a->hi = 0;
+	if (a->hi < a->cap)
+		return;
+	if (a->lo == 0 && a->cap == HIST_CAP)
+		a->evicted_max = a->h[a->lo++].ts;	/* over the cap */
+	if ((a->cap && a->lo >= a->cap / 4) || a->cap == HIST_CAP) {
+		memmove(a->h, a->h + a->lo, (a->hi - a->lo) * sizeof(*a->h));
+		a->hi -= a->lo;
+		a->lo = 0;
+		return;
+	}
+	a->h = pool_grow(p, a->h, a->cap * sizeof(*a->h),
+			 8 * sizeof(*a->h));
+	a->cap = a->cap ? a->cap * 2 : 8;
+}
+
+/* Insert v into the scratch set; 1 when new in this generation. */
+static inline int gset_add(struct gset *g, uint32_t size, uint32_t gen,
+			   uint64_t v)
+{
+	uint32_t i = (uint32_t)w_mix64(v) & (size - 1);
+
+	while (g[i].gen == gen) {
+		if (g[i].v == v)
+			return 0;
+		i = (i + 1) & (size - 1);
+	}
+	g[i].gen = gen;
+	g[i].v = v;
+	return 1;
+}
+
+/* Window counts, sums and distinct counts over H_1m, H_1h, H_24h. */
+static void scan(struct feat *f, const struct acct *a, uint32_t p,
+		 int64_t t, float *out)
+{
+	int64_t s1m = 0, s1h = 0, s24 = 0;
+	uint32_t c1m = 0, c1h = 0, c24 = 0, dm = 0, dc = 0, dm1h = 0, dc1h = 0;
+	uint32_t gen, msize = 16, csize;
+
+	while (msize < 2u * (p - a->lo))
+		msize *= 2;
+	csize = msize < GC_SIZE ? msize : GC_SIZE;
+	if (++f->gen == 0) {
+		memset(f->gm, 0, sizeof(f->gm));
+		memset(f->gc, 0, sizeof(f->gc));
+		f->gen = 1;
+	}
+	gen = f->gen;
+	for (uint32_t k = p; k-- > a->lo;) {
+		const struct hent *e = &a->h[k];
+		int64_t d = t - e->ts;
+
+		if (d >= W_24H)
+			break;
+		if (d < W_1H) {
+			c1h++;
+			s1h += e->amount;
+			if (d < W_1M) {
+				c1m++;
+				s1m += e->amount;
+			}
+		}
+		c24++;
+		s24 += e->amount;
+		dm += gset_add(f->gm, msize, gen, e->merchant);
+		dc += gset_add(f->gc, csize, gen, e->country);
+		if (d < W_1H) {
+			dm1h = dm;
+			dc1h = dc;
+		}
+	}
+	out[F_CNT_1M] = (float)c1m;
+	out[F_CNT_1H] = (float)c1h;
+	out[F_CNT_24H] = (float)c24;
+	out[F_SUM_1M] = (float)((double)s1m / (double)FS_FIX_SCALE);
+	out[F_SUM_1H] = (float)((double)s1h / (double)FS_FIX_SCALE);
+	out[F_SUM_24H] = (float)((double)s24 / (double)FS_FIX_SCALE);
+	out[F_DM_1H] = (float)dm1h;
+	out[F_DM_24H] = (float)dm;
+	out[F_DC_1H] = (float)dc1h;
+	out[F_DC_24H] = (float)dc;
+}
+
+static int country_add(struct pool *p, struct acct *a, uint32_t c)
+{
+	for (uint32_t i = 0; i < a->ncty; i++)
+		if (a->cty[i] == c)
+			return 0;
+	if (a->ncty == CTRY_CAP)
+		return 1;
+	if (a->ncty == a->capcty) {
+		a->cty = pool_grow(p, a->cty, a->capcty * sizeof(*a->cty),
+				   4 * sizeof(*a->cty));
+		a->capcty = a->capcty ? a->capcty * 2 : 4;
+	}
+	a->cty[a->ncty++] = c;
+	return 1;
+}
+
+/* The z-score of x against H, then x joins the running statistics. */
+static float zscore(struct acct *a, double x)
+{
+	double z = NAN, d;
+
+	if (a->n >= 2 && a->m2 > 0)
+		z = (x - a->mean) / sqrt(a->m2 / (double)(a->n - 1));
+	a->n++;
+	d = x - a->mean;
+	a->mean += d / (double)a->n;
+	a->m2 += d * (x - a->mean);
+	return (float)z;
+}
+
+void feat_txn(struct feat *f, const struct fs_hdr *h, float *out)
+{
+	const struct fs_txn *x = fs_body(h);
+	int64_t t = h->ts_event, hour = w_floor_div(t, W_1H) % 24;
+	double amt = (double)x->amount / (double)FS_FIX_SCALE;
+	struct acct *a = get_acct(f, x->account);
+	uint32_t p, cty;
+	struct hent *e;
+
+	if (f->ttl && a->last_ts != W_TIME_MIN &&
+	    w_sat_add(t, -a->last_ts) >= f->ttl) {
+		acct_release(&f->pool, a);	/* quiet for --state-ttl */
+		acct_init(a, x->account);
+		f->expired++;
+	}
+	hist_trim(&f->pool, a, t > a->last_ts ? t : a->last_ts, f->max_delay);
+	for (p = a->hi; p > a->lo && a->h[p - 1].ts > t; p--)
+		;
+	scan(f, a, p, t, out);
+	out[F_AMOUNT] = (float)amt;
+	out[F_MCC] = x->mcc;
+	out[F_CHANNEL] = x->channel;
+	out[F_HOUR] = (float)(hour < 0 ? hour + 24 : hour);
+	out[F_ZSCORE] = zscore(a, amt);
+	out[F_SINCE_PREV] = p > a->lo ? (float)((double)(t - a->h[p - 1].ts)
+						/ NS_S) :
+		a->evicted_max != W_TIME_MIN && a->evicted_max <= t ?
+		(float)((double)(t - a->evicted_max) / NS_S) : NAN;
+	memcpy(&cty, x->country, 4);
+	out[F_MERCH_NEW] = (float)uset_add(&f->pool, &a->merch, x->merchant,
+					   MERCH_CAP);
+	out[F_CTRY_NEW] = (float)country_add(&f->pool, a, cty);
+	out[F_DEV_NEW] = (float)uset_add(&f->pool, &a->dev, x->device,
+					 DEV_CAP);
+	out[F_LABEL] = x->label;
+
+	memmove(a->h + p + 1, a->h + p, (a->hi - p) * sizeof(*a->h));
+	a->hi++;
+	e = &a->h[p];
+	e->ts = t;
+	e->amount = x->amount;
+	e->merchant = x->merchant;
+	e->country = cty;
+	if (t > a->last_ts)
+		a->last_ts = t;
+	if (t > f->max_ts)
+		f->max_ts = t;
+	if (f->ttl && f->max_ts >= f->next_sweep)
+		sweep(f);
+}
+
+void feat_prefetch(const struct feat *f, const struct fs_hdr *h,
+		   int stage)
+{
+	const struct fs_txn *x = fs_body(h);
+	const struct acct *a;
+	uint32_t i;
+
+	if (stage == 0) {
+		ktab_prefetch(&f->ids, x->account);
+		return;
+	}
+	i = ktab_get(&f->ids, x->account);
+	if (i == W_NONE)
+		return;
+	a = &f->acc[i];
+	if (stage == 1) {
+		__builtin_prefetch(a);
+		__builtin_prefetch((const char *)a + 64);
+		return;
+	}
+	if (a->hi) {
+		__builtin_prefetch(&a->h[a->hi - 1]);
+		__builtin_prefetch(&a->h[a->lo]);
+	}
+	if (a->cty)
+		__builtin_prefetch(a->cty);
+	uset_prefetch(&a->merch, x->merchant);
+	uset_prefetch(&a->dev, x->device);
+}
+
+void feat_free(struct feat *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->pool.nchunks; i++)
+		free(f->pool.chunks[i]);
+	free(f->pool.chunks);
+	free(f->acc);
+	ktab_free(&f->ids);
+	free(f);
+}
