@@ -43,6 +43,7 @@ die() {
 for t in fs-gen fs-stat fs-cat fs-ingest; do
 	command -v $t >/dev/null || die "$t not found in $B/bin"
 done
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=$(count "$N")
 gen_rows=$(count "$GEN_N")
 mkdir -p "$work"
@@ -61,12 +62,12 @@ best() {
 	echo $min
 }
 
-# rate ROWS NS: rows per second, in millions, 2 decimals.
+# rate ROWS NS: rows per second, in millions, 3 significant digits.
 rate() {
-	awk -v r="$1" -v ns="$2" 'BEGIN { printf "%.2f", r / (ns / 1e9) / 1e6 }'
+	awk -v r="$1" -v ns="$2" 'BEGIN { printf "%.3g", r / (ns / 1e9) / 1e6 }'
 }
 
-# ratio A B: A / B, 1 decimal.
+# ratio NS_PEER NS_OURS: how many times faster ours is, 1 decimal.
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'
 }
@@ -119,7 +120,7 @@ for ((i = 0; i < RUNS; i++)); do
 	d=$((t1 - t0))
 	if [ $gen_wall -eq 0 ] || [ $d -lt $gen_wall ]; then gen_wall=$d; fi
 done
-gen_stat=$(awk -v r="$gen_best" 'BEGIN { printf "%.2f", r / 1e6 }')
+gen_stat=$(awk -v r="$gen_best" 'BEGIN { printf "%.3g", r / 1e6 }')
 gen_clock=$(rate "$gen_rows" "$gen_wall")
 
 # (b) CSV -> records.
@@ -151,7 +152,8 @@ cat <<EOF
 
 $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, ${cpu:-unknown CPU},
 $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory,
-Linux $(uname -r); load average at the start: $(cut -d' ' -f1-3 /proc/loadavg).
+Linux $(uname -r); load average (1, 5, 15 min) at the start:
+$load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg).
 Best of $RUNS wall times per command, output to \`/dev/null\`.
 Rows/s in millions. Ratio: the finstream tool's rows/s over the peer's.
 Input: $rows transactions ($(du -h "$csv" | cut -f1) of CSV) made by
@@ -171,7 +173,7 @@ row "(b) CSV to records" "fs-ingest" \
 	"fs-ingest -f csv -t txn -i txn.csv" "$r_ing" "1.0" ""
 if [ $have_mlr = 1 ]; then
 	r=$(rate "$rows" "$t_mlrj")
-	x=$(ratio "$r_ing" "$r")
+	x=$(ratio "$t_mlrj" "$t_ing")
 	row "(b) CSV to records" "miller $(mlr --version | cut -d' ' -f2)" \
 		"mlr --icsv --ojson cat txn.csv" "$r" "$x" \
 		">= 10x: $(verdict "$x" 10)"
@@ -180,7 +182,7 @@ else
 fi
 if [ $have_mawk = 1 ]; then
 	r=$(rate "$rows" "$t_mawk")
-	x=$(ratio "$r_ing" "$r")
+	x=$(ratio "$t_mawk" "$t_ing")
 	row "(b) CSV to records" "mawk" "mawk -F, '{print \$2}' txn.csv" \
 		"$r" "$x" ">= 2x: $(verdict "$x" 2)"
 else
@@ -190,7 +192,7 @@ row "(c) records to CSV" "fs-cat" "fs-cat -f csv -i txn.fsr" "$r_cat" \
 	"1.0" ""
 if [ $have_mlr = 1 ]; then
 	r=$(rate "$rows" "$t_mlrc")
-	x=$(ratio "$r_cat" "$r")
+	x=$(ratio "$t_mlrc" "$t_cat")
 	row "(c) records to CSV" "miller" "mlr --icsv --ocsv cat txn.csv" \
 		"$r" "$x" ">= 3x: $(verdict "$x" 3)"
 fi

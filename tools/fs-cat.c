@@ -1165,7 +1165,6 @@ int tool_main(int argc, char **argv)
 	c->header = 1;
 	init_schema_fields(c);
 	parse_args(c, &o, argc, argv);
-	fcntl(0, F_SETPIPE_SZ, 1 << 20);	/* fewer reads; best effort */
 	c->w = fs_writer_open(o.out);
 	if (o.follow && (c->r = follow_open(o.in, &fw, &tid)))
 		followed = 1;

@@ -11,7 +11,6 @@
  * block of records.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -487,7 +486,8 @@ static uint64_t merchant_of(struct gen *g, unsigned mcc)
 
 	for (int i = 0; i < 1000; i++) {
 		m = below(rnd(&g->rng), g->merchants);
-		if (merchant_id(g, m, &c) && c == mcc)
+		merchant_id(g, m, &c);
+		if (c == mcc)
 			break;
 	}
 	return MERCH_BASE + m;
@@ -530,7 +530,7 @@ static uint64_t new_device(struct gen *g)
 }
 
 /*
- * Card testing: 5-20 small amounts (0.50 to 4.99) online at as many
+ * Card testing: 5-20 small amounts (0.50 to 4.99 USD) online at as many
  * new merchants from one new device within 20 to 90 seconds.
  */
 static void fraud_card_test(struct gen *g, const struct acct *a,
@@ -566,7 +566,7 @@ static void fraud_big(struct gen *g, const struct acct *a, int64_t t)
 	heap_push(g, t + NS + (int64_t)below(r, 30 * NS), &b);
 }
 
-/* Many new merchants in minutes: 4-8 purchases of 2-5x within 2-8 min. */
+/* Many new merchants in minutes: 4-8 purchases of 2-6x within 2-8 min. */
 static void fraud_many(struct gen *g, const struct acct *a, int64_t t)
 {
 	unsigned k = 4 + (unsigned)below(rnd(&g->rng), 5);
@@ -611,7 +611,7 @@ static void fraud_travel(struct gen *g, const struct acct *a, int64_t t)
 	}
 }
 
-/* New device: 1-3 transfers or digital purchases of 3-10x in 10 min. */
+/* New device: 1-3 transfers or digital purchases of 3-11x in minutes. */
 static void fraud_device(struct gen *g, const struct acct *a, int64_t t)
 {
 	unsigned k = 1 + (unsigned)below(rnd(&g->rng), 3);
@@ -1302,22 +1302,6 @@ static void run(struct gen *g)
 	}
 }
 
-/*
- * A bigger pipe buffer (1 MiB, the default unprivileged limit) halves
- * the context switches between us and the reader; best effort.
- */
-static void grow_pipe(int fd)
-{
-#ifdef F_SETPIPE_SZ
-	int cur = fcntl(fd, F_GETPIPE_SZ);
-
-	if (cur > 0 && cur < (1 << 20))
-		(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
-#else
-	(void)fd;
-#endif
-}
-
 int tool_main(int argc, char **argv)
 {
 	struct gen g = {
@@ -1334,8 +1318,6 @@ int tool_main(int argc, char **argv)
 	fs_metrics_counter(g.metrics, "fs_gen_records_total",
 			   "data records written", &g.records);
 	g.w = fs_writer_open(o.out);
-	if (strcmp(o.out, "-") == 0)
-		grow_pipe(1);
 	run(&g);
 	fs_progress_done();
 	fs_writer_close(g.w);

@@ -373,9 +373,6 @@ int tool_main(int argc, char **argv)
 	if (optind < argc)
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
 	fs_hist_init(&m->lat);
-	/* Bigger pipes: fewer, larger reads and writes (best effort). */
-	fcntl(0, F_SETPIPE_SZ, 1 << 20);
-	fcntl(1, F_SETPIPE_SZ, 1 << 20);
 	r = fs_reader_open(in);
 	w = fs_writer_open(out);
 	fs_reader_flush_on_block(r, w);

@@ -8,7 +8,8 @@
 # directory, with the build's bin first on PATH and a copy of the repo's
 # models/ there; a pipeline fails when any stage fails (pipefail), but a
 # producer killed by SIGPIPE ("| head") is fine.  A `.Bd -literal` display in EXAMPLES whose first line
-# is "# file: NAME" is saved as NAME first, so later lines can use it.
+# is "# file: NAME" is saved as NAME (without that line) first, so later
+# lines can use it.
 load helper
 
 # Every page in man/ of a section we install.
@@ -44,7 +45,8 @@ dl_commands() {
 		awk 'NR > 1 && /^ / { sub(/^ +/, ""); print }'
 }
 
-# save_files PAGE DIR: write each "# file: NAME" literal display to DIR.
+# save_files PAGE DIR: write each literal display whose first line is
+# "# file: NAME" to DIR/NAME, the rest of the display as printed.
 save_files() {
 	local page=$1 dir=$2 n=0 f name
 	examples_src "$page" | awk -v d="$dir/.blk" '
@@ -61,12 +63,18 @@ save_files() {
 		if [ -n "$name" ]; then
 			local ind=$(head -1 "$f.txt" | sed 's/#.*//' | wc -c)
 			# Strip the display's indent, drop trailing blank lines.
-			cut -c"$ind"- "$f.txt" |
+			cut -c"$ind"- "$f.txt" | sed 1d |
 				sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$dir/$name"
 			n=$((n + 1))
 		fi
 		rm -f "$f" "$f.mdoc" "$f.txt"
 	done
+}
+
+# has_flag TEXT FLAG: FLAG occurs in TEXT as a whole option word.
+has_flag() {
+	local re="(^|[^A-Za-z0-9-])$2([^A-Za-z0-9-]|\$)"
+	[[ $1 =~ $re ]]
 }
 
 # tool_src NAME: the source files of tool NAME (fs-x), none if no tool.
@@ -148,7 +156,7 @@ run_examples() {
 }
 
 @test "man: EXIT STATUS lists 0, 1, 2, 3, and 4 where the tool can exit 4" {
-	local bad=0 p name st n need
+	local bad=0 p name st n need re
 	for p in "$TOP"/man/*.[18]; do
 		[ -f "$p" ] || continue
 		name=${p##*/}
@@ -163,7 +171,8 @@ run_examples() {
 			need="$need 4"
 		fi
 		for n in $need; do
-			if ! grep -qE "^ +$n( |$)" <<<"$st"; then
+			re="(^|"$'\n'") +$n( |"$'\n'"|\$)"
+			if ! [[ $st =~ $re ]]; then
 				echo "${p##*/}: EXIT STATUS does not list $n" >&2
 				bad=1
 			fi
@@ -191,16 +200,14 @@ run_examples() {
 		fi
 		for f in $(grep -oE '(^|[][ |(])--?[A-Za-z0-9][A-Za-z0-9-]*' \
 			<<<"$syn" | grep -oE -- '--?[A-Za-z0-9-]+' | sort -u); do
-			if ! grep -qE -- "(^|[^A-Za-z0-9-])$f([^A-Za-z0-9-]|$)" \
-				<<<"$help"; then
+			if ! has_flag "$help" "$f"; then
 				echo "$name: $f is in the SYNOPSIS, not in --help" >&2
 				bad=1
 			fi
 		done
 		for f in $(grep -oE -- '(^|[^A-Za-z0-9-])--[a-z][a-z0-9-]*' \
 			<<<"$help" | grep -oE -- '--[a-z0-9-]+' | sort -u); do
-			if ! grep -qE -- "(^|[^A-Za-z0-9-])$f([^A-Za-z0-9-]|$)" \
-				<<<"$page"; then
+			if ! has_flag "$page" "$f"; then
 				echo "$name: $f is in --help, not in the page" >&2
 				bad=1
 			fi
@@ -235,8 +242,7 @@ run_examples() {
 	[ "${lines[1]}" = "printf '\\xff' | od -A n -t x1 | grep -q ff" ]
 	[ "${lines[2]}" = "false" ]
 	save_files "$T/man/x.7" "$T"
-	[ "$(cat "$T/hello.sh")" = "$(printf '%s\n%s' '# file: hello.sh' \
-		"printf '%s\\n' \"a\\\\b\"")" ]
+	[ "$(cat "$T/hello.sh")" = "printf '%s\\n' \"a\\\\b\"" ]
 	TOP=$T run run_examples x.7
 	[ "$status" -ne 0 ]
 	[[ $output =~ "example 3 failed" ]]

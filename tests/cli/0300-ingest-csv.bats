@@ -27,7 +27,8 @@ while o < len(d):
         name, fmt, names = L[ty]
         for n, v in zip(names.split(), struct.unpack_from(fmt, b)):
             if isinstance(v, bytes):
-                v = v.rstrip(b"\0").decode()
+                v = v.rstrip(b"\0").decode().replace("\r", "\\r")
+                v = v.replace("\n", "\\n")
             out.append("%s=%s" % (n, v))
     else:
         name = "type%d" % ty
@@ -69,7 +70,7 @@ TS1=1795492345000000000	# 2026-11-24T03:52:25Z
 	printf '\r\n' >>q.csv
 	printf '1795492345,"3",3,DE,X' >>q.csv	# no final newline
 	run_t 10 bash -c 'fs-ingest -t txn -i q.csv -e skip | python3 -c "$DEC"; echo "rc=${PIPESTATUS[0]}"'
-	assert_match "country=U.S currency= "
+	assert_match "country=U.r.nS currency="
 	assert_match 'seq=2 .* country=F"R currency=a,b'
 	assert_match "seq=3 .*account=3 .*amount=300000000 .*country=DE currency=X"
 	# "a,b" is 3 bytes and fits; nothing was skipped.
@@ -123,14 +124,14 @@ TS1=1795492345000000000	# 2026-11-24T03:52:25Z
 
 @test "ingest csv: dead-letter file gets raw rows and reasons, and reads back" {
 	printf 'ts_event,account,amount,country\n1,1,1,US\n1,2,"1,5",US\n1,3,3,TOOLONG\n1,4\n1,5,5,FR\n' >d.csv
-	run_t 10 bash -c 'fs-ingest -t txn -i d.csv -e dead-letter:bad.csv | python3 -c "$DEC" | cut -d" " -f1-6'
+	run_t 10 bash -c 'fs-ingest -t txn -i d.csv -e dead-letter:bad.csv 2>/dev/null | python3 -c "$DEC" | cut -d" " -f1-6'
 	assert_status 0
 	[ "${lines[0]}" = "txn ts=1000000000 key=1 seq=1 ing=ok account=1" ]
 	[ "${lines[1]}" = "txn ts=1000000000 key=5 seq=5 ing=ok account=5" ]
 	[ ${#lines[@]} -eq 2 ]
 	run cat bad.csv
 	[ "${lines[0]}" = "ts_event,account,amount,country,error" ]
-	[ "${lines[1]}" = "1,2,\"1,5\",US,d.csv:3: column 3 'amount': not a decimal number: '1,5'" ]
+	[ "${lines[1]}" = "1,2,\"1,5\",US,\"d.csv:3: column 3 'amount': not a decimal number: '1,5'\"" ]
 	[ "${lines[2]}" = "1,3,3,TOOLONG,d.csv:4: column 4 'country': longer than 4 bytes: 'TOOLONG'" ]
 	[ "${lines[3]}" = "1,4,\"d.csv:5: expected 4 cells, found 2\"" ]
 	# The dead letters are CSV again: the error column is ignored.
@@ -245,12 +246,12 @@ mkarchives() {
 
 @test "ingest csv: tar.gz with a nested csv.gz, zip, gz, from a file or stdin" {
 	mkarchives
-	run_t 10 bash -c 'fs-ingest -t txn -i d.tar.gz | python3 -c "$DEC" | cut -d" " -f3,6,8'
+	run_t 10 bash -c 'fs-ingest -t txn -i d.tar.gz | python3 -c "$DEC" | cut -d" " -f4,6,9'
 	assert_status 0
 	[ "$output" = "$(printf 'seq=1 account=1 amount=150000000\nseq=2 account=2 amount=250000000\nseq=3 account=3 amount=350000000')" ]
-	run_t 10 bash -c 'fs-ingest -t txn < d.zip | python3 -c "$DEC" | cut -d" " -f3,6'
+	run_t 10 bash -c 'fs-ingest -t txn < d.zip | python3 -c "$DEC" | cut -d" " -f4,6'
 	[ "$output" = "$(printf 'seq=1 account=1\nseq=2 account=2\nseq=3 account=3')" ]
-	run_t 10 bash -c 'cat d.csv.gz | fs-ingest -t txn | python3 -c "$DEC" | cut -d" " -f3,6'
+	run_t 10 bash -c 'cat d.csv.gz | fs-ingest -t txn | python3 -c "$DEC" | cut -d" " -f4,6'
 	[ "$output" = "$(printf 'seq=1 account=2\nseq=2 account=3')" ]
 	# Member names in messages.
 	python3 -c '
@@ -269,7 +270,7 @@ with tarfile.open("e.tar.gz", "w:gz") as t:
 	command -v zstd >/dev/null || skip "no zstd"
 	mkarchives
 	zstd -q d.tar -o d.tar.zst
-	run_t 10 bash -c 'fs-ingest -t txn -i d.tar.zst | python3 -c "$DEC" | cut -d" " -f3,6'
+	run_t 10 bash -c 'fs-ingest -t txn -i d.tar.zst | python3 -c "$DEC" | cut -d" " -f4,6'
 	[ "$output" = "$(printf 'seq=1 account=2\nseq=2 account=3')" ]
 }
 
@@ -278,7 +279,7 @@ with tarfile.open("e.tar.gz", "w:gz") as t:
 	run_t 10 fs-ingest -t txn -i bad.tar -o out.fsr
 	assert_status 3
 	assert_match "^fs-ingest: bad.tar: corrupt archive: "
-	run_t 10 bash -c 'python3 -c "$DEC" <out.fsr | cut -d" " -f3,6'
+	run_t 10 bash -c 'python3 -c "$DEC" <out.fsr | cut -d" " -f4,6'
 	[ "$output" = "$(printf 'seq=1 account=2\nseq=2 account=3')" ]
 	head -c 100 d.tar.gz >trunc.tar.gz
 	run_t 10 fs-ingest -t txn -i trunc.tar.gz -o out.fsr
@@ -322,7 +323,7 @@ with tarfile.open("e.tar.gz", "w:gz") as t:
 	grep -qE '^fs_ingest_bad_rows_total({.*})? 1$' m.prom
 	# The first record comes out while the producer still sleeps.
 	start=$(date +%s%N)
-	run_t 10 bash -c '{ printf "ts_event,account,amount\n1,1,1\n"; sleep 3; } | fs-ingest -t txn | head -c 88 | wc -c'
+	run_t 10 bash -c '{ printf "ts_event,account,amount\n1,1,1\n"; sleep 3; } | fs-ingest -t txn | { head -c 88 | wc -c; date +%s%N >stamp; }'
 	[ "$output" = 88 ]
-	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 2500 ]
+	[ $(( ($(cat stamp) - start) / 1000000 )) -lt 2500 ]
 }

@@ -102,10 +102,14 @@ static ssize_t src_read(struct ing *g, struct src *s, char *buf, size_t n)
 	return raw_read(g, s, buf, n);
 }
 
-/* Fill s->pre with the first bytes, enough to sniff a tar header. */
+/*
+ * Fill s->pre with the first bytes, enough to sniff a tar header, but
+ * stop at a line of text (no NUL): a slow producer is not kept waiting.
+ */
 static int peek(struct ing *g, struct src *s)
 {
-	while (s->pren < 262) {
+	while (s->pren < 262 && !(memchr(s->pre, '\n', s->pren) &&
+				  !memchr(s->pre, 0, s->pren))) {
 		ssize_t k = raw_read(g, s, s->pre + s->pren,
 				     sizeof(s->pre) - s->pren);
 

@@ -154,8 +154,10 @@ static int jstr_slow(struct jp *j, const char *start, const char **s,
 		*o++ = esc_out[k - esc_in];
 		j->p++;
 	}
-	if (j->p == j->e)
+	if (j->p == j->e) {
+		j->p = start - 1;	/* point at the opening quote */
 		return fail(j, "unterminated string");
+	}
 	j->p++;
 	*s = j->out;
 	*n = (size_t)(o - j->out);
@@ -183,6 +185,7 @@ static int jstr(struct jp *j, const char **s, size_t *n)
 			return fail(j, "control character in a string");
 		j->p++;
 	}
+	j->p = start - 1;	/* point at the opening quote */
 	return fail(j, "unterminated string");
 }
 

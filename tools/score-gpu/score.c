@@ -29,6 +29,7 @@
 #define PASS_MAX (16u << 20)	/* queued pass-through bytes per batch */
 #define BATCH_MAX (1 << 20)
 #define RESERVOIR_CAP 65536
+#define BATCH_FLOATS (64 << 20)	/* 256 MiB of rows per batch */
 
 enum { DEV_AUTO, DEV_GPU, DEV_CPU };
 
@@ -814,6 +815,13 @@ static void setup(struct scorer *s)
 	int nw;
 
 	s->m = model_load(s->o.model);
+	if ((int64_t)s->o.batch * s->m->nfeat > BATCH_FLOATS) {
+		s->o.batch = (int)(BATCH_FLOATS / s->m->nfeat);
+		if (s->o.batch < 1)
+			s->o.batch = 1;
+		fs_warn("--batch lowered to %d rows for a %d-feature model",
+			s->o.batch, s->m->nfeat);
+	}
 	if (s->m->type != MODEL_LOGIT)
 		s->f = forest_build(s->m);
 	if (s->o.reference &&

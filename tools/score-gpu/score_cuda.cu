@@ -137,7 +137,7 @@ __global__ void k_forest(const struct fnode *nodes, const int *root,
 
 			acc += __ldg(&leaf_d[r + l]);
 		}
-		out[i] = base_d + acc * out_scale;
+		out[i] = __dadd_rn(base_d, __dmul_rn(acc, out_scale));
 	} else {
 		float acc = base_f;
 
