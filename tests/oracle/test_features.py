@@ -202,6 +202,11 @@ def main():
                                   "--disorder", "30s", "--seed", "5"])
         compare("fs-gen sparse (33 h, 100 accounts)", sparse,
                 maxdelay="30s")
+        rc, dis, err = tw.run(["fs-gen", "--kind", "txn", "-n", "8000",
+                               "--keys", "20", "--event-rate", "2",
+                               "--disorder", "10m", "--seed", "9"])
+        compare("fs-gen heavy disorder (10 min, 20 accounts)", dis,
+                maxdelay="10m")
         if tw.have("fs-cat"):
             rc, small, _ = tw.run(["fs-gen", "-n", "100"])
             rc, out, _ = tw.run(["fs-window", "--features", "fraud-v1"],

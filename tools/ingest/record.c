@@ -416,16 +416,39 @@ static int set_float(struct ing *g, const struct ing_slot *sl,
 	return 0;
 }
 
+/* Eight ASCII digits at s as a number (SWAR); -1 if one is no digit. */
+static inline int digits8(const char *s, uint64_t *v)
+{
+	const uint64_t zeros = 0x3030303030303030ULL;
+	const uint64_t high = 0xf0f0f0f0f0f0f0f0ULL;
+	uint64_t c, a;
+
+	memcpy(&c, s, 8);
+	if ((c & high) != zeros ||
+	    ((c + 0x0606060606060606ULL) & high) != zeros)
+		return -1;
+	a = c - zeros;
+	a = (a * 10 + (a >> 8)) & 0x00ff00ff00ff00ffULL;
+	a = (a * 100 + (a >> 16)) & 0x0000ffff0000ffffULL;
+	*v = (a * 10000 + (a >> 32)) & 0xffffffffULL;
+	return 0;
+}
+
 /*
  * s[0..n) as up to 19 decimal digits (no sign), the common case of ids
  * and counts; -1 for anything else, which the library parsers then get.
  */
 static inline int quick_digits(const char *s, size_t n, uint64_t *v)
 {
-	uint64_t x = 0;
+	uint64_t x = 0, c;
 
 	if (n - 1 >= 19)
 		return -1;
+	for (; n >= 8; s += 8, n -= 8) {
+		if (digits8(s, &c) < 0)
+			return -1;
+		x = x * 100000000 + c;
+	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned d = (unsigned)(unsigned char)s[i] - '0';
 

@@ -8,12 +8,20 @@
  *   H   = the events of the same account that arrived earlier;
  *   H_W = the events j of H with t - W < ts_j <= t  (t: this event).
  *
- * Per account: the history of the last 24h + --max-delay, kept sorted
- * by event time (at most HIST_CAP events), Welford's running mean and
- * M2 of all amounts of H, and capped sets of the merchants, devices and
- * countries ever seen.  --state-ttl forgets an account whose next event
- * comes TTL or more (event time) after its latest one; a sweep frees
- * such accounts' memory as the stream's event time moves on.
+ * Per account: the history of the last 24h + --max-delay, sorted by
+ * event time (at most HIST_CAP events); for each window W (1m, 1h,
+ * 24h) a cursor into it with the count and sum of the events in
+ * (newest - W, newest], and per merchant and country the number of
+ * them in the 1h and 24h windows, so an event in time order costs
+ * O(1): the cursors slide, counts go up and down.  An event older than
+ * the account's newest (out of order) is computed by a scan of the
+ * history instead.  Welford's running mean and M2 of all amounts of H
+ * give the z-score; the merchant table (which also says whether a
+ * merchant is new), a device set and a country list are capped.
+ *
+ * --state-ttl forgets an account whose next event comes TTL or more
+ * (event time) after its latest one; a sweep frees such accounts'
+ * memory as the stream's event time moves on.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +31,7 @@
 #include "window.h"
 
 #define HIST_CAP 4096		/* events per account in 24h + max-delay */
-#define MERCH_CAP 4096		/* merchants remembered per account */
+#define MERCH_CAP 8192		/* merchants remembered per account */
 #define DEV_CAP 1024		/* devices remembered per account */
 #define CTRY_CAP 256		/* countries remembered per account */
 
@@ -31,6 +39,9 @@
 #define W_1M (60 * NS_S)
 #define W_1H (3600 * NS_S)
 #define W_24H (86400 * NS_S)
+
+enum { W1M, W1H, W24H, NWIN };
+static const int64_t win_len[NWIN] = { W_1M, W_1H, W_24H };
 
 enum {
 	F_AMOUNT, F_MCC, F_CHANNEL, F_HOUR, F_CNT_1M, F_CNT_1H, F_CNT_24H,
@@ -73,26 +84,42 @@ struct pool {
 	size_t nchunks;
 };
 
-/* A capped set of u64 values (stored mixed; 0 marks an empty slot). */
-struct uset {
-	uint64_t *t;
-	uint16_t cap, n;
-	uint8_t zero;
+/* A merchant: its mixed id, and its events in the 1h and 24h windows. */
+struct ment {
+	uint64_t h;
+	uint16_t c[2];
+	uint32_t pad_;
+};
+
+/* A country and its events in the 1h and 24h windows. */
+struct cent {
+	uint32_t code;
+	uint16_t c[2];
 };
 
 struct acct {
 	uint64_t id;
-	int64_t last_ts;	/* latest event time */
-	int64_t evicted_max;	/* latest event time dropped from hist */
+	int64_t last_ts;	/* newest event time */
+	int64_t evicted_max;	/* newest event time dropped from h */
 	double mean, m2;	/* Welford over H */
+	int64_t wsum[NWIN];	/* amounts in (newest - W, newest] */
+	/* second cache line */
+	struct hent *h;		/* [lo, hi) sorted by ts */
+	struct cent *cty;	/* countries seen, [0, ncty) */
+	struct ment *mt;	/* merchants seen: open addressing */
+	uint64_t *dev;		/* devices seen: open addressing */
 	uint32_t n;		/* events in H */
-	uint16_t lo, hi, cap;	/* hist[lo, hi) sorted by ts */
-	uint16_t ncty, capcty;
-	uint8_t live;
-	struct hent *h;
-	uint32_t *cty;		/* countries seen */
-	struct uset merch, dev;
 	uint32_t next_free;
+	uint16_t lo, hi, cap;
+	uint16_t wlp[NWIN];	/* first event of each window */
+	uint16_t wn[NWIN];	/* events in each window */
+	uint16_t dm[2], dc[2];	/* distinct merchants, countries: 1h, 24h */
+	uint16_t ncty, capcty;
+	uint16_t mcap, mn;	/* merchant table */
+	uint16_t zc[2];		/* window counts of the merchant hashing to 0 */
+	uint16_t dcap, dn;	/* device set */
+	uint8_t mzero, dzero;	/* the id hashing to 0 was seen */
+	uint8_t live;
 };
 
 /* Scratch set of the distinct-count scan, cleared by generation. */
@@ -227,65 +254,244 @@ uint64_t feat_expired(const struct feat *f)
 	return f->expired;
 }
 
-static void uset_put(struct uset *s, uint64_t h)
-{
-	uint32_t i = (uint32_t)h & (s->cap - 1u);
+/* ---- devices: a capped set ---- */
 
-	while (s->t[i])
-		i = (i + 1) & (s->cap - 1u);
-	s->t[i] = h;
-	s->n++;
+static void dev_put(uint64_t *t, uint32_t cap, uint64_t h)
+{
+	uint32_t i = (uint32_t)h & (cap - 1);
+
+	while (t[i])
+		i = (i + 1) & (cap - 1);
+	t[i] = h;
 }
 
-/* Add v to s unless full; returns 1 when v was not in s before. */
-static int uset_add(struct pool *p, struct uset *s, uint64_t v,
-		    uint32_t limit)
+/* Note device v; returns 1 when it was not in the set before. */
+static int dev_add(struct pool *p, struct acct *a, uint64_t v)
 {
-	uint64_t h = w_mix64(v);
-	uint32_t i;
+	uint64_t h = w_mix64(v), *t;
+	uint32_t i, nc;
 
 	if (!h) {
-		int was = s->zero;
+		int was = a->dzero;
 
-		s->zero = 1;
+		a->dzero = 1;
 		return !was;
 	}
-	if (s->t) {
-		for (i = (uint32_t)h & (s->cap - 1u); s->t[i];
-		     i = (i + 1) & (s->cap - 1u))
-			if (s->t[i] == h)
+	if (a->dev)
+		for (i = (uint32_t)h & (a->dcap - 1u); a->dev[i];
+		     i = (i + 1) & (a->dcap - 1u))
+			if (a->dev[i] == h)
 				return 0;
-	}
-	if (s->n >= limit)
+	if (a->dn >= DEV_CAP)
 		return 1;
-	if ((s->n + 1u) * 2 > s->cap) {
-		struct uset g = { NULL, s->cap ? s->cap * 2 : 8, 0, s->zero };
-
-		g.t = pool_get(p, g.cap * sizeof(*g.t));
-		memset(g.t, 0, g.cap * sizeof(*g.t));
-		for (uint32_t k = 0; k < s->cap; k++)
-			if (s->t[k])
-				uset_put(&g, s->t[k]);
-		pool_put(p, s->t, s->cap * sizeof(*s->t));
-		*s = g;
+	if ((a->dn + 1u) * 2 > a->dcap) {
+		nc = a->dcap ? a->dcap * 2u : 4;
+		t = pool_get(p, nc * sizeof(*t));
+		memset(t, 0, nc * sizeof(*t));
+		for (i = 0; i < a->dcap; i++)
+			if (a->dev[i])
+				dev_put(t, nc, a->dev[i]);
+		pool_put(p, a->dev, a->dcap * sizeof(*t));
+		a->dev = t;
+		a->dcap = (uint16_t)nc;
 	}
-	uset_put(s, h);
+	dev_put(a->dev, a->dcap, h);
+	a->dn++;
 	return 1;
 }
 
-/* Is the probe of v in s likely to touch memory: prefetch it. */
-static inline void uset_prefetch(const struct uset *s, uint64_t v)
+/* ---- merchants: seen ever, and counted in the 1h and 24h windows ---- */
+
+static struct ment *m_find(const struct acct *a, uint64_t h)
 {
-	if (s->t)
-		__builtin_prefetch(&s->t[(uint32_t)w_mix64(v) & (s->cap - 1u)]);
+	uint32_t m = a->mcap - 1u, i;
+
+	if (!a->mt)
+		return NULL;
+	for (i = (uint32_t)h & m; a->mt[i].h; i = (i + 1) & m)
+		if (a->mt[i].h == h)
+			return &a->mt[i];
+	return NULL;
+}
+
+/* The window counters of merchant v, NULL when it is not held. */
+static uint16_t *m_counts(struct acct *a, uint64_t v)
+{
+	uint64_t h = w_mix64(v);
+	struct ment *e;
+
+	if (!h)
+		return a->zc;
+	e = m_find(a, h);
+	return e ? e->c : NULL;
+}
+
+static void m_put(struct ment *t, uint32_t cap, const struct ment *e)
+{
+	uint32_t i = (uint32_t)e->h & (cap - 1);
+
+	while (t[i].h)
+		i = (i + 1) & (cap - 1);
+	t[i] = *e;
+}
+
+static void m_grow(struct pool *p, struct acct *a)
+{
+	uint32_t nc = a->mcap ? a->mcap * 2u : 8;
+	struct ment *t = pool_get(p, nc * sizeof(*t));
+
+	memset(t, 0, nc * sizeof(*t));
+	for (uint32_t i = 0; i < a->mcap; i++)
+		if (a->mt[i].h)
+			m_put(t, nc, &a->mt[i]);
+	pool_put(p, a->mt, a->mcap * sizeof(*t));
+	a->mt = t;
+	a->mcap = (uint16_t)nc;
+}
+
+/*
+ * At the cap: forget a merchant with no events in the windows (backward
+ * shift deletion).  Returns 0 when every merchant held has some.
+ */
+static int m_evict(struct acct *a)
+{
+	uint32_t m = a->mcap - 1u, i, j, h;
+
+	for (i = 0; i <= m; i++)
+		if (a->mt[i].h && !a->mt[i].c[0] && !a->mt[i].c[1])
+			break;
+	if (i > m)
+		return 0;
+	for (j = (i + 1) & m; a->mt[j].h; j = (j + 1) & m) {
+		h = (uint32_t)a->mt[j].h & m;
+		if ((j > i && (h <= i || h > j)) ||
+		    (j < i && h <= i && h > j)) {
+			a->mt[i] = a->mt[j];
+			i = j;
+		}
+	}
+	a->mt[i].h = 0;
+	a->mn--;
+	return 1;
+}
+
+/* Note merchant v; returns 1 when it was not held before. */
+static int m_add(struct pool *p, struct acct *a, uint64_t v)
+{
+	struct ment e = { w_mix64(v), { 0, 0 }, 0 };
+
+	if (!e.h) {
+		int was = a->mzero;
+
+		a->mzero = 1;
+		return !was;
+	}
+	if (m_find(a, e.h))
+		return 0;
+	if (a->mn >= MERCH_CAP && !m_evict(a))
+		return 1;
+	if ((a->mn + 1u) * 2 > a->mcap)
+		m_grow(p, a);
+	m_put(a->mt, a->mcap, &e);
+	a->mn++;
+	return 1;
+}
+
+/* ---- countries: a short list ---- */
+
+static struct cent *c_find(struct acct *a, uint32_t code)
+{
+	for (uint32_t i = 0; i < a->ncty; i++)
+		if (a->cty[i].code == code)
+			return &a->cty[i];
+	return NULL;
+}
+
+/* Note country code; returns 1 when it was not held before. */
+static int c_add(struct pool *p, struct acct *a, uint32_t code)
+{
+	if (c_find(a, code))
+		return 0;
+	if (a->ncty == CTRY_CAP) {
+		uint32_t i;
+
+		for (i = 0; i < a->ncty; i++)
+			if (!a->cty[i].c[0] && !a->cty[i].c[1])
+				break;
+		if (i == a->ncty)
+			return 1;
+		a->cty[i] = a->cty[--a->ncty];
+	}
+	if (a->ncty == a->capcty) {
+		a->cty = pool_grow(p, a->cty, a->capcty * sizeof(*a->cty),
+				   2 * sizeof(*a->cty));
+		a->capcty = a->capcty ? a->capcty * 2 : 2;
+	}
+	a->cty[a->ncty].code = code;
+	a->cty[a->ncty].c[0] = a->cty[a->ncty].c[1] = 0;
+	a->ncty++;
+	return 1;
+}
+
+/* ---- the windows ---- */
+
+/* Count event e into window k (sign 1) or out of it (sign -1). */
+static void win_count(struct acct *a, int k, const struct hent *e,
+		      int sign)
+{
+	uint16_t *mc;
+	struct cent *c;
+	int j = k - 1;
+
+	a->wn[k] = (uint16_t)(a->wn[k] + sign);
+	a->wsum[k] += sign * e->amount;
+	if (k == W1M)
+		return;
+	mc = m_counts(a, e->merchant);
+	c = c_find(a, e->country);
+	if (sign > 0) {
+		if (mc && mc[j]++ == 0)
+			a->dm[j]++;
+		if (c && c->c[j]++ == 0)
+			a->dc[j]++;
+		return;
+	}
+	if (mc && mc[j] && --mc[j] == 0)
+		a->dm[j]--;
+	if (c && c->c[j] && --c->c[j] == 0)
+		a->dc[j]--;
+}
+
+/* Move the windows' starts to a newest event at t. */
+static void slide(struct acct *a, int64_t t)
+{
+	for (int k = 0; k < NWIN; k++) {
+		int64_t cut = t - win_len[k];
+
+		while (a->wlp[k] < a->hi && a->h[a->wlp[k]].ts <= cut) {
+			win_count(a, k, &a->h[a->wlp[k]], -1);
+			a->wlp[k]++;
+		}
+	}
+}
+
+/* Forget the oldest event of the history. */
+static void drop_oldest(struct acct *a)
+{
+	for (int k = 0; k < NWIN; k++)
+		if (a->wlp[k] == a->lo) {
+			win_count(a, k, &a->h[a->lo], -1);
+			a->wlp[k]++;
+		}
+	a->evicted_max = a->h[a->lo++].ts;
 }
 
 static void acct_release(struct pool *p, struct acct *a)
 {
 	pool_put(p, a->h, a->cap * sizeof(*a->h));
 	pool_put(p, a->cty, a->capcty * sizeof(*a->cty));
-	pool_put(p, a->merch.t, a->merch.cap * sizeof(uint64_t));
-	pool_put(p, a->dev.t, a->dev.cap * sizeof(uint64_t));
+	pool_put(p, a->mt, a->mcap * sizeof(*a->mt));
+	pool_put(p, a->dev, a->dcap * sizeof(*a->dev));
 }
 
 /* A fresh state for account id in a (memory already released). */
@@ -352,16 +558,16 @@ static void hist_trim(struct pool *p, struct acct *a, int64_t newest,
 	int64_t horizon = w_sat_add(w_sat_add(newest, -W_24H), -max_delay);
 
 	while (a->lo < a->hi && a->h[a->lo].ts <= horizon)
-		a->evicted_max = a->h[a->lo++].ts;
-	if (a->lo == a->hi)
-		a->lo = a->hi = 0;
+		drop_oldest(a);
 	if (a->hi < a->cap)
 		return;
 	if (a->lo == 0 && a->cap == HIST_CAP)
-		a->evicted_max = a->h[a->lo++].ts;	/* over the cap */
+		drop_oldest(a);		/* over the cap */
 	if ((a->cap && a->lo >= a->cap / 4) || a->cap == HIST_CAP) {
 		memmove(a->h, a->h + a->lo, (a->hi - a->lo) * sizeof(*a->h));
 		a->hi -= a->lo;
+		for (int k = 0; k < NWIN; k++)
+			a->wlp[k] -= a->lo;
 		a->lo = 0;
 		return;
 	}
@@ -438,22 +644,6 @@ static void scan(struct feat *f, const struct acct *a, uint32_t p,
 	out[F_DC_24H] = (float)dc;
 }
 
-static int country_add(struct pool *p, struct acct *a, uint32_t c)
-{
-	for (uint32_t i = 0; i < a->ncty; i++)
-		if (a->cty[i] == c)
-			return 0;
-	if (a->ncty == CTRY_CAP)
-		return 1;
-	if (a->ncty == a->capcty) {
-		a->cty = pool_grow(p, a->cty, a->capcty * sizeof(*a->cty),
-				   4 * sizeof(*a->cty));
-		a->capcty = a->capcty ? a->capcty * 2 : 4;
-	}
-	a->cty[a->ncty++] = c;
-	return 1;
-}
-
 /* The z-score of x against H, then x joins the running statistics. */
 static float zscore(struct acct *a, double x)
 {
@@ -468,14 +658,46 @@ static float zscore(struct acct *a, double x)
 	return (float)z;
 }
 
+/* The window features of an event in time order, from the cursors. */
+static void from_windows(const struct acct *a, float *out)
+{
+	out[F_CNT_1M] = a->wn[W1M];
+	out[F_CNT_1H] = a->wn[W1H];
+	out[F_CNT_24H] = a->wn[W24H];
+	out[F_SUM_1M] = (float)((double)a->wsum[W1M] / (double)FS_FIX_SCALE);
+	out[F_SUM_1H] = (float)((double)a->wsum[W1H] / (double)FS_FIX_SCALE);
+	out[F_SUM_24H] = (float)((double)a->wsum[W24H] /
+				 (double)FS_FIX_SCALE);
+	out[F_DM_1H] = a->dm[0];
+	out[F_DM_24H] = a->dm[1];
+	out[F_DC_1H] = a->dc[0];
+	out[F_DC_24H] = a->dc[1];
+}
+
+/* Put the event into the history at p and into the windows it is in. */
+static void hist_insert(struct acct *a, uint32_t p, int64_t newest,
+			const struct hent *ev)
+{
+	memmove(a->h + p + 1, a->h + p, (a->hi - p) * sizeof(*a->h));
+	a->hi++;
+	a->h[p] = *ev;
+	for (int k = 0; k < NWIN; k++) {
+		if (ev->ts > newest - win_len[k])
+			win_count(a, k, &a->h[p], 1);
+		else
+			a->wlp[k]++;
+	}
+}
+
 void feat_txn(struct feat *f, const struct fs_hdr *h, float *out)
 {
 	const struct fs_txn *x = fs_body(h);
-	int64_t t = h->ts_event, hour = w_floor_div(t, W_1H) % 24;
+	int64_t t = h->ts_event, hour = w_floor_div(t, W_1H) % 24, newest;
 	double amt = (double)x->amount / (double)FS_FIX_SCALE;
 	struct acct *a = get_acct(f, x->account);
-	uint32_t p, cty;
-	struct hent *e;
+	struct hent ev = { t, x->amount, x->merchant, 0, 0 };
+	uint32_t p;
+	int inorder;
 
 	if (f->ttl && a->last_ts != W_TIME_MIN &&
 	    w_sat_add(t, -a->last_ts) >= f->ttl) {
@@ -483,10 +705,17 @@ void feat_txn(struct feat *f, const struct fs_hdr *h, float *out)
 		acct_init(a, x->account);
 		f->expired++;
 	}
-	hist_trim(&f->pool, a, t > a->last_ts ? t : a->last_ts, f->max_delay);
+	inorder = t >= a->last_ts;
+	newest = inorder ? t : a->last_ts;
+	if (inorder)
+		slide(a, t);
+	hist_trim(&f->pool, a, newest, f->max_delay);
 	for (p = a->hi; p > a->lo && a->h[p - 1].ts > t; p--)
 		;
-	scan(f, a, p, t, out);
+	if (inorder)
+		from_windows(a, out);
+	else
+		scan(f, a, p, t, out);
 	out[F_AMOUNT] = (float)amt;
 	out[F_MCC] = x->mcc;
 	out[F_CHANNEL] = x->channel;
@@ -496,23 +725,13 @@ void feat_txn(struct feat *f, const struct fs_hdr *h, float *out)
 						/ NS_S) :
 		a->evicted_max != W_TIME_MIN && a->evicted_max <= t ?
 		(float)((double)(t - a->evicted_max) / NS_S) : NAN;
-	memcpy(&cty, x->country, 4);
-	out[F_MERCH_NEW] = (float)uset_add(&f->pool, &a->merch, x->merchant,
-					   MERCH_CAP);
-	out[F_CTRY_NEW] = (float)country_add(&f->pool, a, cty);
-	out[F_DEV_NEW] = (float)uset_add(&f->pool, &a->dev, x->device,
-					 DEV_CAP);
+	memcpy(&ev.country, x->country, 4);
+	out[F_MERCH_NEW] = (float)m_add(&f->pool, a, x->merchant);
+	out[F_CTRY_NEW] = (float)c_add(&f->pool, a, ev.country);
+	out[F_DEV_NEW] = (float)dev_add(&f->pool, a, x->device);
 	out[F_LABEL] = x->label;
-
-	memmove(a->h + p + 1, a->h + p, (a->hi - p) * sizeof(*a->h));
-	a->hi++;
-	e = &a->h[p];
-	e->ts = t;
-	e->amount = x->amount;
-	e->merchant = x->merchant;
-	e->country = cty;
-	if (t > a->last_ts)
-		a->last_ts = t;
+	hist_insert(a, p, newest, &ev);
+	a->last_ts = newest;
 	if (t > f->max_ts)
 		f->max_ts = t;
 	if (f->ttl && f->max_ts >= f->next_sweep)
@@ -535,18 +754,24 @@ void feat_prefetch(const struct feat *f, const struct fs_hdr *h,
 		return;
 	a = &f->acc[i];
 	if (stage == 1) {
-		__builtin_prefetch(a);
-		__builtin_prefetch((const char *)a + 64);
+		for (size_t o = 0; o < sizeof(*a); o += 64)
+			__builtin_prefetch((const char *)a + o);
+		__builtin_prefetch((const char *)(a + 1) - 1);
 		return;
 	}
 	if (a->hi) {
 		__builtin_prefetch(&a->h[a->hi - 1]);
-		__builtin_prefetch(&a->h[a->lo]);
+		for (int k = 0; k < NWIN; k++)
+			__builtin_prefetch(&a->h[a->wlp[k]]);
 	}
 	if (a->cty)
 		__builtin_prefetch(a->cty);
-	uset_prefetch(&a->merch, x->merchant);
-	uset_prefetch(&a->dev, x->device);
+	if (a->mt)
+		__builtin_prefetch(&a->mt[w_mix64(x->merchant) &
+					  (a->mcap - 1u)]);
+	if (a->dev)
+		__builtin_prefetch(&a->dev[w_mix64(x->device) &
+					   (a->dcap - 1u)]);
 }
 
 void feat_free(struct feat *f)
