@@ -48,23 +48,41 @@ rows=$(count "$N")
 gen_rows=$(count "$GEN_N")
 mkdir -p "$work"
 
-# best CMD: run CMD (bash, pipefail) $RUNS times; print the smallest wall
-# time in ns.  A failing run ends the benchmark.
-best() {
-	local i t0 t1 d min=0
-	for ((i = 0; i < RUNS; i++)); do
-		t0=$(date +%s%N)
-		bash -o pipefail -c "$1" || die "failed: $1"
-		t1=$(date +%s%N)
-		d=$((t1 - t0))
-		if [ $min -eq 0 ] || [ $d -lt $min ]; then min=$d; fi
-	done
-	echo $min
+# timed CMD: run CMD (bash, pipefail) once; print its wall time in ns.
+# A failing run ends the benchmark.
+timed() {
+	local t0 t1
+	t0=$(date +%s%N)
+	bash -o pipefail -c "$1" || die "failed: $1"
+	t1=$(date +%s%N)
+	echo $((t1 - t0))
 }
 
-# rate ROWS NS: rows per second, in millions, 3 significant digits.
+# best_of NAME...: run the commands cmd[NAME] in turn, $RUNS rounds
+# (interleaved, so a change in the machine's load hits each alike), and
+# keep each one's smallest wall time in ns in t[NAME].
+declare -A cmd t
+best_of() {
+	local i n d
+	for ((i = 0; i < RUNS; i++)); do
+		for n in "$@"; do
+			d=$(timed "${cmd[$n]}")
+			if [ -z "${t[$n]:-}" ] || [ "$d" -lt "${t[$n]}" ]; then
+				t[$n]=$d
+			fi
+		done
+	done
+}
+
+# mfmt X: X (millions) with about 3 significant digits.
+mfmt() {
+	awk -v x="$1" 'BEGIN {
+		printf (x >= 10 ? "%.1f" : x >= 1 ? "%.2f" : "%.3g"), x }'
+}
+
+# rate ROWS NS: rows per second, in millions.
 rate() {
-	awk -v r="$1" -v ns="$2" 'BEGIN { printf "%.3g", r / (ns / 1e9) / 1e6 }'
+	mfmt "$(awk -v r="$1" -v ns="$2" 'BEGIN { print r / (ns / 1e9) / 1e6 }')"
 }
 
 # ratio NS_PEER NS_OURS: how many times faster ours is, 1 decimal.
@@ -120,23 +138,29 @@ for ((i = 0; i < RUNS; i++)); do
 	d=$((t1 - t0))
 	if [ $gen_wall -eq 0 ] || [ $d -lt $gen_wall ]; then gen_wall=$d; fi
 done
-gen_stat=$(awk -v r="$gen_best" 'BEGIN { printf "%.3g", r / 1e6 }')
+gen_stat=$(mfmt "$(awk -v r="$gen_best" 'BEGIN { print r / 1e6 }')")
 gen_clock=$(rate "$gen_rows" "$gen_wall")
 
-# (b) CSV -> records.
-echo "(b) ingest $N rows" >&2
-t_ing=$(best "fs-ingest -f csv -t txn -i $csv >/dev/null")
+# (b) CSV -> records and (c) records -> CSV, all interleaved.
+echo "(b), (c): ingest and print $N rows" >&2
 have_mlr=0
 have_mawk=0
 command -v mlr >/dev/null && have_mlr=1
 command -v mawk >/dev/null && have_mawk=1
-[ $have_mlr = 1 ] && t_mlrj=$(best "mlr --icsv --ojson cat $csv >/dev/null")
-[ $have_mawk = 1 ] && t_mawk=$(best "mawk -F, '{print \$2}' $csv >/dev/null")
-
-# (c) records -> CSV.
-echo "(c) records to CSV, $N rows" >&2
-t_cat=$(best "fs-cat -f csv -i $fsr >/dev/null")
-[ $have_mlr = 1 ] && t_mlrc=$(best "mlr --icsv --ocsv cat $csv >/dev/null")
+cmd[ing]="fs-ingest -f csv -t txn -i $csv >/dev/null"
+cmd[cat]="fs-cat -f csv -i $fsr >/dev/null"
+cmd[mlrj]="mlr --icsv --ojson cat $csv >/dev/null"
+cmd[mlrc]="mlr --icsv --ocsv cat $csv >/dev/null"
+cmd[mawk]="mawk -F, '{print \$2}' $csv >/dev/null"
+names="ing cat"
+[ $have_mlr = 1 ] && names="$names mlrj mlrc"
+[ $have_mawk = 1 ] && names="$names mawk"
+best_of $names
+t_ing=${t[ing]}
+t_cat=${t[cat]}
+t_mlrj=${t[mlrj]:-}
+t_mlrc=${t[mlrc]:-}
+t_mawk=${t[mawk]:-}
 
 r_ing=$(rate "$rows" "$t_ing")
 r_cat=$(rate "$rows" "$t_cat")
@@ -154,7 +178,8 @@ $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, ${cpu:-unknown CPU},
 $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory,
 Linux $(uname -r); load average (1, 5, 15 min) at the start:
 $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg).
-Best of $RUNS wall times per command, output to \`/dev/null\`.
+Best of $RUNS wall times per command (the commands of (b) and (c) run in
+turn, round by round), output to \`/dev/null\`.
 Rows/s in millions. Ratio: the finstream tool's rows/s over the peer's.
 Input: $rows transactions ($(du -h "$csv" | cut -f1) of CSV) made by
 \`fs-gen --kind txn -n $N --seed 7 | fs-cat -f csv\`; fs-ingest of it

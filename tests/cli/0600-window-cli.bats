@@ -116,7 +116,7 @@ export -f mk show
 		"--hop 1h/0" "--session abc" "--max-delay soon" \
 		"--lateness 1q" "--idle-timeout 0" "--emit sometimes" \
 		"--emit every:" "--cumulate 1h/7m" "--hop 5m/1h" \
-		"--tumble 1m --offset 2m"; do
+		"--tumble 1m --offset 2m" "--session 1m --offset 1s"; do
 		run_t 10 fs-window $a </dev/null
 		assert_status 2
 		assert_match '^fs-window: '

@@ -88,6 +88,7 @@ static char *scan_row(struct ing *g, char *s, char *e, unsigned *ncells)
 	*ncells = nc;
 	return e;
 }
+
 #else
 /* As above, a byte at a time. */
 static char *scan_row(struct ing *g, char *s, char *e, unsigned *ncells)
@@ -368,14 +369,14 @@ static int data_row(struct ing *g, const struct row *r, uint64_t line)
 				   r->ncells);
 	}
 	g->rows++;
-	ing_rec_begin(g);
-	if ((c = ing_set_row(g)))
+	c = ing_csv_row(g);
+	if (c == ING_ROW_MISSING)
+		return ing_bad_row(g, r->s, rawlen, "%s:%llu: %s", g->name,
+				   (unsigned long long)line, g->why);
+	if (c)
 		return ing_bad_row(g, r->s, rawlen, "%s:%llu: column %u '%s': "
 				   "%s", g->name, (unsigned long long)line, c,
 				   g->colname[c - 1], g->why);
-	if (ing_rec_end(g) < 0)
-		return ing_bad_row(g, r->s, rawlen, "%s:%llu: %s", g->name,
-				   (unsigned long long)line, g->why);
 	return 0;
 }
 

@@ -130,7 +130,9 @@ static void check_type(struct ing *g, const char *tname)
 	if (g->json && g->fmt != ING_JSONL)
 		fs_usage_error("-t json needs -f jsonl");
 	for (int i = 0; i < g->nmaps; i++) {
-		const struct fs_field *f = fs_field_by_name(t, g->maps[i].field);
+		const struct fs_field *f;
+
+		f = fs_field_by_name(t, g->maps[i].field);
 
 		if (!g->features && (!f || f->kind == FS_K_TEXT ||
 				     f->kind == FS_K_EXPLAIN))

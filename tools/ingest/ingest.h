@@ -21,6 +21,8 @@ enum { ING_FAIL, ING_SKIP, ING_DEAD };
 #define ING_SLACK 64
 /* The most columns in a header. */
 #define ING_MAXCOLS 4096
+/* ing_csv_row(): a required field was not given. */
+#define ING_ROW_MISSING 0xffffffffu
 /* Slot index for a column that feeds no field. */
 #define ING_NONE 0xffff
 
@@ -71,6 +73,9 @@ struct ing {
 	uint64_t other;			/* FIX messages of other types */
 	char first_bad[1024];
 	int64_t now;			/* ingest clock, read per block */
+	char ts_key[19];		/* the whole second last parsed */
+	int ts_ok;
+	int64_t ts_base;		/* ... and its value */
 
 	/* the current file */
 	char name[1024];
@@ -123,6 +128,7 @@ int ing_slot_for(const struct ing *g, const char *name, size_t n);
 void ing_rec_begin(struct ing *g);
 int ing_set(struct ing *g, unsigned slot, const char *s, size_t n);
 unsigned ing_set_row(struct ing *g);
+unsigned ing_csv_row(struct ing *g);
 int ing_rec_end(struct ing *g);
 int ing_rec_end_text(struct ing *g, const char *text, size_t n);
 void ing_plan_fields(struct ing *g);

@@ -11,13 +11,12 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ingest.h"
 
-#define BUF_START (1u << 20)
+#define BUF_START (1u << 16)
 #define PEEK 512
 #define ARC_BUF (1u << 16)
 #define DEPTH_MAX 3
@@ -227,80 +226,6 @@ static int stream(struct ing *g, const char *name, struct src *s)
 	return 0;
 }
 
-/*
- * Map the regular file of s whole, with a zero page after it (the
- * scanners read a little past the end).  NULL when it cannot.
- */
-static char *map_file(struct src *s, size_t *size)
-{
-	struct stat st;
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t n, span;
-	char *p;
-
-	if (fstat(s->fd, &st) < 0 || st.st_size <= 0 ||
-	    (uint64_t)st.st_size > SIZE_MAX / 2)
-		return NULL;
-	n = (size_t)st.st_size;
-	span = ((n + (size_t)pg - 1) / (size_t)pg + 1) * (size_t)pg;
-	p = mmap(NULL, span, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (mmap(p, n, PROT_READ, MAP_PRIVATE | MAP_FIXED, s->fd, 0) ==
-	    MAP_FAILED) {
-		munmap(p, span);
-		return NULL;
-	}
-	madvise(p, n, MADV_SEQUENTIAL);
-	*size = n;
-	return p;
-}
-
-/*
- * Parse a plain regular file in place through a mapping, a window of
- * rows at a time (no copy).  Returns 0, -1 (g->err), or 1 when the file
- * cannot be mapped (the caller reads it instead).
- */
-static int stream_mapped(struct ing *g, const char *name, struct src *s)
-{
-	size_t size, off = 0, win = BUF_START;
-	long pg = sysconf(_SC_PAGESIZE);
-	char *p = map_file(s, &size);
-	int rc = 0;
-
-	if (!p)
-		return 1;
-	file_begin(g, name);
-	while (off < size && !fs_stop) {
-		size_t len = size - off < win ? size - off : win;
-		int eof = off + len == size;
-		ssize_t c;
-
-		g->now = fs_now_ns();
-		c = g->parse(g, p + off, len, eof);
-		if (c < 0 || (eof && (size_t)c != len)) {
-			rc = c < 0 ? -1 : (fs_bug("parser left bytes"), -1);
-			break;
-		}
-		if (c == 0 && (win *= 2) > ING_ROW_MAX) {
-			rc = ing_fatal(g, "%s:%llu: a row longer than %u MiB%s",
-				       g->name, (unsigned long long)g->line + 1,
-				       ING_ROW_MAX >> 20, g->fmt <= ING_TSV ?
-				       " (a quote that is never closed?)" : "");
-			break;
-		}
-		if (c)
-			win = BUF_START;
-		off += (size_t)c;
-		g->bytes += (uint64_t)c;
-		if (g->tick)
-			g->tick(g);
-	}
-	g->stopped = fs_stop != 0;
-	munmap(p, ((size + (size_t)pg - 1) / (size_t)pg + 1) * (size_t)pg);
-	return rc;
-}
-
 static int input(struct ing *g, const char *name, struct src *s, int depth);
 
 /* An archive being read through a src. */
@@ -412,12 +337,6 @@ static int input(struct ing *g, const char *name, struct src *s, int depth)
 	if (depth < DEPTH_MAX &&
 	    is_archive((const unsigned char *)s->pre, s->pren))
 		return archive_in(g, name, s, depth);
-	if (depth == 0 && s->regular && !s->a) {
-		int rc = stream_mapped(g, name, s);
-
-		if (rc <= 0)
-			return rc;
-	}
 	return stream(g, name, s);
 }
 

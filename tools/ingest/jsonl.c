@@ -127,7 +127,8 @@ static int jstr_slow(struct jp *j, const char *start, const char **s,
 		     size_t *n)
 {
 	char *o = j->out;
-	static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+	static const char esc_in[] = "\"\\/bfnrt";
+	static const char esc_out[] = "\"\\/\b\f\n\r\t";
 
 	memcpy(o, start, (size_t)(j->p - start));
 	o += j->p - start;

@@ -459,6 +459,36 @@ static void session_advance(struct wctx *c)
 		step_sess(c, i);
 }
 
+void eng_prefetch(struct wctx *c, const struct fs_hdr *h, uint64_t key,
+		  int stage)
+{
+	uint32_t i, v;
+	const struct win *w;
+
+	if (c->o.kind == WK_SESSION) {
+		if (stage == 0)
+			ktab_prefetch(&c->skeys, key);
+		else if ((v = ktab_get(&c->skeys, key)) != W_NONE)
+			__builtin_prefetch(sslot(c, v));
+		return;
+	}
+	if (h->ts_event <= -(1LL << 62) || h->ts_event >= (1LL << 62))
+		return;
+	assign(c, h->ts_event);
+	i = ktab_get(&c->wintab, (uint64_t)c->a_end[0]);
+	if (i == W_NONE)
+		return;
+	w = &c->wins[i];
+	if (stage == 0) {
+		ktab_prefetch(&w->keys, key);
+	} else if ((v = ktab_get(&w->keys, key)) != W_NONE) {
+		const char *sl = w->slots + (size_t)v * c->as.stride;
+
+		__builtin_prefetch(sl);
+		__builtin_prefetch(sl + c->as.stride - 1);
+	}
+}
+
 void eng_event(struct wctx *c, const struct fs_hdr *h, uint64_t key)
 {
 	if (c->o.kind == WK_SESSION)

@@ -218,8 +218,9 @@ static void check_opts(struct wctx *c)
 		fs_usage_error("window of %s puts each event in more than %d "
 			       "windows", o->kind == WK_HOP ? "--hop" :
 			       "--cumulate", MAX_ASSIGN);
-	if (o->offset >= (o->kind == WK_HOP ? o->slide : o->size) &&
-	    o->kind != WK_SESSION)
+	if (o->kind == WK_SESSION && o->offset)
+		fs_usage_error("--offset does not apply to --session");
+	if (o->offset >= (o->kind == WK_HOP ? o->slide : o->size))
 		fs_usage_error("--offset must be under the window step");
 	if (o->type && !fs_type_by_name(o->type))
 		fs_usage_error("unknown record type '%s'", o->type);
@@ -395,6 +396,33 @@ static void send_wm(struct wctx *c, int64_t wm)
 	c->fired = 0;
 }
 
+/*
+ * Flush the output when records have waited in it for FLUSH_NS, so a
+ * busy input (which never blocks, so never triggers the flush before a
+ * blocking read) does not hold results back.  Called once per batch.
+ */
+#define FLUSH_NS 1000000
+static void flush_due(struct wctx *c)
+{
+	uint64_t b = fs_writer_bytes(c->w);
+	int64_t now;
+
+	if (b == c->flushed_bytes) {
+		c->flushed_at = 0;
+		return;
+	}
+	now = fs_mono_ns();
+	if (!c->flushed_at) {
+		c->flushed_at = now;	/* the first pending record */
+		return;
+	}
+	if (now - c->flushed_at >= FLUSH_NS) {
+		fs_writer_flush(c->w);
+		c->flushed_bytes = fs_writer_bytes(c->w);
+		c->flushed_at = 0;
+	}
+}
+
 /* ---- input ---- */
 
 static void bind_type(struct wctx *c, const struct fs_type *t)
@@ -562,8 +590,51 @@ static void add_metrics(struct wctx *c)
 			 "the watermark, seconds since the epoch", &c->g_wm);
 }
 
+#define WIN_BATCH 16
+#define WIN_FRAME_MAX 256
+
+struct win_batch {
+	unsigned n;
+	_Alignas(8) char f[WIN_BATCH][WIN_FRAME_MAX];
+};
+
+/*
+ * Process the batched records in order, after prefetching the state
+ * each will touch, so that the cache misses of the batch overlap.
+ */
+static void win_flush(struct wctx *c, struct win_batch *b)
+{
+	for (int st = 0; st < 2; st++)
+		for (unsigned i = 0; i < b->n; i++) {
+			const struct fs_hdr *h = (const void *)b->f[i];
+
+			eng_prefetch(c, h, c->keyf ? agg_field_key(c->keyf, h)
+				     : h->key, st);
+		}
+	for (unsigned i = 0; i < b->n; i++)
+		on_record(c, (const struct fs_hdr *)b->f[i]);
+	b->n = 0;
+}
+
+/* One input record: batch a record to aggregate, else process it. */
+static void win_input(struct wctx *c, struct win_batch *b,
+		      const struct fs_hdr *h)
+{
+	if (!c->as.type || fs_is_control(h) || h->type != c->as.type->id ||
+	    fs_frame_size(h) > WIN_FRAME_MAX ||
+	    fs_body_len(h) < c->as.type->body_size) {
+		win_flush(c, b);
+		on_record(c, h);
+		return;
+	}
+	memcpy(b->f[b->n++], h, fs_frame_size(h));
+	if (b->n == WIN_BATCH)
+		win_flush(c, b);
+}
+
 static int run_windows(struct wctx *c)
 {
+	struct win_batch *b = fs_xcalloc(1, sizeof(*b));
 	const struct fs_hdr *h;
 	int64_t quiet0 = 0, base = 0;
 	int rc = 0, poll_ms = 100;
@@ -573,7 +644,7 @@ static int run_windows(struct wctx *c)
 	if (c->o.type)
 		bind_type(c, fs_type_by_name(c->o.type));
 	add_metrics(c);
-	for (uint64_t n = 1; !fs_stop; n++) {
+	while (!fs_stop) {
 		rc = c->o.idle_timeout ? fs_read_timed(c->r, &h, poll_ms) :
 			fs_read(c->r, &h);
 		if (rc == -2) {
@@ -583,16 +654,24 @@ static int run_windows(struct wctx *c)
 		if (rc <= 0)
 			break;
 		quiet0 = 0;
-		on_record(c, h);
-		if ((n & 1023) == 0)
-			progress(c);
+		/* Batch what is already there; never wait to fill one. */
+		do {
+			win_input(c, b, h);
+		} while (b->n && !fs_stop &&
+			 (rc = fs_read_timed(c->r, &h, 0)) > 0);
+		win_flush(c, b);
+		flush_due(c);
+		progress(c);
+		if (rc == 0 || rc == -1)
+			break;
 	}
+	free(b);
 	if (c->as.type) {
 		eng_flush(c);
 		send_wm(c, c->max_ts > c->wm ? c->max_ts : c->wm);
 	}
 	progress(c);
-	return rc < 0 ? FS_EXIT_DATA : FS_EXIT_OK;
+	return rc == -1 ? FS_EXIT_DATA : FS_EXIT_OK;
 }
 
 /* ---- features ---- */
@@ -635,7 +714,7 @@ static void feat_record(struct wctx *c, struct feat *f,
 	struct fs_dyn *d;
 
 	o = fs_write_reserve(c->w, FS_T_FEATURES, sizeof(*d) + 4 * (size_t)n);
-	o->flags = h->flags & (FS_F_LATE | FS_F_ENCRYPTED);
+	o->flags = h->flags & FS_F_LATE;
 	o->ts_event = h->ts_event;
 	o->ts_ingest = h->ts_ingest;
 	o->key = h->key;
@@ -714,6 +793,7 @@ static int run_features(struct wctx *c)
 		} while (fr->n < FEAT_BATCH &&
 			 (rc = fs_read_timed(c->r, &h, 0)) > 0);
 		feat_flush(c, fr);
+		flush_due(c);
 		c->n_keys = feat_keys(fr->f);
 		c->n_expired = feat_expired(fr->f);
 		progress(c);

@@ -258,6 +258,8 @@ struct wctx {
 	int fired;		/* results went out since the last WATERMARK */
 	int schema_sent;
 	uint64_t out_seq;
+	uint64_t flushed_bytes;	/* output bytes at the last timed flush */
+	int64_t flushed_at;	/* when output began to wait, or 0 */
 	int64_t *cols;		/* AGG column buffer */
 
 	/* aligned windows (tumble, hop, cumulate) */
@@ -287,6 +289,9 @@ struct wctx {
 void eng_init(struct wctx *c);
 /* Add a data record under key; late records go to out_late(). */
 void eng_event(struct wctx *c, const struct fs_hdr *h, uint64_t key);
+/* Prefetch (stage 0, then 1) the state the record h under key needs. */
+void eng_prefetch(struct wctx *c, const struct fs_hdr *h, uint64_t key,
+		  int stage);
 /* Emit and purge what the watermark c->wm makes due. */
 void eng_advance(struct wctx *c);
 /* End of input: emit every open window, in end order. */
