@@ -33,7 +33,7 @@ OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilibcommon \
 	  -pthread $(SANFLAGS)
-LDFLAGS += -pthread $(SANFLAGS)
+LDFLAGS += -pthread -Wl,--as-needed $(SANFLAGS)
 
 # Libraries through pkg-config; a missing one names its Debian package.
 define need_pkg

@@ -7,9 +7,9 @@
 # printed) and each rendered line is run, in order, by bash in a scratch
 # directory, with the build's bin first on PATH and a copy of the repo's
 # models/ there; a pipeline fails when any stage fails (pipefail), but a
-# producer killed by SIGPIPE ("| head") is fine.  A `.Bd -literal` display in EXAMPLES whose first line
-# is "# file: NAME" is saved as NAME (without that line) first, so later
-# lines can use it.
+# producer killed by SIGPIPE ("| head") is fine.  A `.Bd -literal`
+# display in EXAMPLES whose first line is "# file: NAME" is saved as NAME
+# (without that line) first, so later lines can use it.
 load helper
 
 # Every page in man/ of a section we install.

@@ -327,3 +327,18 @@ with tarfile.open("e.tar.gz", "w:gz") as t:
 	[ "$output" = 88 ]
 	[ $(( ($(cat stamp) - start) / 1000000 )) -lt 2500 ]
 }
+
+@test "ingest csv: SIGTERM stops reading, writes what it has, exits 0" {
+	mkfifo in.fifo
+	{ printf 'ts_event,account,amount\n1,1,1\n'; sleep 5; } >in.fifo 3>&- &
+	prod=$!
+	fs-ingest -t txn -i in.fifo -o sig.fsr 3>&- &
+	pid=$!
+	sleep 1
+	kill -TERM $pid
+	rc=0
+	wait $pid || rc=$?
+	kill $prod 2>/dev/null || true
+	[ $rc -eq 0 ]
+	[ "$(stat -c %s sig.fsr)" -eq 88 ]
+}

@@ -186,3 +186,22 @@ EOF
 	assert_status 0
 	grep -Eq '^fs_score_rows_total({.*})? 50$' m.prom
 }
+
+@test "score: --explain-alerts explains only scores at or above the threshold" {
+	fs-gen --kind txn -n 20000 --seed 3 --fraud-rate 0.01 |
+		fs-window --features fraud-v1 >f.fsr
+	run_t 60 fs-score-gpu -m "$TOP/models/fraud-v1.json" --device cpu \
+		-i f.fsr --threshold 0.5 --explain 3 --explain-alerts -o s.fsr
+	assert_status 0
+	run_t 30 bash -c "fs-cat -f csv --fields decision,explain -i s.fsr |
+		awk -F, 'NR > 1 && \$1 == 1 && \$2 == \"\" { bad++ }
+			 NR > 1 && \$1 == 0 && \$2 != \"\" { bad++ }
+			 NR > 1 && \$1 == 1 { hit++ }
+			 END { print hit + 0, bad + 0 }'"
+	assert_status 0
+	[ "${output% *}" -gt 0 ]
+	[ "${output#* }" -eq 0 ]
+	run_t 10 fs-score-gpu -m "$TOP/models/fraud-v1.json" --explain-alerts -i f.fsr
+	assert_status 2
+	assert_match "needs --explain K and --threshold T"
+}

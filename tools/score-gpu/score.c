@@ -36,6 +36,7 @@ enum { DEV_AUTO, DEV_GPU, DEV_CPU };
 struct opts {
 	const char *model, *in, *out, *alerts, *metrics, *reference, *save_ref;
 	int device, batch, threads, explain, allow_missing, stats;
+	int explain_alerts;	/* explain only rows at or above threshold */
 	int has_threshold;
 	int64_t linger;
 	double threshold, psi_alert;
@@ -111,7 +112,8 @@ static void usage(FILE *fp)
 	fprintf(fp,
 "Usage: fs-score-gpu -m MODEL [-i URI] [-o URI] [--device auto|gpu|cpu]\n"
 "         [--batch N] [--linger DURATION] [-j N] [--threshold T]\n"
-"         [--alerts URI] [--explain K] [--allow-missing]\n"
+"         [--alerts URI] [--explain K] [--explain-alerts]\n"
+"         [--allow-missing]\n"
 "         [--reference FILE] [--save-reference FILE] [--psi-alert X]\n"
 "         [--psi-window N] [--metrics FILE] [--stats]\n"
 "Score FEATURES records with an XGBoost JSON, LightGBM text or logistic\n"
@@ -126,6 +128,7 @@ static void usage(FILE *fp)
 "      --threshold T       decision = score >= T; ALERTs to --alerts\n"
 "      --alerts URI        where ALERT records go\n"
 "      --explain K         top K feature contributions (TreeSHAP), K <= 8\n"
+"      --explain-alerts    explain only scores at or above --threshold\n"
 "      --allow-missing     model features absent from the SCHEMA are NaN\n"
 "      --reference FILE    score histogram to check drift against (PSI)\n"
 "      --save-reference FILE  write this run's score histogram\n"
@@ -172,7 +175,8 @@ static double real_opt(const char *name, const char *v)
 }
 
 enum {
-	O_ALLOW = 256, O_ALERTS, O_BATCH, O_DEVICE, O_EXPLAIN, O_LINGER,
+	O_ALLOW = 256, O_ALERTS, O_BATCH, O_DEVICE, O_EXPLAIN, O_EXPLAIN_AL,
+	O_LINGER,
 	O_METRICS, O_PSI_ALERT, O_PSI_WINDOW, O_REFERENCE, O_SAVE_REF,
 	O_STATS, O_THRESHOLD, O_VERSION,
 };
@@ -183,6 +187,7 @@ static const struct option long_options[] = {
 	{ "batch", required_argument, NULL, O_BATCH },
 	{ "device", required_argument, NULL, O_DEVICE },
 	{ "explain", required_argument, NULL, O_EXPLAIN },
+	{ "explain-alerts", no_argument, NULL, O_EXPLAIN_AL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "linger", required_argument, NULL, O_LINGER },
@@ -221,6 +226,7 @@ static void set_opt(struct opts *o, int c, const char *v)
 	case O_EXPLAIN: o->explain = (int)num_opt("--explain", v, 0,
 						  FS_EXPLAIN_MAX);
 		break;
+	case O_EXPLAIN_AL: o->explain_alerts = 1; break;
 	case O_LINGER:
 		if (fs_parse_duration(v, (size_t)-1, &o->linger) < 0 ||
 		    o->linger < 0)
@@ -273,6 +279,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o->model)
 		fs_usage_error("no model: give -m FILE");
+	if (o->explain_alerts && (!o->explain || !o->has_threshold))
+		fs_usage_error("--explain-alerts needs --explain K and "
+			       "--threshold T");
 	if (!o->threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -389,6 +398,10 @@ static void explain_row(struct scorer *s, struct batch *b, int i, int wk)
 	int nf = s->m->nfeat;
 	double *phi = s->phi[wk];
 
+	b->nex[i] = 0;
+	if (s->o.explain_alerts &&
+	    !(model_link(s->m, b->margin[i]) >= s->o.threshold))
+		return;
 	memset(phi, 0, sizeof(double) * (nf + 1));
 	shap_row(s->m, s->sw[wk], b->rows + (size_t)i * nf, phi);
 	b->nex[i] = (uint8_t)top_k(phi, s->sch[b->meta[i].sch].map, nf,

@@ -33,7 +33,7 @@
 #define HIST_CAP 4096		/* events per account in 24h + max-delay */
 #define MERCH_CAP 8192		/* merchants remembered per account */
 #define DEV_CAP 1024		/* devices remembered per account */
-#define CTRY_CAP 256		/* countries remembered per account */
+#define CTRY_CAP 255		/* countries remembered per account */
 
 #define NS_S 1000000000LL
 #define W_1M (60 * NS_S)
@@ -61,13 +61,17 @@ static const char *const fraud_v1[F_N] = {
 	"device_is_new", "label",
 };
 
+/* A past event: its merchant and country as indices into the tables. */
 struct hent {
 	int64_t ts;
 	int64_t amount;
-	uint64_t merchant;
-	uint32_t country;
-	uint32_t pad_;
+	uint16_t mi;		/* slot in mt, or M_ZERO / M_NONE */
+	uint8_t ci;		/* index in cty, or C_NONE */
+	uint8_t pad_[5];
 };
+#define M_ZERO 0xffff		/* the merchant id whose hash is 0 */
+#define M_NONE 0xfffe		/* a merchant past the cap: not counted */
+#define C_NONE 0xff		/* a country past the cap: not counted */
 
 /*
  * Per-account memory comes from a pool of power-of-two blocks (16 B to
@@ -140,6 +144,7 @@ struct feat {
 	uint64_t live, expired;
 	uint32_t gen;
 	struct pool pool;
+	uint16_t remap[2 * MERCH_CAP];	/* merchant slots, old -> new */
 	struct gset gm[GM_SIZE], gc[GC_SIZE];
 };
 
@@ -302,49 +307,66 @@ static int dev_add(struct pool *p, struct acct *a, uint64_t v)
 
 /* ---- merchants: seen ever, and counted in the 1h and 24h windows ---- */
 
-static struct ment *m_find(const struct acct *a, uint64_t h)
+/* The slot of mixed id h in the merchant table, or M_NONE. */
+static uint32_t m_find(const struct acct *a, uint64_t h)
 {
 	uint32_t m = a->mcap - 1u, i;
 
 	if (!a->mt)
-		return NULL;
+		return M_NONE;
 	for (i = (uint32_t)h & m; a->mt[i].h; i = (i + 1) & m)
 		if (a->mt[i].h == h)
-			return &a->mt[i];
-	return NULL;
+			return i;
+	return M_NONE;
 }
 
-/* The window counters of merchant v, NULL when it is not held. */
-static uint16_t *m_counts(struct acct *a, uint64_t v)
+/* The window counters of a history entry's merchant, or NULL. */
+static inline uint16_t *m_counts(struct acct *a, const struct hent *e)
 {
-	uint64_t h = w_mix64(v);
-	struct ment *e;
-
-	if (!h)
+	if (e->mi == M_ZERO)
 		return a->zc;
-	e = m_find(a, h);
-	return e ? e->c : NULL;
+	return e->mi == M_NONE ? NULL : a->mt[e->mi].c;
 }
 
-static void m_put(struct ment *t, uint32_t cap, const struct ment *e)
+/* Point the history's entries at merchant slot from to slot to. */
+static void m_moved(struct acct *a, const uint16_t *remap, uint32_t from,
+		    uint32_t to)
+{
+	for (uint32_t k = a->lo; k < a->hi; k++) {
+		uint16_t mi = a->h[k].mi;
+
+		if (mi >= M_NONE)
+			continue;
+		if (remap)
+			a->h[k].mi = remap[mi];
+		else if (mi == from)
+			a->h[k].mi = (uint16_t)to;
+	}
+}
+
+static uint32_t m_put(struct ment *t, uint32_t cap, const struct ment *e)
 {
 	uint32_t i = (uint32_t)e->h & (cap - 1);
 
 	while (t[i].h)
 		i = (i + 1) & (cap - 1);
 	t[i] = *e;
+	return i;
 }
 
-static void m_grow(struct pool *p, struct acct *a)
+/* Double the merchant table; the history follows the new slots. */
+static void m_grow(struct feat *f, struct acct *a)
 {
 	uint32_t nc = a->mcap ? a->mcap * 2u : 8;
-	struct ment *t = pool_get(p, nc * sizeof(*t));
+	struct ment *t = pool_get(&f->pool, nc * sizeof(*t));
 
 	memset(t, 0, nc * sizeof(*t));
 	for (uint32_t i = 0; i < a->mcap; i++)
 		if (a->mt[i].h)
-			m_put(t, nc, &a->mt[i]);
-	pool_put(p, a->mt, a->mcap * sizeof(*t));
+			f->remap[i] = (uint16_t)m_put(t, nc, &a->mt[i]);
+	if (a->mcap)
+		m_moved(a, f->remap, 0, 0);
+	pool_put(&f->pool, a->mt, a->mcap * sizeof(*t));
 	a->mt = t;
 	a->mcap = (uint16_t)nc;
 }
@@ -362,11 +384,13 @@ static int m_evict(struct acct *a)
 			break;
 	if (i > m)
 		return 0;
+	m_moved(a, NULL, i, M_NONE);	/* old history outside the windows */
 	for (j = (i + 1) & m; a->mt[j].h; j = (j + 1) & m) {
 		h = (uint32_t)a->mt[j].h & m;
 		if ((j > i && (h <= i || h > j)) ||
 		    (j < i && h <= i && h > j)) {
 			a->mt[i] = a->mt[j];
+			m_moved(a, NULL, j, i);
 			i = j;
 		}
 	}
@@ -375,53 +399,53 @@ static int m_evict(struct acct *a)
 	return 1;
 }
 
-/* Note merchant v; returns 1 when it was not held before. */
-static int m_add(struct pool *p, struct acct *a, uint64_t v)
+/*
+ * Note merchant v; *mi gets its slot (M_ZERO, M_NONE past the cap).
+ * Returns 1 when it was not held before.
+ */
+static int m_add(struct feat *f, struct acct *a, uint64_t v, uint16_t *mi)
 {
 	struct ment e = { w_mix64(v), { 0, 0 }, 0 };
+	uint32_t i;
 
 	if (!e.h) {
 		int was = a->mzero;
 
 		a->mzero = 1;
+		*mi = M_ZERO;
 		return !was;
 	}
-	if (m_find(a, e.h))
+	if ((i = m_find(a, e.h)) != M_NONE) {
+		*mi = (uint16_t)i;
 		return 0;
+	}
+	*mi = M_NONE;
 	if (a->mn >= MERCH_CAP && !m_evict(a))
 		return 1;
 	if ((a->mn + 1u) * 2 > a->mcap)
-		m_grow(p, a);
-	m_put(a->mt, a->mcap, &e);
+		m_grow(f, a);
+	*mi = (uint16_t)m_put(a->mt, a->mcap, &e);
 	a->mn++;
 	return 1;
 }
 
 /* ---- countries: a short list ---- */
 
-static struct cent *c_find(struct acct *a, uint32_t code)
+/*
+ * Note country code; *ci gets its index (C_NONE past the cap).
+ * Returns 1 when it was not held before.
+ */
+static int c_add(struct pool *p, struct acct *a, uint32_t code,
+		 uint8_t *ci)
 {
 	for (uint32_t i = 0; i < a->ncty; i++)
-		if (a->cty[i].code == code)
-			return &a->cty[i];
-	return NULL;
-}
-
-/* Note country code; returns 1 when it was not held before. */
-static int c_add(struct pool *p, struct acct *a, uint32_t code)
-{
-	if (c_find(a, code))
-		return 0;
-	if (a->ncty == CTRY_CAP) {
-		uint32_t i;
-
-		for (i = 0; i < a->ncty; i++)
-			if (!a->cty[i].c[0] && !a->cty[i].c[1])
-				break;
-		if (i == a->ncty)
-			return 1;
-		a->cty[i] = a->cty[--a->ncty];
-	}
+		if (a->cty[i].code == code) {
+			*ci = (uint8_t)i;
+			return 0;
+		}
+	*ci = C_NONE;
+	if (a->ncty == CTRY_CAP)
+		return 1;
 	if (a->ncty == a->capcty) {
 		a->cty = pool_grow(p, a->cty, a->capcty * sizeof(*a->cty),
 				   2 * sizeof(*a->cty));
@@ -429,7 +453,7 @@ static int c_add(struct pool *p, struct acct *a, uint32_t code)
 	}
 	a->cty[a->ncty].code = code;
 	a->cty[a->ncty].c[0] = a->cty[a->ncty].c[1] = 0;
-	a->ncty++;
+	*ci = (uint8_t)a->ncty++;
 	return 1;
 }
 
@@ -447,8 +471,8 @@ static void win_count(struct acct *a, int k, const struct hent *e,
 	a->wsum[k] += sign * e->amount;
 	if (k == W1M)
 		return;
-	mc = m_counts(a, e->merchant);
-	c = c_find(a, e->country);
+	mc = m_counts(a, e);
+	c = e->ci == C_NONE ? NULL : &a->cty[e->ci];
 	if (sign > 0) {
 		if (mc && mc[j]++ == 0)
 			a->dm[j]++;
@@ -625,8 +649,8 @@ static void scan(struct feat *f, const struct acct *a, uint32_t p,
 		}
 		c24++;
 		s24 += e->amount;
-		dm += gset_add(f->gm, msize, gen, e->merchant);
-		dc += gset_add(f->gc, csize, gen, e->country);
+		dm += gset_add(f->gm, msize, gen, e->mi);
+		dc += gset_add(f->gc, csize, gen, e->ci);
 		if (d < W_1H) {
 			dm1h = dm;
 			dc1h = dc;
@@ -695,7 +719,8 @@ void feat_txn(struct feat *f, const struct fs_hdr *h, float *out)
 	int64_t t = h->ts_event, hour = w_floor_div(t, W_1H) % 24, newest;
 	double amt = (double)x->amount / (double)FS_FIX_SCALE;
 	struct acct *a = get_acct(f, x->account);
-	struct hent ev = { t, x->amount, x->merchant, 0, 0 };
+	struct hent ev = { t, x->amount, 0, 0, { 0 } };
+	uint32_t cty;
 	uint32_t p;
 	int inorder;
 
@@ -725,9 +750,9 @@ void feat_txn(struct feat *f, const struct fs_hdr *h, float *out)
 						/ NS_S) :
 		a->evicted_max != W_TIME_MIN && a->evicted_max <= t ?
 		(float)((double)(t - a->evicted_max) / NS_S) : NAN;
-	memcpy(&ev.country, x->country, 4);
-	out[F_MERCH_NEW] = (float)m_add(&f->pool, a, x->merchant);
-	out[F_CTRY_NEW] = (float)c_add(&f->pool, a, ev.country);
+	memcpy(&cty, x->country, 4);
+	out[F_MERCH_NEW] = (float)m_add(f, a, x->merchant, &ev.mi);
+	out[F_CTRY_NEW] = (float)c_add(&f->pool, a, cty, &ev.ci);
 	out[F_DEV_NEW] = (float)dev_add(&f->pool, a, x->device);
 	out[F_LABEL] = x->label;
 	hist_insert(a, p, newest, &ev);

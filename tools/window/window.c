@@ -726,7 +726,7 @@ static void feat_record(struct wctx *c, struct feat *f,
 	c->n_out++;
 }
 
-#define FEAT_BATCH 16
+#define FEAT_BATCH 32
 #define TXN_FRAME (FS_HDR_SIZE + sizeof(struct fs_txn))
 
 struct feat_run {
