@@ -238,7 +238,7 @@ that \`fs-cat -f csv\` made; the time to make it is not counted).
 
 ## (c) Latency at 1M events/s (\`fs-gen --rate 1000000\`, $lat_rows records)
 
-p99 of now \- ts_ingest, measured by fs-stat at the end of the pipe;
+p99 of now - ts_ingest, measured by fs-stat at the end of the pipe;
 ts_ingest is fs-gen's wall clock when it made the record (for AGG
 results, that of the newest event of the window, so the wait for the
 window's end is not counted).

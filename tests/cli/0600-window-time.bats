@@ -9,8 +9,13 @@ load helper
 #   txn SEC ACCOUNT CENTS [MERCHANT]   a TXN
 #   trade SEC SYMBOL PRICE QTY         a TRADE
 #   wm SEC                             a WATERMARK
+# Debian's python3 starts in 40 ms; a pyenv shim takes ten times that.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+export PY
+
 mk() {
-	python3 -c '
+	"$PY" -c '
 import struct, sys
 T0 = 1767225600 * 10**9
 out = sys.stdout.buffer
@@ -38,7 +43,7 @@ for n, line in enumerate(sys.stdin):
 # show < frames: one line a record: "agg FLAGS key=K START-END col=v ...",
 # "wm SEC", "txn FLAGS SEC key=K", "bar FLAGS key=K START-END o h l c v n".
 show() {
-	python3 -c '
+	"$PY" -c '
 import struct, sys
 T0 = 1767225600 * 10**9
 data = sys.stdin.buffer.read()
@@ -171,9 +176,9 @@ export -f mk show
 
 @test "fs-window: --idle-timeout closes windows while the input is quiet" {
 	printf 'txn 10.5 1 100\n' | mk >in.fsr
-	{ cat in.fsr; sleep 3; } |
+	{ cat in.fsr; sleep 2; } |
 		fs-window --tumble 1s --idle-timeout 200ms >out.fsr &
-	sleep 1.8
+	sleep 1.4
 	run show <out.fsr
 	wait
 	[ "${lines[0]}" = "agg - key=1 10-11 count=1" ]
@@ -182,8 +187,8 @@ export -f mk show
 
 @test "fs-window: without --idle-timeout a quiet input holds windows open" {
 	printf 'txn 10.5 1 100\n' | mk >in.fsr
-	{ cat in.fsr; sleep 2; } | fs-window --tumble 1s >out.fsr &
-	sleep 1.2
+	{ cat in.fsr; sleep 1.5; } | fs-window --tumble 1s >out.fsr &
+	sleep 0.9
 	[ ! -s out.fsr ]
 	wait
 	run show <out.fsr

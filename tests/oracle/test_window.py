@@ -392,8 +392,8 @@ def main():
     if not have("fs-window") or not have("fs-gen"):
         skip("window oracle", "fs-window or fs-gen not built")
         done()
-    rc, data, err = run(["fs-gen", "--kind", "txn", "-n", "40000", "--keys",
-                         "300", "--merchants", "200", "--event-rate", "50",
+    rc, data, err = run(["fs-gen", "--kind", "txn", "-n", "20000", "--keys",
+                         "150", "--merchants", "200", "--event-rate", "25",
                          "--disorder", "2s", "--seed", "7",
                          "--fixed-ingest"])
     check("fs-gen txn input", rc == 0 and data, err)

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ingest.h"
 
@@ -215,6 +216,10 @@ int tool_main(int argc, char **argv)
 	ing_init(&g);
 	options(&g, argc, argv, &in, &out, &mpath);
 	g.w = fs_writer_open(out);
+	/* Records are written in bulk (fs_write_bytes): check here. */
+	if (!strcmp(out, "-") && isatty(1))
+		fs_die(FS_EXIT_USAGE, "refusing to write binary records to a "
+		       "terminal; pipe into fs-cat or use -o FILE");
 	g.tick = tick;
 	metrics = fs_metrics_open(mpath);
 	fs_metrics_counter(metrics, "fs_ingest_rows_total",
@@ -227,8 +232,8 @@ int tool_main(int argc, char **argv)
 			   "input bytes read", &g.bytes);
 	rc = ing_input_path(&g, in);
 	fs_progress_done();
-	fs_writer_close(g.w);
 	ing_summary(&g);
+	fs_writer_close(g.w);
 	fs_metrics_close(metrics);
 	if (rc < 0)
 		fs_die(FS_EXIT_DATA, "%s", g.err);

@@ -103,8 +103,10 @@ struct ing {
 	unsigned nfeat;
 
 	/* per-row scratch */
-	uint64_t *frame;		/* the record being built */
+	uint64_t *frame;		/* the record being built, in ob */
 	size_t frame_size;
+	char *ob;			/* output batch of whole records */
+	size_t ob_used, ob_cap;
 	const char **cs;		/* cell starts */
 	uint32_t *cn;			/* cell lengths */
 	char *unq;			/* unescaped cells */
@@ -137,6 +139,8 @@ int ing_bad_row(struct ing *g, const char *raw, size_t rawlen,
 void ing_show(char *buf, size_t size, const char *s, size_t n);
 char *ing_unq_room(struct ing *g, size_t n);
 void ing_summary(struct ing *g);
+void ing_flush_batch(struct ing *g);
+void ing_flush(struct ing *g);
 
 /* csv.c, jsonl.c, fix.c */
 ssize_t ing_csv_parse(struct ing *g, char *p, size_t n, int eof);

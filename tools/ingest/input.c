@@ -16,7 +16,7 @@
 
 #include "ingest.h"
 
-#define BUF_START (1u << 16)
+#define BUF_START (1u << 18)
 #define PEEK 512
 #define ARC_BUF (1u << 16)
 #define DEPTH_MAX 3
@@ -42,7 +42,7 @@ static ssize_t fd_read(struct ing *g, struct src *s, char *buf, size_t n)
 			struct pollfd p = { s->fd, POLLIN, 0 };
 
 			if (poll(&p, 1, 0) == 0)
-				fs_writer_flush(g->w);
+				ing_flush(g);
 		}
 		k = read(s->fd, buf, n);
 		if (k >= 0)

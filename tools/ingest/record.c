@@ -19,8 +19,8 @@
 #endif
 
 #define SLOTS_MAX (FS_NHDR_FIELDS + FS_SCHEMA_MAXCOLS + 8)
-#define FRAME_MAX_FIXED \
-	fs_frame_size_for(sizeof(struct fs_dyn) + 4 * FS_SCHEMA_MAXCOLS)
+/* The output batch: records are built in place, written in bulk. */
+#define OB_SIZE (1u << 20)
 
 void ing_init(struct ing *g)
 {
@@ -33,7 +33,9 @@ void ing_init(struct ing *g)
 	g->colname = fs_xcalloc(ING_MAXCOLS, sizeof(*g->colname));
 	g->cs = fs_xcalloc(ING_MAXCOLS + 1, sizeof(*g->cs));
 	g->cn = fs_xcalloc(ING_MAXCOLS + 1, sizeof(*g->cn));
-	g->frame = fs_xcalloc(FRAME_MAX_FIXED / 8, 8);
+	g->ob_cap = OB_SIZE;
+	g->ob = fs_xmalloc(g->ob_cap);
+	g->frame = (uint64_t *)(void *)g->ob;
 }
 
 static void free_colnames(struct ing *g)
@@ -52,7 +54,7 @@ void ing_free(struct ing *g)
 	free(g->col);
 	free((void *)g->cs);
 	free(g->cn);
-	free(g->frame);
+	free(g->ob);
 	free(g->unq);
 	free(g->hdr_raw);
 	free(g->buf);
@@ -217,6 +219,7 @@ static void feature_schema(struct ing *g, unsigned first)
 				  kinds);
 	if (!g->schema)
 		fs_bug("cannot build a schema of %u columns", n);
+	ing_flush_batch(g);
 	fs_write_schema(g->w, g->schema, 0);
 }
 
@@ -358,8 +361,29 @@ static inline void zero128(void *p)
 }
 
 /* Start a record: zeroed, features preset to NaN. */
+/* Hand the records built so far to the writer. */
+void ing_flush_batch(struct ing *g)
+{
+	if (g->ob_used)
+		fs_write_bytes(g->w, g->ob, g->ob_used);
+	g->ob_used = 0;
+	g->frame = (uint64_t *)(void *)g->ob;
+}
+
+/* Flush the batch and the writer (the input would block). */
+void ing_flush(struct ing *g)
+{
+	ing_flush_batch(g);
+	fs_writer_flush(g->w);
+}
+
 static inline __attribute__((always_inline)) void rec_begin(struct ing *g)
 {
+	size_t need = g->frame_size < 128 ? 128 : g->frame_size;
+
+	if (g->ob_used + need > g->ob_cap)
+		ing_flush_batch(g);
+	g->frame = (uint64_t *)(void *)(g->ob + g->ob_used);
 	if (g->frame_size <= 128)
 		zero128(g->frame);
 	else
@@ -762,7 +786,7 @@ static inline __attribute__((always_inline)) int rec_end(struct ing *g)
 		d->ncols = g->nfeat;
 		d->schema_id = g->schema->schema_id;
 	}
-	fs_write_frame(g->w, h);
+	g->ob_used += g->frame_size;	/* commit it to the batch */
 	g->records++;
 	return 0;
 }
@@ -808,6 +832,7 @@ int ing_rec_end_text(struct ing *g, const char *text, size_t n)
 		return -1;
 	}
 	fill_header(g, h);
+	ing_flush_batch(g);	/* keep the order; h stays readable */
 	o = fs_write_reserve(g->w, FS_T_JSON, 4 + n);
 	o->ts_event = h->ts_event;
 	o->ts_ingest = h->ts_ingest;
@@ -928,6 +953,7 @@ int ing_bad_row(struct ing *g, const char *raw, size_t rawlen,
 /* The notes at the end of a run: skipped rows, other FIX messages. */
 void ing_summary(struct ing *g)
 {
+	ing_flush_batch(g);
 	if (g->dead && fclose(g->dead) != 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot write dead-letter file "
 			     "'%s'", g->dead_path);

@@ -117,10 +117,10 @@ struct acct {
 	uint16_t lo, hi, cap;
 	uint16_t wlp[NWIN];	/* first event of each window */
 	uint16_t wn[NWIN];	/* events in each window */
-	uint16_t dm[2], dc[2];	/* distinct merchants, countries: 1h, 24h */
+	uint16_t dm[2], dc[2];	/* distinct merchants, countries */
 	uint16_t ncty, capcty;
 	uint16_t mcap, mn;	/* merchant table */
-	uint16_t zc[2];		/* window counts of the merchant hashing to 0 */
+	uint16_t zc[2];		/* counts of the merchant hashing to 0 */
 	uint16_t dcap, dn;	/* device set */
 	uint8_t mzero, dzero;	/* the id hashing to 0 was seen */
 	uint8_t live;
@@ -384,7 +384,7 @@ static int m_evict(struct acct *a)
 			break;
 	if (i > m)
 		return 0;
-	m_moved(a, NULL, i, M_NONE);	/* old history outside the windows */
+	m_moved(a, NULL, i, M_NONE);	/* history outside the windows */
 	for (j = (i + 1) & m; a->mt[j].h; j = (j + 1) & m) {
 		h = (uint32_t)a->mt[j].h & m;
 		if ((j > i && (h <= i || h > j)) ||
@@ -575,6 +575,24 @@ static void sweep(struct feat *f)
 	f->next_sweep = w_sat_add(f->max_ts, f->ttl / 4 + 1);
 }
 
+/* Double the history's block; its capacity is what fits in it. */
+static void hist_grow(struct pool *p, struct acct *a)
+{
+	size_t ob = a->cap * sizeof(*a->h), nb = 256, ncap;
+	struct hent *nh;
+
+	if (ob)
+		nb = ((size_t)16 << pool_class(ob)) * 2;
+	nh = pool_get(p, nb);
+	if (ob) {
+		memcpy(nh, a->h, a->hi * sizeof(*a->h));
+		pool_put(p, a->h, ob);
+	}
+	ncap = nb / sizeof(*a->h);
+	a->h = nh;
+	a->cap = (uint16_t)(ncap < HIST_CAP ? ncap : HIST_CAP);
+}
+
 /* Drop history no later event can see; make room for one more. */
 static void hist_trim(struct pool *p, struct acct *a, int64_t newest,
 		      int64_t max_delay)
@@ -595,9 +613,7 @@ static void hist_trim(struct pool *p, struct acct *a, int64_t newest,
 		a->lo = 0;
 		return;
 	}
-	a->h = pool_grow(p, a->h, a->cap * sizeof(*a->h),
-			 8 * sizeof(*a->h));
-	a->cap = a->cap ? a->cap * 2 : 8;
+	hist_grow(p, a);
 }
 
 /* Insert v into the scratch set; 1 when new in this generation. */

@@ -165,7 +165,8 @@ static void parse_opt(struct wopts *o, int c, const char *arg)
 	case OPT_EMIT: emit_arg(o, arg); break;
 	case OPT_FEATURES: o->features = arg; break;
 	case OPT_IDLE:
-		o->idle_timeout = dur_arg("--idle-timeout", arg, (size_t)-1, 1000000);
+		o->idle_timeout = dur_arg("--idle-timeout", arg, (size_t)-1,
+					  1000000);
 		break;
 	case OPT_LATE: o->late = arg; break;
 	case OPT_LATENESS:
@@ -175,8 +176,12 @@ static void parse_opt(struct wopts *o, int c, const char *arg)
 		o->max_delay = dur_arg("--max-delay", arg, (size_t)-1, 0);
 		break;
 	case OPT_METRICS: o->metrics = arg; break;
-	case OPT_OFFSET: o->offset = dur_arg("--offset", arg, (size_t)-1, 0); break;
-	case OPT_TTL: o->state_ttl = dur_arg("--state-ttl", arg, (size_t)-1, 1); break;
+	case OPT_OFFSET:
+		o->offset = dur_arg("--offset", arg, (size_t)-1, 0);
+		break;
+	case OPT_TTL:
+		o->state_ttl = dur_arg("--state-ttl", arg, (size_t)-1, 1);
+		break;
 	}
 }
 
@@ -622,7 +627,8 @@ static void win_input(struct wctx *c, struct win_batch *b,
 {
 	if (!c->as.type || fs_is_control(h) || h->type != c->as.type->id ||
 	    fs_frame_size(h) > WIN_FRAME_MAX ||
-	    fs_body_len(h) < c->as.type->body_size) {
+	    fs_body_len(h) < c->as.type->body_size ||
+	    h->ts_event <= -TIME_LIMIT || h->ts_event >= TIME_LIMIT) {
 		win_flush(c, b);
 		on_record(c, h);
 		return;

@@ -103,7 +103,7 @@ struct aggset {
 	struct agg a[W_MAX_AGGS];
 	unsigned n;
 	unsigned stride;	/* slot bytes, a multiple of 16 */
-	unsigned ncols;		/* AGG body columns, window bounds included */
+	unsigned ncols;		/* AGG columns, window bounds included */
 	int ohlc;		/* index of the ohlc aggregate, or -1 */
 	int has_ptrs;		/* some state owns heap memory */
 	unsigned distinct_limit;
@@ -192,7 +192,7 @@ struct sess {
 	int64_t due;		/* heap order */
 	uint32_t next;		/* next session of the same key */
 	uint32_t hpos;		/* position in the heap */
-	uint8_t fired;		/* final result out, waiting for lateness */
+	uint8_t fired;		/* final result out, lateness to go */
 	uint8_t live;
 };
 
@@ -255,10 +255,10 @@ struct wctx {
 	int64_t wm;		/* the watermark */
 	int64_t wm_sent;	/* the last WATERMARK written */
 	int64_t max_ts;		/* largest event time seen */
-	int fired;		/* results went out since the last WATERMARK */
+	int fired;		/* results out since the last WATERMARK */
 	int schema_sent;
 	uint64_t out_seq;
-	uint64_t flushed_bytes;	/* output bytes at the last timed flush */
+	uint64_t flushed_bytes;	/* output bytes at the last flush */
 	int64_t flushed_at;	/* when output began to wait, or 0 */
 	int64_t *cols;		/* AGG column buffer */
 
