@@ -5,7 +5,6 @@
  */
 // FUZZ_SOURCES: tools/ingest/csv.c tools/ingest/jsonl.c tools/ingest/fix.c tools/ingest/record.c tools/ingest/input.c
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ingest/ingest.h"
@@ -26,11 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!w)
 		w = fs_writer_open("/dev/null");
 	ing_init(&g);
-	/* A small output batch: fast runs, and its flush path exercised. */
-	free(g.ob);
-	g.ob_cap = 8192;
-	g.ob = fs_xmalloc(g.ob_cap);
-	g.frame = (uint64_t *)(void *)g.ob;
+	/* Small buffers: fast runs; refills, growth, flushes exercised. */
+	g.ob_size = 8192;
+	g.buf_start = 4096;
 	g.w = w;
 	g.quiet = 1;
 	g.fmt = ING_FIX;

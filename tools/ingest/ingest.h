@@ -107,6 +107,7 @@ struct ing {
 	size_t frame_size;
 	char *ob;			/* output batch of whole records */
 	size_t ob_used, ob_cap;
+	size_t ob_size;			/* its size when made */
 	const char **cs;		/* cell starts */
 	uint32_t *cn;			/* cell lengths */
 	char *unq;			/* unescaped cells */
@@ -117,6 +118,7 @@ struct ing {
 	/* input buffer (input.c) */
 	char *buf;
 	size_t cap;
+	size_t buf_start;		/* first size; 0: the default */
 };
 
 /* record.c */

@@ -164,7 +164,8 @@ static void file_begin(struct ing *g, const char *name)
 /* Make room at the end of the buffer; -1 when a row is too long. */
 static int grow(struct ing *g)
 {
-	size_t cap = g->cap ? g->cap * 2 : BUF_START;
+	size_t cap = g->cap ? g->cap * 2 : g->buf_start ? g->buf_start :
+		     BUF_START;
 
 	if (g->cap >= ING_ROW_MAX)
 		return ing_fatal(g, "%s:%llu: a row longer than %u MiB%s",

@@ -33,9 +33,7 @@ void ing_init(struct ing *g)
 	g->colname = fs_xcalloc(ING_MAXCOLS, sizeof(*g->colname));
 	g->cs = fs_xcalloc(ING_MAXCOLS + 1, sizeof(*g->cs));
 	g->cn = fs_xcalloc(ING_MAXCOLS + 1, sizeof(*g->cn));
-	g->ob_cap = OB_SIZE;
-	g->ob = fs_xmalloc(g->ob_cap);
-	g->frame = (uint64_t *)(void *)g->ob;
+	g->ob_size = OB_SIZE;	/* allocated at the first record */
 }
 
 static void free_colnames(struct ing *g)
@@ -377,12 +375,23 @@ void ing_flush(struct ing *g)
 	fs_writer_flush(g->w);
 }
 
+/* Make room for need bytes in the batch: flush it, or make it. */
+static void batch_room(struct ing *g, size_t need)
+{
+	if (g->ob) {
+		ing_flush_batch(g);
+		return;
+	}
+	g->ob_cap = g->ob_size > need ? g->ob_size : need;
+	g->ob = fs_xmalloc(g->ob_cap);
+}
+
 static inline __attribute__((always_inline)) void rec_begin(struct ing *g)
 {
 	size_t need = g->frame_size < 128 ? 128 : g->frame_size;
 
 	if (g->ob_used + need > g->ob_cap)
-		ing_flush_batch(g);
+		batch_room(g, need);
 	g->frame = (uint64_t *)(void *)(g->ob + g->ob_used);
 	if (g->frame_size <= 128)
 		zero128(g->frame);
