@@ -15,30 +15,9 @@
 #   GEN_N=20M   records for (a)
 #   RUNS=3      runs per command; the best wall time counts
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) ;; *) B=$top/$B ;; esac
-PATH=$B/bin:$PATH
+. "$(dirname "$0")/lib.sh"
 N=${N:-1M}
 GEN_N=${GEN_N:-20M}
-RUNS=${RUNS:-3}
-work=bench/work
-
-# count TEXT: "1M" -> 1000000 (k, M, G suffixes).
-count() {
-	case $1 in
-	*k) echo $((${1%k} * 1000)) ;;
-	*M) echo $((${1%M} * 1000000)) ;;
-	*G) echo $((${1%G} * 1000000000)) ;;
-	*) echo $(($1)) ;;
-	esac
-}
-
-die() {
-	echo "bench/foundation.sh: $*" >&2
-	exit 1
-}
 
 for t in fs-gen fs-stat fs-cat fs-ingest; do
 	command -v $t >/dev/null || die "$t not found in $B/bin"
@@ -47,16 +26,6 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=$(count "$N")
 gen_rows=$(count "$GEN_N")
 mkdir -p "$work"
-
-# timed CMD: run CMD (bash, pipefail) once; print its wall time in ns.
-# A failing run ends the benchmark.
-timed() {
-	local t0 t1
-	t0=$(date +%s%N)
-	bash -o pipefail -c "$1" || die "failed: $1"
-	t1=$(date +%s%N)
-	echo $((t1 - t0))
-}
 
 # best_of NAME...: run the commands cmd[NAME] in turn, $RUNS rounds
 # (interleaved, so a change in the machine's load hits each alike), and
@@ -83,11 +52,6 @@ mfmt() {
 # rate ROWS NS: rows per second, in millions.
 rate() {
 	mfmt "$(awk -v r="$1" -v ns="$2" 'BEGIN { print r / (ns / 1e9) / 1e6 }')"
-}
-
-# ratio NS_PEER NS_OURS: how many times faster ours is, 1 decimal.
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'
 }
 
 # verdict RATIO TARGET: "met" or "NOT met".

@@ -15,30 +15,11 @@
 #   THREADS=    threads for both sides (default: the number of cores)
 #   RUNS=3      runs per command; the best counts
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) ;; *) B=$top/$B ;; esac
-PATH=$B/bin:$PATH
+. "$(dirname "$0")/lib.sh"
 N=${N:-1M}
-RUNS=${RUNS:-3}
 THREADS=${THREADS:-$(nproc)}
-work=bench/work
 PY=python3
 /usr/bin/python3 -c 'import xgboost' 2>/dev/null && PY=/usr/bin/python3
-
-die() {
-	echo "bench/score.sh: $*" >&2
-	exit 1
-}
-
-count() {
-	case $1 in
-	*k) echo $((${1%k} * 1000)) ;;
-	*M) echo $((${1%M} * 1000000)) ;;
-	*) echo $(($1)) ;;
-	esac
-}
 
 command -v fs-score-gpu >/dev/null || die "fs-score-gpu not found in $B/bin"
 $PY -c 'import numpy, xgboost' 2>/dev/null ||

@@ -19,32 +19,11 @@
 #   LAT_N=3M    paced records for (c)
 #   RUNS=3      runs per command; the best wall time counts
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) ;; *) B=$top/$B ;; esac
-PATH=$B/bin:$PATH
+. "$(dirname "$0")/lib.sh"
 N=${N:-5M}
 KEYS=${KEYS:-100000}
 LAT_N=${LAT_N:-3M}
-RUNS=${RUNS:-3}
-work=bench/work
 AGG='count,sum(amount),avg(amount),max(amount)'
-
-# count TEXT: "1M" -> 1000000 (k, M, G suffixes).
-count() {
-	case $1 in
-	*k) echo $((${1%k} * 1000)) ;;
-	*M) echo $((${1%M} * 1000000)) ;;
-	*G) echo $((${1%G} * 1000000000)) ;;
-	*) echo $(($1)) ;;
-	esac
-}
-
-die() {
-	echo "bench/window.sh: $*" >&2
-	exit 1
-}
 
 for t in fs-gen fs-window fs-cat fs-stat; do
 	command -v $t >/dev/null || die "$t not found in $B/bin"
@@ -54,27 +33,9 @@ rows=$(count "$N")
 lat_rows=$(count "$LAT_N")
 mkdir -p "$work"
 
-# best CMD: run CMD (bash, pipefail) $RUNS times; print the smallest wall
-# time in ns.  A failing run ends the benchmark.
-best() {
-	local i t0 t1 d min=0
-	for ((i = 0; i < RUNS; i++)); do
-		t0=$(date +%s%N)
-		bash -o pipefail -c "$1" || die "failed: $1"
-		t1=$(date +%s%N)
-		d=$((t1 - t0))
-		if [ $min -eq 0 ] || [ $d -lt $min ]; then min=$d; fi
-	done
-	echo $min
-}
-
 # rate ROWS NS: rows per second, in millions, 3 significant digits.
 rate() {
 	awk -v r="$1" -v ns="$2" 'BEGIN { printf "%.3g", r / (ns / 1e9) / 1e6 }'
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'
 }
 
 # verdict VALUE TARGET [le]: "met" when VALUE >= TARGET (<= with le).

@@ -140,6 +140,8 @@ static inline char *ob_room(struct obuf *b, size_t n)
 
 static void ob_put(struct obuf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return;		/* p may be NULL then */
 	memcpy(ob_room(b, n), p, n);
 	b->len += n;
 }

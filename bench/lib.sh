@@ -1,0 +1,58 @@
+# bench/lib.sh - sourced by every bench/*.sh: the build's tools first on
+# PATH, Debian's python3, and the helpers each benchmark uses.
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+B=${B:-build}
+case $B in /*) ;; *) B=$top/$B ;; esac
+PATH=$B/bin:/usr/bin:$PATH
+RUNS=${RUNS:-3}
+work=bench/work
+bench_name=bench/${0##*/}
+
+die() {
+	echo "$bench_name: $*" >&2
+	exit 1
+}
+
+# count TEXT: "1M" -> 1000000 (k, M, G suffixes).
+count() {
+	case $1 in
+	*k) echo $((${1%k} * 1000)) ;;
+	*M) echo $((${1%M} * 1000000)) ;;
+	*G) echo $((${1%G} * 1000000000)) ;;
+	*) echo $(($1)) ;;
+	esac
+}
+
+# need TOOL...: die unless each is on PATH.
+need() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null || die "$t not found in $B/bin"
+	done
+}
+
+# timed CMD: run CMD (bash, pipefail) once; print its wall time in ns.
+# A failing run ends the benchmark.
+timed() {
+	local t0 t1
+	t0=$(date +%s%N)
+	bash -o pipefail -c "$1" || die "failed: $1"
+	t1=$(date +%s%N)
+	echo $((t1 - t0))
+}
+
+# best CMD: the smallest wall time in ns of $RUNS runs of CMD.
+best() {
+	local i d min=0
+	for ((i = 0; i < RUNS; i++)); do
+		d=$(timed "$1")
+		if [ $min -eq 0 ] || [ "$d" -lt $min ]; then min=$d; fi
+	done
+	echo $min
+}
+
+# ratio NS_PEER NS_OURS: how many times faster ours is, 1 decimal.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'
+}
