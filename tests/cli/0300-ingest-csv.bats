@@ -7,34 +7,7 @@ load helper
 
 # dec: frames on stdin, one line each: "TYPE ts= key= seq= field=value".
 # ts_ingest is printed as ing=ok when it lies within the last 10 minutes.
-DEC='
-import struct, sys, time, math
-L = {1: ("trade", "<12sc3xqqQ8s", "symbol side price qty trade_id venue"),
-     4: ("order", "<12scc2xQQqq",
-         "symbol side ord_type order_id account price qty"),
-     5: ("txn", "<QQQqHBB4s4s4x",
-         "account merchant device amount mcc channel label country currency")}
-d = sys.stdin.buffer.read()
-o = 0
-now = time.time_ns()
-while o < len(d):
-    ln, ty, ver, fl, ts, ing, key, seq = struct.unpack_from("<IHBBqqQQ", d, o)
-    assert (ln + 4) % 8 == 0 and ver == 1, "bad frame"
-    b = d[o + 40:o + 4 + ln]
-    ok = "ok" if now - 600 * 10**9 < ing <= now else str(ing)
-    out = ["ts=%d" % ts, "key=%d" % key, "seq=%d" % seq, "ing=" + ok]
-    if ty in L:
-        name, fmt, names = L[ty]
-        for n, v in zip(names.split(), struct.unpack_from(fmt, b)):
-            if isinstance(v, bytes):
-                v = v.rstrip(b"\0").decode().replace("\r", "\\r")
-                v = v.replace("\n", "\\n")
-            out.append("%s=%s" % (n, v))
-    else:
-        name = "type%d" % ty
-    print(name, " ".join(out))
-    o += 4 + ln
-'
+DEC=$(cat "$BATS_TEST_DIRNAME/decode-frames.py")
 export DEC
 dec() { python3 -c "$DEC"; }
 
