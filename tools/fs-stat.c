@@ -279,6 +279,17 @@ static void summary_json(struct meter *m, double secs, int status)
 		status == FS_EXIT_OK ? "ok" : "bad-input");
 }
 
+/* How long to wait for input: until the next --every line, or forever. */
+static int wait_ms(const struct meter *m)
+{
+	int64_t left;
+
+	if (!m->every)
+		return -1;
+	left = (m->next_every - fs_mono_ns()) / 1000000 + 1;
+	return left < 1 ? 1 : left > 60000 ? 60000 : (int)left;
+}
+
 /* The pass-through loop; returns the exit status. */
 static int run(struct meter *m, struct fs_reader *r, struct fs_writer *w,
 	       struct fs_metrics *mx)
@@ -290,12 +301,14 @@ static int run(struct meter *m, struct fs_reader *r, struct fs_writer *w,
 	m->now = fs_now_ns();
 	while (!fs_stop) {
 		rc = fs_read_timed(r, &h, 0);
-		if (rc == -2) {	/* would block: flush, wait, re-time */
-			fs_writer_flush(w);
+		while (rc == -2 && !fs_stop) {	/* would block: flush, */
+			fs_writer_flush(w);	/* report, wait, re-time */
 			tick(m, mx);
-			rc = fs_read(r, &h);
+			rc = fs_read_timed(r, &h, wait_ms(m));
 			m->now = fs_now_ns();
 		}
+		if (rc == -2)
+			break;
 		if (rc == 0)
 			break;
 		if (rc < 0)
