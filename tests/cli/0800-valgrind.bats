@@ -1,0 +1,62 @@
+#!/usr/bin/env bats
+# Every tool under valgrind (memcheck) on a small pipeline's data: no
+# invalid reads or writes, no use of uninitialised memory, no leaks.
+# Skipped in the SAN=1 build (sanitizers and valgrind do not mix).
+load helper
+
+VG=(valgrind -q --error-exitcode=9 --leak-check=full
+    --errors-for-leak-kinds=definite)
+
+setup_file() {
+	[ "${SAN:-0}" = 1 ] && return 0
+	cd "$BATS_FILE_TMPDIR" || return 1
+	fs-gen --kind txn -n 5000 --seed 3 --fraud-rate 0.01 >txn.fsr
+	fs-gen --kind trade -n 5000 --seed 3 --disorder 1s >trade.fsr
+	fs-cat -f csv -i txn.fsr >txn.csv
+	fs-window --features fraud-v1 -i txn.fsr >feat.fsr
+}
+
+setup() {
+	[ "${SAN:-0}" = 1 ] && skip "sanitizer build"
+	command -v valgrind >/dev/null || skip "valgrind not installed"
+	cd "$BATS_FILE_TMPDIR" || return 1
+}
+
+@test "valgrind: fs-gen" {
+	run_t 120 "${VG[@]}" fs-gen --kind book -n 3000 -o /dev/null
+	assert_status 0
+}
+
+@test "valgrind: fs-ingest csv and jsonl" {
+	run_t 120 "${VG[@]}" fs-ingest -f csv -t txn -i txn.csv -o /dev/null
+	assert_status 0
+	fs-cat -f jsonl -i txn.fsr >txn.jsonl
+	run_t 120 "${VG[@]}" fs-ingest -f jsonl -t txn -i txn.jsonl -o /dev/null
+	assert_status 0
+}
+
+@test "valgrind: fs-cat and fs-stat" {
+	run_t 120 "${VG[@]}" fs-cat -f jsonl -i feat.fsr -o /dev/null
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-stat -q -i txn.fsr -o /dev/null
+	assert_status 0
+}
+
+@test "valgrind: fs-window aggregates, bars and features" {
+	run_t 120 "${VG[@]}" fs-window --hop 10m/1m --key merchant \
+		--agg 'count,sum(amount),distinct(account),quantile(amount,0.9)' \
+		-i txn.fsr -o /dev/null
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-window --tumble 1m --agg ohlc --late late.fsr \
+		-i trade.fsr -o /dev/null
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-window --features fraud-v1 -i txn.fsr -o /dev/null
+	assert_status 0
+}
+
+@test "valgrind: fs-score-gpu on the CPU with explanations" {
+	run_t 180 "${VG[@]}" fs-score-gpu --device cpu -m "$TOP/models/fraud-v1.json" \
+		--threshold 0.5 --alerts alerts.fsr --explain 3 -i feat.fsr \
+		-o /dev/null
+	assert_status 0
+}
