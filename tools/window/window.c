@@ -825,6 +825,7 @@ int tool_main(int argc, char **argv)
 	parse_args(&c, argc, argv);
 	c.r = fs_reader_open(c.o.in);
 	c.w = fs_writer_open(c.o.out);
+	fs_reader_flush_on_block(c.r, c.w);	/* results leave when idle */
 	if (c.o.late)
 		c.late_w = fs_writer_open(c.o.late);
 	fs_reader_flush_on_block(c.r, c.w);
