@@ -438,6 +438,15 @@ int fs_parse_duration(const char *s, size_t n, int64_t *ns);
  */
 int fs_parse_time(const char *s, size_t n, int64_t *ns);
 
+/*
+ * Option values (libcommon/opt.c): the parsed value, or a usage error
+ * naming the option (exit 2).  n as above; durations in ns.
+ */
+int64_t fs_opt_i64(const char *opt, const char *s, int64_t lo, int64_t hi);
+double fs_opt_f64(const char *opt, const char *s, double lo, double hi);
+int64_t fs_opt_duration(const char *opt, const char *s, size_t n,
+			int64_t lo, int64_t hi);
+
 /* Print into buf (at least FS_FMT_MAX bytes); return the length. */
 #define FS_FMT_MAX 48
 /* Exact: "-12.345", "100", "0.00000001". */

@@ -1076,7 +1076,6 @@ struct opts {
 static void parse_args(struct cat *c, struct opts *o, int argc, char **argv)
 {
 	int ch;
-	int64_t n;
 
 	while ((ch = getopt_long(argc, argv, "f:hi:n:o:", long_options,
 				 NULL)) != -1) {
@@ -1085,11 +1084,7 @@ static void parse_args(struct cat *c, struct opts *o, int argc, char **argv)
 		case 'h': usage(stdout); exit(FS_EXIT_OK);
 		case 'i': o->in = optarg; break;
 		case 'n':
-			if (fs_parse_i64(optarg, (size_t)-1, 1, INT64_MAX,
-					 &n) < 0)
-				fs_usage_error("bad -n '%s': want a count "
-					       "of at least 1", optarg);
-			c->limit = n;
+			c->limit = fs_opt_i64("-n", optarg, 1, INT64_MAX);
 			break;
 		case 'o': o->out = optarg; break;
 		case O_CONTROL: c->control = 1; break;

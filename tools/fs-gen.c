@@ -1059,14 +1059,10 @@ static double opt_rate(const char *name, const char *s)
 	return v;
 }
 
+/* A duration option, zero or more. */
 static int64_t opt_duration(const char *name, const char *s)
 {
-	int64_t ns;
-
-	if (fs_parse_duration(s, (size_t)-1, &ns) < 0 || ns < 0)
-		fs_usage_error("bad %s '%s': want a duration such as 2s, "
-			       "250ms or 1m30s", name, s);
-	return ns;
+	return fs_opt_duration(name, s, (size_t)-1, 0, INT64_MAX);
 }
 
 static enum kind opt_kind(const char *s)

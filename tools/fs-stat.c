@@ -372,10 +372,8 @@ int tool_main(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'q': m->quiet = 1; break;
 		case O_EVERY:
-			if (fs_parse_duration(optarg, (size_t)-1,
-					      &m->every) < 0 || m->every <= 0)
-				fs_usage_error("bad --every '%s': want a "
-					       "duration such as 1s", optarg);
+			m->every = fs_opt_duration("--every", optarg,
+						   (size_t)-1, 1, INT64_MAX);
 			break;
 		case O_JSON: m->json = 1; break;
 		case O_METRICS: metrics = optarg; break;

@@ -48,7 +48,7 @@ load window-helper
 		assert_match '^fs-window: '
 	done
 	run_t 10 fs-window --tumble 1x
-	assert_match "fs-window: bad duration for --tumble: '1x'"
+	assert_match "fs-window: bad --tumble '1x': want a duration"
 	run_t 10 fs-window --hop 5m/1h
 	assert_match 'SLIDE must not exceed SIZE'
 }

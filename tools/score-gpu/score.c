@@ -153,18 +153,6 @@ static void print_version(void)
 #endif
 }
 
-static int64_t num_opt(const char *name, const char *v, int64_t lo,
-		       int64_t hi)
-{
-	int64_t n;
-
-	if (fs_parse_i64(v, (size_t)-1, lo, hi, &n) < 0)
-		fs_usage_error("bad %s '%s': a whole number from %lld to %lld "
-			       "expected", name, v, (long long)lo,
-			       (long long)hi);
-	return n;
-}
-
 static double real_opt(const char *name, const char *v)
 {
 	double d;
@@ -211,7 +199,7 @@ static void set_opt(struct opts *o, int c, const char *v)
 	switch (c) {
 	case O_ALERTS: o->alerts = v; break;
 	case O_ALLOW: o->allow_missing = 1; break;
-	case O_BATCH: o->batch = (int)num_opt("--batch", v, 1, BATCH_MAX);
+	case O_BATCH: o->batch = (int)fs_opt_i64("--batch", v, 1, BATCH_MAX);
 		break;
 	case O_DEVICE:
 		if (!strcmp(v, "auto"))
@@ -223,19 +211,17 @@ static void set_opt(struct opts *o, int c, const char *v)
 		else
 			fs_usage_error("bad --device '%s': auto, gpu or cpu", v);
 		break;
-	case O_EXPLAIN: o->explain = (int)num_opt("--explain", v, 0,
+	case O_EXPLAIN: o->explain = (int)fs_opt_i64("--explain", v, 0,
 						  FS_EXPLAIN_MAX);
 		break;
 	case O_EXPLAIN_AL: o->explain_alerts = 1; break;
 	case O_LINGER:
-		if (fs_parse_duration(v, (size_t)-1, &o->linger) < 0 ||
-		    o->linger < 0)
-			fs_usage_error("bad --linger '%s': a duration such as "
-				       "5ms expected", v);
+		o->linger = fs_opt_duration("--linger", v, (size_t)-1, 0,
+					    INT64_MAX);
 		break;
 	case O_METRICS: o->metrics = v; break;
 	case O_PSI_ALERT: o->psi_alert = real_opt("--psi-alert", v); break;
-	case O_PSI_WINDOW: o->psi_window = num_opt("--psi-window", v, 10,
+	case O_PSI_WINDOW: o->psi_window = fs_opt_i64("--psi-window", v, 10,
 						   100000000);
 		break;
 	case O_REFERENCE: o->reference = v; break;
@@ -246,7 +232,7 @@ static void set_opt(struct opts *o, int c, const char *v)
 		o->has_threshold = 1;
 		break;
 	case 'i': o->in = v; break;
-	case 'j': o->threads = (int)num_opt("--threads", v, 1, 256); break;
+	case 'j': o->threads = (int)fs_opt_i64("--threads", v, 1, 256); break;
 	case 'm': o->model = v; break;
 	case 'o': o->out = v; break;
 	}

@@ -91,20 +91,6 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* A duration option in [min, DUR_LIMIT]; dies with a usage error. */
-static int64_t dur_arg(const char *opt, const char *s, size_t n,
-		       int64_t min)
-{
-	int64_t v;
-
-	if (fs_parse_duration(s, n, &v) != 0 || v < min || v > DUR_LIMIT)
-		fs_usage_error("bad duration for %s: '%.*s' (%s, e.g. 1m, "
-			       "250ms, 1h30m)", opt, (int)(n == (size_t)-1 ?
-			       strlen(s) : n), s, min > 0 ? "above zero" :
-			       "zero or more");
-	return v;
-}
-
 /* SIZE/STEP into o->size and o->slide. */
 static void pair_arg(struct wopts *o, const char *opt, const char *s)
 {
@@ -113,8 +99,8 @@ static void pair_arg(struct wopts *o, const char *opt, const char *s)
 	if (!sl)
 		fs_usage_error("bad value for %s: '%s' (expected SIZE/STEP, "
 			       "e.g. 1h/5m)", opt, s);
-	o->size = dur_arg(opt, s, (size_t)(sl - s), 1);
-	o->slide = dur_arg(opt, sl + 1, (size_t)-1, 1);
+	o->size = fs_opt_duration(opt, s, (size_t)(sl - s), 1, DUR_LIMIT);
+	o->slide = fs_opt_duration(opt, sl + 1, (size_t)-1, 1, DUR_LIMIT);
 }
 
 static void set_kind(struct wopts *o, int kind, const char *opt,
@@ -127,7 +113,7 @@ static void set_kind(struct wopts *o, int kind, const char *opt,
 	if (kind == WK_HOP || kind == WK_CUMULATE)
 		pair_arg(o, opt, arg);
 	else
-		o->size = dur_arg(opt, arg, (size_t)-1, 1);
+		o->size = fs_opt_duration(opt, arg, (size_t)-1, 1, DUR_LIMIT);
 }
 
 static void emit_arg(struct wopts *o, const char *s)
@@ -135,7 +121,8 @@ static void emit_arg(struct wopts *o, const char *s)
 	if (strcmp(s, "final") == 0)
 		o->early = 0;
 	else if (strncmp(s, "every:", 6) == 0)
-		o->early = dur_arg("--emit every:", s + 6, (size_t)-1, 1);
+		o->early = fs_opt_duration("--emit every:", s + 6,
+					   (size_t)-1, 1, DUR_LIMIT);
 	else
 		fs_usage_error("bad value for --emit: '%s' (final or "
 			       "every:DURATION)", s);
@@ -143,8 +130,6 @@ static void emit_arg(struct wopts *o, const char *s)
 
 static void parse_opt(struct wopts *o, int c, const char *arg)
 {
-	uint64_t u;
-
 	switch (c) {
 	case 'a': o->agg = arg; break;
 	case 'i': o->in = arg; break;
@@ -156,31 +141,33 @@ static void parse_opt(struct wopts *o, int c, const char *arg)
 	case OPT_SESSION: set_kind(o, WK_SESSION, "--session", arg); break;
 	case OPT_TUMBLE: set_kind(o, WK_TUMBLE, "--tumble", arg); break;
 	case OPT_DISTINCT:
-		if (fs_parse_u64(arg, (size_t)-1, &u) != 0 || u < 1 ||
-		    u > (1u << 24))
-			fs_usage_error("bad value for --distinct-exact: '%s' "
-				       "(1 to 16777216)", arg);
-		o->distinct_limit = (unsigned)u;
+		o->distinct_limit = (unsigned)fs_opt_i64("--distinct-exact",
+							  arg, 1, 1 << 24);
 		break;
 	case OPT_EMIT: emit_arg(o, arg); break;
 	case OPT_FEATURES: o->features = arg; break;
 	case OPT_IDLE:
-		o->idle_timeout = dur_arg("--idle-timeout", arg, (size_t)-1,
-					  1000000);
+		o->idle_timeout = fs_opt_duration("--idle-timeout", arg,
+						  (size_t)-1, 1000000,
+						  DUR_LIMIT);
 		break;
 	case OPT_LATE: o->late = arg; break;
 	case OPT_LATENESS:
-		o->lateness = dur_arg("--lateness", arg, (size_t)-1, 0);
+		o->lateness = fs_opt_duration("--lateness", arg, (size_t)-1,
+						 0, DUR_LIMIT);
 		break;
 	case OPT_MAXDELAY:
-		o->max_delay = dur_arg("--max-delay", arg, (size_t)-1, 0);
+		o->max_delay = fs_opt_duration("--max-delay", arg, (size_t)-1,
+						 0, DUR_LIMIT);
 		break;
 	case OPT_METRICS: o->metrics = arg; break;
 	case OPT_OFFSET:
-		o->offset = dur_arg("--offset", arg, (size_t)-1, 0);
+		o->offset = fs_opt_duration("--offset", arg, (size_t)-1,
+						 0, DUR_LIMIT);
 		break;
 	case OPT_TTL:
-		o->state_ttl = dur_arg("--state-ttl", arg, (size_t)-1, 1);
+		o->state_ttl = fs_opt_duration("--state-ttl", arg, (size_t)-1,
+						 1, DUR_LIMIT);
 		break;
 	}
 }
