@@ -404,6 +404,8 @@ struct fs_hdr *fs_write_reserve(struct fs_writer *w, unsigned type,
 				size_t body_len);
 /* Copy a whole frame. */
 void fs_write_frame(struct fs_writer *w, const struct fs_hdr *h);
+/* Copy a run of n bytes of whole frames built elsewhere (bulk output). */
+void fs_write_frames(struct fs_writer *w, const void *p, size_t n);
 /* Write raw bytes (text output of fs-cat). */
 void fs_write_bytes(struct fs_writer *w, const void *p, size_t n);
 /*

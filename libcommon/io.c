@@ -382,6 +382,25 @@ void fs_write_frame(struct fs_writer *w, const struct fs_hdr *h)
 	w->frames++;
 }
 
+void fs_write_frames(struct fs_writer *w, const void *p, size_t n)
+{
+	const char *c = p;
+	size_t off = 0;
+
+	if (w->tty && n)
+		refuse_tty(w);
+	while (off < n) {	/* count them; each must be whole */
+		uint32_t len;
+
+		memcpy(&len, c + off, 4);
+		off += (size_t)len + 4;
+		w->frames++;
+	}
+	if (off != n)
+		fs_bug("fs_write_frames: %zu bytes are not whole frames", n);
+	fs_write_bytes(w, p, n);
+}
+
 void fs_write_bytes(struct fs_writer *w, const void *p, size_t n)
 {
 	if (n > w->cap / 2) {

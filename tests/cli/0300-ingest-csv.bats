@@ -315,3 +315,17 @@ with tarfile.open("e.tar.gz", "w:gz") as t:
 	[ $rc -eq 0 ]
 	[ "$(stat -c %s sig.fsr)" -eq 88 ]
 }
+
+@test "fs-ingest, fs-gen: binary records to a terminal are refused, exit 2" {
+	command -v script >/dev/null || skip "script(1) not installed"
+	printf 'ts_event,account,amount\n2026-01-01T00:00:00Z,1,2.50\n' >t.csv
+	run_t 10 script -qec "fs-ingest -t txn -i t.csv" /dev/null
+	assert_status 2
+	assert_match "fs-ingest: refusing to write binary records to a terminal"
+	run_t 10 script -qec "fs-gen -n 1" /dev/null
+	assert_status 2
+	assert_match "fs-gen: refusing to write binary records"
+	run_t 10 bash -c 'fs-ingest -t txn -i t.csv | wc -c'
+	assert_status 0
+	[ "$output" -eq 88 ]
+}

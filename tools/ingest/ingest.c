@@ -216,10 +216,6 @@ int tool_main(int argc, char **argv)
 	ing_init(&g);
 	options(&g, argc, argv, &in, &out, &mpath);
 	g.w = fs_writer_open(out);
-	/* Records are written in bulk (fs_write_bytes): check here. */
-	if (!strcmp(out, "-") && isatty(1))
-		fs_die(FS_EXIT_USAGE, "refusing to write binary records to a "
-		       "terminal; pipe into fs-cat or use -o FILE");
 	g.tick = tick;
 	metrics = fs_metrics_open(mpath);
 	fs_metrics_counter(metrics, "fs_ingest_rows_total",

@@ -363,7 +363,7 @@ static inline void zero128(void *p)
 void ing_flush_batch(struct ing *g)
 {
 	if (g->ob_used)
-		fs_write_bytes(g->w, g->ob, g->ob_used);
+		fs_write_frames(g->w, g->ob, g->ob_used);
 	g->ob_used = 0;
 	g->frame = (uint64_t *)(void *)g->ob;
 }
