@@ -51,9 +51,11 @@ PKGS = libarchive libcjson libcrypto sqlite3 rdkafka
 CFLAGS += $(shell pkg-config --cflags $(PKGS))
 LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 
-# CUDA probe: auto builds the .cu path when nvcc is present.
+# CUDA probe: auto builds the .cu path when nvcc and its runtime library
+# are found (scripts/cuda-probe asks nvcc where its toolkit lives).
+CUDA_LIBDIR := $(if $(NVCC),$(shell scripts/cuda-probe $(NVCC)))
 ifeq ($(CUDA),auto)
-HAVE_CUDA := $(if $(NVCC),1,0)
+HAVE_CUDA := $(if $(CUDA_LIBDIR),1,0)
 else
 HAVE_CUDA := $(CUDA)
 endif
@@ -61,12 +63,14 @@ ifeq ($(HAVE_CUDA),1)
 ifeq ($(NVCC),)
 $(error CUDA=1 but nvcc was not found)
 endif
-CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+ifeq ($(CUDA_LIBDIR),)
+$(error CUDA=1 but libcudart.so was not found beside $(NVCC))
+endif
 CFLAGS += -DFS_HAVE_CUDA=1
-CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+CUDA_LIBS = -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart
 NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC,-Wall -Ilibcommon
 endif
-$(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC)),no))
+$(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC); libcudart in $(CUDA_LIBDIR)),no$(if $(NVCC), (nvcc found but no libcudart.so))))
 
 LIB_SRC = $(wildcard libcommon/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
