@@ -64,13 +64,13 @@ ifeq ($(NVCC),)
 $(error CUDA=1 but nvcc was not found)
 endif
 ifeq ($(CUDA_LIBDIR),)
-$(error CUDA=1 but libcudart.so was not found beside $(NVCC))
+$(error CUDA=1 but libcudart_static.a was not found beside $(NVCC))
 endif
 CFLAGS += -DFS_HAVE_CUDA=1
-CUDA_LIBS = -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart
+CUDA_LIBS = -L$(CUDA_LIBDIR) -lcudart_static -ldl -lrt
 NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC,-Wall -Ilibcommon
 endif
-$(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC); libcudart in $(CUDA_LIBDIR)),no$(if $(NVCC), (nvcc found but no libcudart.so))))
+$(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC); libcudart in $(CUDA_LIBDIR)),no$(if $(NVCC), (nvcc found but no libcudart_static.a))))
 
 LIB_SRC = $(wildcard libcommon/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
@@ -105,7 +105,7 @@ $(B)/bin/fs-$(1): $(patsubst %.c,$(B)/%.o,$(wildcard tools/$(1)/*.c)) \
 	$(if $(filter 1,$(HAVE_CUDA)),$(patsubst %.cu,$(B)/%.cu.o,$(wildcard tools/$(1)/*.cu))) \
 	$(B)/libfs.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $(if $(filter 1,$(HAVE_CUDA)),$$(CUDA_LIBS) -lstdc++)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $(if $(filter 1,$(HAVE_CUDA)),$(if $(wildcard tools/$(1)/*.cu),$$(CUDA_LIBS) -lstdc++))
 endef
 $(foreach t,$(DIR_TOOLS:fs-%=%),$(eval $(call dir_tool,$(t))))
 

@@ -281,17 +281,26 @@ static void parse_args(struct opts *o, int argc, char **argv)
 static void pick_device(struct scorer *s)
 {
 #ifdef FS_HAVE_CUDA
-	char desc[256], err[256];
-	int have = cuda_probe(desc, sizeof(desc));
+	char desc[256], err[200];
+	int have;
 
+	/* no driver start-up for cpu: seconds without persistence mode */
+	if (s->o.device == DEV_CPU)
+		return;
+	have = cuda_probe(desc, sizeof(desc));
 	if (s->o.device == DEV_GPU && !have)
 		fs_die(FS_EXIT_UNAVAIL, "--device gpu: %s", desc);
-	s->gpu = s->o.device != DEV_CPU && have;
+	s->gpu = have;
 	if (s->gpu) {
 		s->cu = cuda_scorer_new(s->f, s->m, s->o.batch, err,
 					sizeof(err));
-		if (!s->cu)
+		if (!s->cu && s->o.device == DEV_GPU)
 			fs_die(FS_EXIT_UNAVAIL, "cannot use the GPU: %s", err);
+		if (!s->cu) {	/* auto: a device that cannot be used */
+			snprintf(desc, sizeof(desc), "cannot use the GPU: %s",
+				 err);
+			s->gpu = 0;
+		}
 	}
 	if (s->o.device == DEV_AUTO && s->gpu)
 		fs_warn("scoring on the gpu: %s", desc);
@@ -423,6 +432,15 @@ static int nchunks(const struct batch *b)
 	return (b->n + CHUNK - 1) / CHUNK;
 }
 
+/* A GPU error mid-stream: flush the SCOREs already written, then die. */
+_Noreturn static void gpu_fail(struct scorer *s, const char *err)
+{
+	fs_writer_close(s->w);
+	if (s->aw)
+		fs_writer_close(s->aw);
+	fs_die(FS_EXIT_UNAVAIL, "gpu scoring failed: %s", err);
+}
+
 /* Start scoring b (returns before it is done). */
 static void start(struct scorer *s, struct batch *b)
 {
@@ -436,7 +454,7 @@ static void start(struct scorer *s, struct batch *b)
 		char err[256];
 
 		if (cuda_submit(s->cu, b->slot, b->n, err, sizeof(err)) < 0)
-			fs_die(FS_EXIT_UNAVAIL, "gpu scoring failed: %s", err);
+			gpu_fail(s, err);
 		return;
 	}
 #endif
@@ -454,7 +472,7 @@ static void complete(struct scorer *s, struct batch *b)
 		double ms = 0;
 
 		if (cuda_wait(s->cu, b->slot, &ms, err, sizeof(err)) < 0)
-			fs_die(FS_EXIT_UNAVAIL, "gpu scoring failed: %s", err);
+			gpu_fail(s, err);
 		b->t_end = b->t_start + (int64_t)(ms * 1e6);
 		if (s->o.explain) {
 			pool_start(s->pool, job_chunk, b, nchunks(b));

@@ -51,7 +51,20 @@ extern "C" int cuda_probe(char *desc, size_t n)
 	struct cudaDeviceProp p;
 
 	if (e != cudaSuccess) {
-		snprintf(desc, n, "no CUDA device (%s)", cudaGetErrorString(e));
+		int dv = 0;
+
+		/* 0: libcuda.so.1 could not be loaded at all */
+		if (cudaDriverGetVersion(&dv) == cudaSuccess && dv == 0)
+			snprintf(desc, n, "no CUDA device (no NVIDIA driver: "
+				 "libcuda.so.1 not found)");
+		else if (e == cudaErrorInsufficientDriver)
+			snprintf(desc, n, "no CUDA device (the NVIDIA driver "
+				 "supports CUDA %d.%d; this build needs %d.%d)",
+				 dv / 1000, dv % 1000 / 10, CUDART_VERSION / 1000,
+				 CUDART_VERSION % 1000 / 10);
+		else
+			snprintf(desc, n, "no CUDA device (%s)",
+				 cudaGetErrorString(e));
 		return 0;
 	}
 	if (count < 1) {
@@ -258,6 +271,22 @@ extern "C" struct cuda_scorer *cuda_scorer_new(const struct forest *f,
 			cuda_scorer_free(s);
 			return NULL;
 		}
+	}
+	/*
+	 * The kernels exist for this GPU (built for sm_90 only), and the
+	 * model upload has landed: cudaMemcpy from pageable memory may
+	 * return before its DMA ends, and the slots' non-blocking streams
+	 * do not wait for the legacy stream it ran on.
+	 */
+	struct cudaFuncAttributes fa;
+
+	if (cerr(cudaFuncGetAttributes(&fa, s->logit ? (const void *)k_logit :
+				       (const void *)k_forest<true>),
+		 "no kernel for this GPU (built for sm_90)", err,
+		 errlen) < 0 ||
+	    cerr(cudaDeviceSynchronize(), "model upload", err, errlen) < 0) {
+		cuda_scorer_free(s);
+		return NULL;
 	}
 	return s;
 }
