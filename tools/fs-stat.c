@@ -24,6 +24,9 @@ struct meter {
 	uint64_t other;		/* types outside the table */
 	uint64_t records, control, bytes;
 	struct fs_hist lat;
+	struct fs_hist ilat;	/* --every: latency in this interval */
+	uint64_t irecords;	/* --every: records before this interval */
+	int64_t istart;		/* --every: monotonic start of the interval */
 	int64_t max_event;	/* latest event time of a data record */
 	int have_event;
 	int64_t now;		/* wall clock, refreshed per batch */
@@ -120,8 +123,11 @@ static inline void count_frame(struct meter *m, const struct fs_hdr *h)
 		return;
 	}
 	m->records++;
-	if (h->ts_ingest)
+	if (h->ts_ingest) {
 		fs_hist_add(&m->lat, m->now - h->ts_ingest);
+		if (m->every)
+			fs_hist_add(&m->ilat, m->now - h->ts_ingest);
+	}
 	if (!m->have_event || h->ts_event > m->max_event) {
 		m->max_event = h->ts_event;
 		m->have_event = 1;
@@ -144,11 +150,42 @@ static void status_text(struct meter *m, char *buf, size_t n, double rate)
 		 "event-time lag %s", cnt, r, m->lat.count ? p99 : "n/a", lag);
 }
 
+/*
+ * The --every line: totals, then what happened since the last line
+ * (rate and latency of that interval alone, so a stall or a recovery
+ * shows when it happens rather than fading into a run's average).
+ */
+static void every_text(struct meter *m, char *buf, size_t n, int64_t mono)
+{
+	char cnt[48], r[48], p50[32], p99[32], mx[32], lag[32], iv[32];
+	double s = (mono - m->istart) / 1e9;
+	const struct fs_hist *l = &m->ilat;
+
+	fmt_si(cnt, sizeof(cnt), (double)m->records, " ", "records");
+	fmt_si(r, sizeof(r), s > 0 ? (m->records - m->irecords) / s : 0, " ",
+	       "records/s");
+	fmt_dur(iv, sizeof(iv), mono - m->istart);
+	fmt_dur(p50, sizeof(p50), fs_hist_quantile(l, 0.5));
+	fmt_dur(p99, sizeof(p99), fs_hist_quantile(l, 0.99));
+	fmt_dur(mx, sizeof(mx), l->max);
+	if (m->have_event)
+		fmt_dur(lag, sizeof(lag), m->now - m->max_event);
+	else
+		snprintf(lag, sizeof(lag), "n/a");
+	if (l->count)
+		snprintf(buf, n, "fs-stat: %s; last %s: %s, latency p50 %s "
+			 "p99 %s max %s; event-time lag %s", cnt, iv, r, p50,
+			 p99, mx, lag);
+	else
+		snprintf(buf, n, "fs-stat: %s; last %s: %s; event-time lag "
+			 "%s", cnt, iv, r, lag);
+}
+
 /* Per batch: refresh the clock, metrics, the live and --every lines. */
 static void tick(struct meter *m, struct fs_metrics *mx)
 {
 	int64_t mono;
-	char line[256];
+	char line[400];
 	int draw;
 
 	m->now = fs_now_ns();
@@ -170,13 +207,13 @@ static void tick(struct meter *m, struct fs_metrics *mx)
 		fs_progress("%s", line);
 	}
 	if (m->every && mono >= m->next_every) {
-		double s = (mono - m->t0) / 1e9;
-
 		m->next_every = mono + m->every;
-		status_text(m, line, sizeof(line),
-			    s > 0 ? m->records / s : 0);
+		every_text(m, line, sizeof(line), mono);
 		fs_progress_done();
 		fprintf(stderr, "%s\n", line);
+		fs_hist_init(&m->ilat);
+		m->irecords = m->records;
+		m->istart = mono;
 	}
 }
 
@@ -384,6 +421,7 @@ int tool_main(int argc, char **argv)
 	if (optind < argc)
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
 	fs_hist_init(&m->lat);
+	fs_hist_init(&m->ilat);
 	r = fs_reader_open(in);
 	w = fs_writer_open(out);
 	fs_reader_flush_on_block(r, w);
@@ -391,6 +429,7 @@ int tool_main(int argc, char **argv)
 	register_metrics(m, mx);
 	m->t0 = m->last_mono = fs_mono_ns();
 	m->next_every = m->t0 + m->every;
+	m->istart = m->t0;
 	status = run(m, r, w, mx);
 	fs_writer_flush(w);
 	m->now = fs_now_ns();
