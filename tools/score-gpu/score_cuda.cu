@@ -6,6 +6,8 @@
  * read-only cache, exactly as the CPU kernel does: same node layout,
  * same fixed number of steps per tree, same summation order (float for
  * XGBoost models, double for LightGBM), so GPU margins equal CPU ones.
+ * The kernels live in score_kernels.cuh (tests/unit/test-kernels-emu.cpp
+ * runs them on the host); this file is the host side.
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -14,9 +16,7 @@
 #include <string.h>
 
 #include "score_cuda.h"
-
-#define THREADS 128
-#define SMEM_MAX (40 * 1024)
+#include "score_kernels.cuh"
 
 struct slot {
 	cudaStream_t stream;
@@ -79,105 +79,6 @@ extern "C" int cuda_probe(char *desc, size_t n)
 		 p.totalGlobalMem / 1073741824.0,
 		 count > 1 ? " (device 0 of several)" : "");
 	return count;
-}
-
-/* Stage this block's rows in shared memory; returns the row stride. */
-__device__ static int stage_rows(float *sm, const float *rows, int n,
-				 int nfeat, int stride)
-{
-	int first = blockIdx.x * blockDim.x;
-	int nrow = min((int)blockDim.x, n - first);
-	const float *src = rows + (size_t)first * nfeat;
-
-	for (int k = threadIdx.x; k < nrow * nfeat; k += blockDim.x)
-		sm[(k / nfeat) * stride + k % nfeat] = src[k];
-	__syncthreads();
-	return stride;
-}
-
-/* Walk one tree for row x; returns the tree-local leaf index. */
-__device__ static int walk(const struct fnode *nd, int depth, const float *x,
-			   int zm)
-{
-	int idx = 0;
-
-	for (int d = 0; d < depth; d++) {
-		struct fnode q;
-
-		q.thr = __ldg(&nd[idx].thr);
-		q.feat = __ldg(&nd[idx].feat);
-		q.left = __ldg(&nd[idx].left);
-		q.right = __ldg(&nd[idx].right);
-		float v = x[q.feat & FNODE_FEAT_MASK];
-		int miss = isnan(v);
-		int dl = (q.feat & FNODE_DEFAULT_LEFT) != 0;
-
-		if (zm)
-			miss |= (q.feat & FNODE_ZERO_MISSING) &&
-				fabsf(v) <= 1e-35f;
-		int lt = (v < q.thr) & !miss;
-		idx = (lt | (miss & dl)) ? q.left : q.right;
-	}
-	return idx;
-}
-
-template <bool SHARED>
-__global__ void k_forest(const struct fnode *nodes, const int *root,
-			 const int *depth, const float *leaf_f,
-			 const double *leaf_d, int ntrees, int nfeat,
-			 int acc_double, int zm, float base_f, double base_d,
-			 double out_scale, const float *rows, int n,
-			 double *out, int stride)
-{
-	extern __shared__ float sm[];
-	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	const float *x;
-
-	if (SHARED) {
-		stage_rows(sm, rows, n, nfeat, stride);
-		x = sm + threadIdx.x * stride;
-	} else {
-		x = rows + (size_t)i * nfeat;
-	}
-	if (i >= n)
-		return;
-	if (acc_double) {
-		double acc = 0;
-
-		for (int t = 0; t < ntrees; t++) {
-			int r = __ldg(&root[t]);
-			int l = walk(nodes + r, __ldg(&depth[t]), x, zm);
-
-			acc += __ldg(&leaf_d[r + l]);
-		}
-		out[i] = __dadd_rn(base_d, __dmul_rn(acc, out_scale));
-	} else {
-		float acc = base_f;
-
-		for (int t = 0; t < ntrees; t++) {
-			int r = __ldg(&root[t]);
-			int l = walk(nodes + r, __ldg(&depth[t]), x, zm);
-
-			acc = __fadd_rn(acc, __ldg(&leaf_f[r + l]));
-		}
-		out[i] = acc;
-	}
-}
-
-__global__ void k_logit(const double *w, double b, int nfeat,
-			const float *rows, int n, double *out)
-{
-	int i = blockIdx.x * blockDim.x + threadIdx.x;
-
-	if (i >= n)
-		return;
-	const float *x = rows + (size_t)i * nfeat;
-	double s = b;
-
-	for (int k = 0; k < nfeat; k++)
-		if (!isnan(x[k]))
-			s = __dadd_rn(s, __dmul_rn(w[k], (double)x[k]));
-	out[i] = s;
 }
 
 /* Copy n elements of size sz to a new device buffer. */
@@ -305,7 +206,7 @@ extern "C" double *cuda_out(struct cuda_scorer *s, int slot)
 static void launch(struct cuda_scorer *s, struct slot *sl, int n)
 {
 	int blocks = (n + THREADS - 1) / THREADS;
-	int stride = s->nfeat % 2 ? s->nfeat : s->nfeat + 1;
+	int stride = smem_stride(s->nfeat);
 	size_t smem = (size_t)THREADS * stride * sizeof(float);
 
 	if (s->logit) {

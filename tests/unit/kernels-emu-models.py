@@ -1,0 +1,140 @@
+"""Models for test-kernels-emu: kernels-emu-models.py DIR.
+
+Writes into DIR
+  xgb_d<DD>_f<nfeat>.json     XGBoost models trained with python3-xgboost,
+                              depths 2-10, some with nfeat past the
+                              shared-memory limit (k_forest<false>)
+  lgbm_f<nfeat>[_avg].txt     random LightGBM text models: zero-as-missing,
+                              NaN-missing and no-missing splits, default
+                              left and right, single-leaf trees, thresholds
+                              at 0 and 1e-35; _avg has average_output
+  logit_f<nfeat>.json         logistic models
+and, when xgboost or numpy cannot be imported, xgb.skip holding why (the
+XGBoost cases are then skipped, not failed).  Seeded: the same files
+every run.
+"""
+import json
+import os
+import random
+import sys
+
+# (depth, trees, objective, nfeat, base_score): every depth 2-10; nfeat
+# 79 is the widest row that still fits shared memory (128 * 79 * 4
+# bytes), 80 and 100 are not (global-memory kernel).
+XGB = [(2, 30, "binary:logistic", 6, None),
+       (3, 25, "reg:squarederror", 7, 1.5),
+       (4, 40, "binary:logitraw", 40, 0.2),
+       (5, 20, "binary:logistic", 79, None),
+       (6, 30, "reg:logistic", 80, None),
+       (7, 15, "binary:logistic", 13, 0.3),
+       (8, 12, "reg:squarederror", 6, None),
+       (9, 10, "binary:logistic", 100, None),
+       (10, 10, "reg:squarederror", 6, None)]
+
+
+def xgb_models(out):
+    try:
+        import numpy as np
+        import xgboost as xgb
+    except ImportError as e:
+        with open(os.path.join(out, "xgb.skip"), "w") as f:
+            f.write("%s has no xgboost (%s)" % (sys.executable, e))
+        return
+    for depth, ntrees, obj, nfeat, base in XGB:
+        rng = np.random.default_rng(depth)
+        n = 800
+        X = rng.standard_normal((n, nfeat)).astype(np.float32)
+        X[rng.random((n, nfeat)) < 0.1] = 0.0
+        X[rng.random((n, nfeat)) < 0.15] = np.nan
+        c = np.nan_to_num(X)
+        z = c[:, 0] + c[:, 1] * c[:, 2] - c[:, nfeat - 1]
+        z += 0.5 * rng.standard_normal(n)
+        if obj == "reg:squarederror":
+            y = z
+        elif obj == "reg:logistic":
+            y = 1 / (1 + np.exp(-z))
+        else:
+            y = (z > 0.3).astype(int)
+        params = {"max_depth": depth, "objective": obj, "eta": 0.3,
+                  "nthread": 2, "seed": depth, "colsample_bynode": 0.7}
+        if base is not None:
+            params["base_score"] = base
+        names = ["f%d" % i for i in range(nfeat)]
+        b = xgb.train(params, xgb.DMatrix(X, y, feature_names=names),
+                      ntrees)
+        b.save_model(os.path.join(out, "xgb_d%02d_f%d.json" % (depth, nfeat)))
+
+
+def lgbm_tree(rng, nfeat, leaves):
+    """One random tree with `leaves` leaves, as LightGBM's arrays."""
+    feat, thr, dt, left, right = [], [], [], [], []
+    # grow by splitting a random leaf; leaf j is child value ~j
+    slots = [None]      # parent link of each leaf: (node, side)
+    for _ in range(leaves - 1):
+        j = rng.randrange(len(slots))
+        node = len(feat)
+        if slots[j] is not None:
+            p, side = slots[j]
+            (left if side == 0 else right)[p] = node
+        feat.append(rng.randrange(nfeat))
+        thr.append(rng.choice([0.0, 1.0000000180025095e-35, -1e-35,
+                               rng.gauss(0, 1), rng.gauss(0, 1),
+                               round(rng.gauss(0, 1), 1)]))
+        dt.append(rng.choice([0, 2, 4, 6, 8, 10]))
+        left.append(None)
+        right.append(None)
+        # the split's left child takes leaf j's number, the right a new one
+        slots[j] = (node, 0)
+        slots.append((node, 1))
+    for j, s in enumerate(slots):
+        if s is not None:
+            p, side = s
+            (left if side == 0 else right)[p] = -(j + 1)
+    vals = [rng.gauss(0, 0.3) for _ in range(leaves)]
+    return feat, thr, dt, left, right, vals
+
+
+def lgbm_model(path, rng, nfeat, ntrees, average):
+    names = ["c%d" % i for i in range(nfeat)]
+    trees = []
+    for t in range(ntrees):
+        feat, thr, dt, left, right, vals = lgbm_tree(
+            rng, nfeat, 1 if t % 17 == 5 else rng.randrange(2, 40))
+        b = ["Tree=%d" % t, "num_leaves=%d" % len(vals), "num_cat=0"]
+        if feat:
+            b += ["split_feature=" + " ".join(map(str, feat)),
+                  "threshold=" + " ".join(repr(x) for x in thr),
+                  "decision_type=" + " ".join(map(str, dt)),
+                  "left_child=" + " ".join(map(str, left)),
+                  "right_child=" + " ".join(map(str, right))]
+        b += ["leaf_value=" + " ".join(repr(v) for v in vals),
+              "is_linear=0", "shrinkage=1", "", ""]
+        trees.append("\n".join(b))
+    head = ["tree", "version=v3", "num_class=1", "num_tree_per_iteration=1",
+            "label_index=0", "max_feature_idx=%d" % (nfeat - 1),
+            "objective=binary sigmoid:1", "feature_names=" + " ".join(names),
+            "feature_infos=" + " ".join(["[-3:3]"] * nfeat)]
+    if average:
+        head.append("average_output")
+    with open(path, "w") as f:
+        f.write("\n".join(head) + "\n\n" + "\n".join(trees) +
+                "end of trees\n\nparameters:\nend of parameters\n")
+
+
+def main():
+    out = sys.argv[1]
+    rng = random.Random(7)
+    lgbm_model(os.path.join(out, "lgbm_f9.txt"), rng, 9, 120, False)
+    lgbm_model(os.path.join(out, "lgbm_f90_avg.txt"), rng, 90, 60, True)
+    for nfeat in (4, 81):
+        w = [rng.gauss(0, 1) for _ in range(nfeat)]
+        w[1] = 1e-300   # products underflow to subnormal doubles
+        with open(os.path.join(out, "logit_f%d.json" % nfeat), "w") as f:
+            json.dump({"model": "logistic",
+                       "feature_names": ["l%d" % i for i in range(nfeat)],
+                       "weights": w, "intercept": rng.gauss(0, 2)}, f)
+    xgb_models(out)
+
+
+if __name__ == "__main__":
+    main()
