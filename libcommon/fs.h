@@ -520,6 +520,21 @@ void *fs_xmalloc(size_t n);		/* dies on failure */
 void *fs_xcalloc(size_t n, size_t size);
 void *fs_xrealloc(void *p, size_t n);
 char *fs_xstrdup(const char *s);
+/*
+ * Big zeroed state (hash tables, arenas), big.c. From FS_BIG_MIN bytes
+ * up: its own mapping, in huge pages where allowed, populated in one
+ * call, since in a VM each 4 KiB page fault costs ~4 us (16 ms for a
+ * 4 MiB table) and each TLB miss on 4 KiB pages is dear. fs_big_want(n)
+ * says a block of n bytes will be asked for soon: a background thread
+ * maps and populates it, and the fs_big_alloc(n) that follows takes it
+ * (waiting only for what is left), so a growing table does not stall
+ * the records behind it. Free with fs_big_free and the same size.
+ */
+#define FS_BIG_MIN (1u << 20)
+void *fs_big_alloc(size_t n);		/* zeroed; dies on failure */
+void *fs_big_try(size_t n);		/* zeroed; NULL on failure */
+void fs_big_want(size_t n);
+void fs_big_free(void *p, size_t n);
 
 #include "banned.h"
 

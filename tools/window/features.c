@@ -25,7 +25,6 @@
  */
 #include <math.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 
 #include "window.h"
@@ -34,6 +33,7 @@
 #define MERCH_CAP 8192		/* merchants remembered per account */
 #define DEV_CAP 1024		/* devices remembered per account */
 #define CTRY_CAP 255		/* countries remembered per account */
+#define ACC_FIRST 16384		/* accounts room is made for at first */
 
 #define NS_S 1000000000LL
 #define W_1M (60 * NS_S)
@@ -75,11 +75,15 @@ struct hent {
 
 /*
  * Per-account memory comes from a pool of power-of-two blocks (16 B to
- * 128 KiB) carved from 16 MiB chunks, with a free list per size: no
- * malloc per account, no allocator headers.
+ * 128 KiB) carved from chunks of 2, 4, 8 and then 16 MiB, with a free
+ * list per size: no malloc per account, no allocator headers. Fresh
+ * memory is dear (page zeroing was a quarter of fs-window's time while
+ * 100k accounts filled up, and a stall of the events behind it), so
+ * each chunk comes from fs_big_alloc and the next one is wanted as
+ * soon as one is taken: it is made on another core, ahead of need.
  */
 #define POOL_CLASSES 14
-#define POOL_CHUNK (16u << 20)
+#define POOL_CHUNK_MAX (16u << 20)
 struct pool {
 	void *free[POOL_CLASSES];
 	char *cur;
@@ -159,15 +163,17 @@ static unsigned pool_class(size_t n)
 	return c;
 }
 
-/* A 16 MiB chunk, in huge pages where the kernel allows. */
-static char *chunk_new(void)
+/* The size of chunk k: 2 MiB, doubling up to POOL_CHUNK_MAX. */
+static size_t chunk_size(size_t k)
 {
-	void *c = NULL;
+	return k >= 3 ? POOL_CHUNK_MAX : (size_t)2 << 20 << k;
+}
 
-	if (posix_memalign(&c, 2u << 20, POOL_CHUNK) != 0)
-		fs_die(FS_EXIT_FAIL, "out of memory (feature state)");
-	madvise(c, POOL_CHUNK, MADV_HUGEPAGE);
-	return c;
+static void pool_free(struct pool *p)
+{
+	for (size_t i = 0; i < p->nchunks; i++)
+		fs_big_free(p->chunks[i], chunk_size(i));
+	free(p->chunks);
 }
 
 /* A block of n bytes (n a power of two, 16 to 128 KiB). */
@@ -182,10 +188,13 @@ static void *pool_get(struct pool *p, size_t n)
 	}
 	n = (size_t)16 << c;
 	if (p->left < n) {
-		p->chunks = fs_xrealloc(p->chunks, (p->nchunks + 1) *
+		size_t k = p->nchunks++;
+
+		p->chunks = fs_xrealloc(p->chunks, p->nchunks *
 					sizeof(*p->chunks));
-		p->cur = p->chunks[p->nchunks++] = chunk_new();
-		p->left = POOL_CHUNK;
+		p->cur = p->chunks[k] = fs_big_alloc(chunk_size(k));
+		p->left = chunk_size(k);
+		fs_big_want(chunk_size(k + 1));
 	}
 	b = p->cur;
 	p->cur += n;
@@ -233,7 +242,13 @@ struct feat *feat_new(const char *name, int64_t max_delay, int64_t ttl)
 	f->max_ts = W_TIME_MIN;
 	f->next_sweep = W_TIME_MIN;
 	f->free = W_NONE;
-	ktab_init(&f->ids, 1024);
+	/*
+	 * Start at a size that costs a few huge pages (1 MiB each), not at
+	 * the smallest: the first 100k events of a stream are mostly new
+	 * accounts, and growing through a dozen small tables one 4 KiB page
+	 * fault at a time held the first events back by 20 ms.
+	 */
+	ktab_init(&f->ids, ACC_FIRST * 4);
 	return f;
 }
 
@@ -541,10 +556,17 @@ static struct acct *get_acct(struct feat *f, uint64_t id)
 		i = f->free;
 		f->free = f->acc[i].next_free;
 	} else {
-		if (f->nacc == f->capacc) {
-			f->capacc = f->capacc ? f->capacc * 2 : 1024;
-			f->acc = fs_xrealloc(f->acc,
-					     f->capacc * sizeof(*f->acc));
+		if (f->nacc == f->capacc / 4 * 3)
+			fs_big_want(f->capacc * 2 * sizeof(*f->acc));
+		if (f->nacc == f->capacc) {	/* in huge pages: see fs.h */
+			uint32_t cap = f->capacc ? f->capacc * 2 : ACC_FIRST;
+			struct acct *na = fs_big_alloc(cap * sizeof(*na));
+
+			if (f->nacc)
+				memcpy(na, f->acc, f->nacc * sizeof(*na));
+			fs_big_free(f->acc, f->capacc * sizeof(*na));
+			f->acc = na;
+			f->capacc = cap;
 		}
 		i = f->nacc++;
 	}
@@ -819,10 +841,8 @@ void feat_free(struct feat *f)
 {
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->pool.nchunks; i++)
-		free(f->pool.chunks[i]);
-	free(f->pool.chunks);
-	free(f->acc);
+	pool_free(&f->pool);
+	fs_big_free(f->acc, f->capacc * sizeof(*f->acc));
 	ktab_free(&f->ids);
 	free(f);
 }

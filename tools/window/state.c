@@ -16,7 +16,7 @@ void ktab_init(struct ktab *t, unsigned cap_pow2)
 
 	while (cap < cap_pow2)
 		cap *= 2;
-	t->e = fs_xmalloc(cap * sizeof(*t->e));
+	t->e = fs_big_alloc(cap * sizeof(*t->e));
 	t->mask = cap - 1;
 	t->n = 0;
 	for (uint32_t i = 0; i < cap; i++)
@@ -25,7 +25,8 @@ void ktab_init(struct ktab *t, unsigned cap_pow2)
 
 void ktab_free(struct ktab *t)
 {
-	free(t->e);
+	if (t->e)
+		fs_big_free(t->e, (t->mask + 1) * sizeof(*t->e));
 	t->e = NULL;
 	t->mask = t->n = 0;
 }
@@ -56,7 +57,7 @@ static void ktab_grow(struct ktab *t)
 		t->e[j] = old[i];
 		t->n++;
 	}
-	free(old);
+	fs_big_free(old, ocap * sizeof(*old));
 }
 
 uint32_t *ktab_put(struct ktab *t, uint64_t key, int *isnew)
@@ -74,7 +75,8 @@ uint32_t *ktab_put(struct ktab *t, uint64_t key, int *isnew)
 		i = (i + 1) & t->mask;
 	}
 	t->e[i].key = key;
-	t->n++;
+	if (++t->n * 8 == (t->mask + 1) * 3)	/* have the next one ready */
+		fs_big_want((size_t)(t->mask + 1) * 2 * sizeof(*t->e));
 	*isnew = 1;
 	return &t->e[i].val;
 }

@@ -1,0 +1,160 @@
+/*
+ * big.c - big zeroed blocks in huge pages, prepared ahead of need.
+ *
+ * A tool that grows a table or an arena says fs_big_want(n) a while
+ * before it needs n bytes; one background thread maps and populates
+ * such blocks (the page zeroing, and in a VM the host's own faults,
+ * happen there, on the other core), and fs_big_alloc(n) takes a block
+ * of that size when one is ready or being made. Without a want, or
+ * below FS_BIG_MIN, fs_big_alloc maps (or callocs) on the spot.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "fs.h"
+
+enum { S_FREE, S_WANTED, S_MAKING, S_READY };
+
+#define NSPARE 8
+struct spare {
+	size_t n;
+	void *p;
+	int state;
+};
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started;
+	struct spare s[NSPARE];
+} sp = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void *map_block(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, n, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+	madvise(p, n, MADV_POPULATE_WRITE);	/* Linux 5.14+; else lazily */
+#endif
+	return p;
+}
+
+/* The preparer: make each wanted block, one at a time. */
+static void *preparer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&sp.mu);
+	for (;;) {
+		struct spare *w = NULL;
+
+		for (int i = 0; i < NSPARE && !w; i++)
+			if (sp.s[i].state == S_WANTED)
+				w = &sp.s[i];
+		if (!w) {
+			pthread_cond_wait(&sp.cv, &sp.mu);
+			continue;
+		}
+		w->state = S_MAKING;
+		pthread_mutex_unlock(&sp.mu);
+		void *p = map_block(w->n);
+		pthread_mutex_lock(&sp.mu);
+		w->p = p;
+		w->state = p ? S_READY : S_FREE;
+		pthread_cond_broadcast(&sp.cv);
+	}
+	return NULL;
+}
+
+void fs_big_want(size_t n)
+{
+	struct spare *f = NULL;
+
+	if (n < FS_BIG_MIN)
+		return;
+	pthread_mutex_lock(&sp.mu);
+	for (int i = 0; i < NSPARE; i++) {
+		if (sp.s[i].state != S_FREE && sp.s[i].n == n)
+			goto out;	/* one of that size is on its way */
+		if (sp.s[i].state == S_FREE && !f)
+			f = &sp.s[i];
+	}
+	if (!f)
+		goto out;		/* enough in flight: map on demand */
+	if (!sp.started) {
+		pthread_t t;
+		pthread_attr_t a;
+
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		sp.started = pthread_create(&t, &a, preparer, NULL) == 0;
+		pthread_attr_destroy(&a);
+		if (!sp.started)
+			goto out;
+	}
+	f->n = n;
+	f->state = S_WANTED;
+	pthread_cond_broadcast(&sp.cv);
+out:
+	pthread_mutex_unlock(&sp.mu);
+}
+
+/* A prepared (or being prepared) block of n bytes, or NULL. */
+static void *take_spare(size_t n)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&sp.mu);
+	for (int i = 0; i < NSPARE; i++) {
+		struct spare *s = &sp.s[i];
+
+		if (s->n != n || s->state == S_FREE)
+			continue;
+		if (s->state == S_WANTED) {	/* not begun: do it here */
+			s->state = S_FREE;
+			break;
+		}
+		while (s->state == S_MAKING)
+			pthread_cond_wait(&sp.cv, &sp.mu);
+		if (s->state == S_READY) {
+			p = s->p;
+			s->p = NULL;
+			s->state = S_FREE;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&sp.mu);
+	return p;
+}
+
+void *fs_big_try(size_t n)
+{
+	void *p;
+
+	if (n < FS_BIG_MIN)
+		return calloc(1, n ? n : 1);
+	p = take_spare(n);
+	return p ? p : map_block(n);
+}
+
+void *fs_big_alloc(size_t n)
+{
+	void *p = fs_big_try(n);
+
+	if (!p)
+		fs_die(FS_EXIT_FAIL, "out of memory (allocating %zu bytes)", n);
+	return p;
+}
+
+void fs_big_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	if (n < FS_BIG_MIN)
+		free(p);
+	else
+		munmap(p, n);
+}
