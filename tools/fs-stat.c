@@ -34,6 +34,8 @@ struct meter {
 	int64_t last_mono;	/* live line: previous draw */
 	uint64_t last_records;
 	int64_t every, next_every;	/* --every, monotonic ns */
+	int64_t warmup, lat_from;	/* --warmup; wall time latency counts from */
+	uint64_t warm_left_out;	/* records of the warm-up */
 	double lag_s, rate;	/* metrics gauges */
 	int quiet, json;
 };
@@ -41,14 +43,16 @@ struct meter {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: fs-stat [-q] [--json] [--every DURATION] [-i URI] [-o URI]\n"
-"               [--metrics FILE]\n"
+"usage: fs-stat [-q] [--json] [--every DURATION] [--warmup DURATION]\n"
+"               [-i URI] [-o URI] [--metrics FILE]\n"
 "Pass records through unchanged; report counts, rate, bytes, end-to-end\n"
 "latency percentiles and event-time lag on stderr.\n"
 "\n"
 "  -q, --quiet           no live line; only the summary at the end\n"
 "      --json            the summary as one JSON line on stderr\n"
 "      --every DURATION  also print a status line every DURATION (1s, 10s)\n"
+"      --warmup DURATION leave the first DURATION of records out of the\n"
+"                        latency summary (a pipeline's start-up)\n"
 "  -i, --input URI       read records from URI (default -, stdin)\n"
 "  -o, --output URI      write records to URI (default -, stdout)\n"
 "      --metrics FILE    write Prometheus metrics to FILE every second\n"
@@ -123,7 +127,11 @@ static inline void count_frame(struct meter *m, const struct fs_hdr *h)
 		return;
 	}
 	m->records++;
-	if (h->ts_ingest) {
+	if (!m->lat_from)
+		m->lat_from = m->now + m->warmup;
+	if (h->ts_ingest && m->now < m->lat_from) {
+		m->warm_left_out++;
+	} else if (h->ts_ingest) {
 		fs_hist_add(&m->lat, m->now - h->ts_ingest);
 		if (m->every)
 			fs_hist_add(&m->ilat, m->now - h->ts_ingest);
@@ -263,6 +271,14 @@ static void summary_text(struct meter *m, double secs)
 		fmt_dur(lag, sizeof(lag), m->now - m->max_event);
 	else
 		snprintf(lag, sizeof(lag), "n/a");
+	if (m->warm_left_out) {
+		char w[32];
+
+		fmt_dur(w, sizeof(w), m->warmup);
+		fprintf(stderr, "fs-stat: warm-up: the first %s (%llu "
+			"records) left out of the latency\n", w,
+			(unsigned long long)m->warm_left_out);
+	}
 	if (m->lat.count)
 		fprintf(stderr, "fs-stat: latency p50 %s p90 %s p99 %s "
 			"p999 %s max %s; event-time lag %s\n",
@@ -307,6 +323,8 @@ static void summary_json(struct meter *m, double secs, int status)
 		(long long)fs_hist_quantile(l, 0.99),
 		(long long)fs_hist_quantile(l, 0.999),
 		(long long)(l->count ? l->max : 0));
+	fprintf(stderr, "\"warmup_ns\":%lld,\"warmup_records\":%llu,",
+		(long long)m->warmup, (unsigned long long)m->warm_left_out);
 	if (m->have_event)
 		fprintf(stderr, "\"event_lag_ns\":%lld,",
 			(long long)(m->now - m->max_event));
@@ -360,10 +378,11 @@ static int run(struct meter *m, struct fs_reader *r, struct fs_writer *w,
 	return FS_EXIT_OK;
 }
 
-enum { O_EVERY = 256, O_JSON, O_METRICS, O_VERSION };
+enum { O_EVERY = 256, O_JSON, O_METRICS, O_VERSION, O_WARMUP };
 
 static const struct option long_options[] = {
 	{ "every", required_argument, NULL, O_EVERY },
+	{ "warmup", required_argument, NULL, O_WARMUP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "json", no_argument, NULL, O_JSON },
@@ -411,6 +430,10 @@ int tool_main(int argc, char **argv)
 		case O_EVERY:
 			m->every = fs_opt_duration("--every", optarg,
 						   (size_t)-1, 1, INT64_MAX);
+			break;
+		case O_WARMUP:
+			m->warmup = fs_opt_duration("--warmup", optarg,
+						    (size_t)-1, 1, INT64_MAX);
 			break;
 		case O_JSON: m->json = 1; break;
 		case O_METRICS: metrics = optarg; break;

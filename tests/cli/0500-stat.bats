@@ -122,6 +122,19 @@ print("ok")'
 	grep -q '^fs-stat: 15 records' err
 }
 
+@test "fs-stat: --warmup leaves the first records out of the latency only" {
+	{ fs-gen -n 10; sleep 1.2; fs-gen -n 5; } |
+		fs-stat -q --json --warmup 500ms >out.bin 2>err
+	cat err
+	grep -q '"records":15,' err
+	grep -q '"latency_ns":{"count":5,' err
+	grep -q '"warmup_ns":500000000,"warmup_records":10,' err
+	[ "$(fs-cat <out.bin | wc -l)" -eq 15 ]
+	run_t 10 fs-stat --warmup never </dev/null
+	assert_status 2
+	assert_match "bad --warmup 'never'"
+}
+
 @test "fs-stat: empty input: exit 0, zero counts" {
 	run_t 10 bash -c 'fs-stat --json </dev/null >out.bin'
 	assert_status 0
