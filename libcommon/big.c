@@ -76,12 +76,9 @@ void fs_big_want(size_t n)
 	if (n < FS_BIG_MIN)
 		return;
 	pthread_mutex_lock(&sp.mu);
-	for (int i = 0; i < NSPARE; i++) {
-		if (sp.s[i].state != S_FREE && sp.s[i].n == n)
-			goto out;	/* one of that size is on its way */
-		if (sp.s[i].state == S_FREE && !f)
+	for (int i = 0; i < NSPARE && !f; i++)
+		if (sp.s[i].state == S_FREE)
 			f = &sp.s[i];
-	}
 	if (!f)
 		goto out;		/* enough in flight: map on demand */
 	if (!sp.started) {

@@ -526,9 +526,10 @@ char *fs_xstrdup(const char *s);
  * call, since in a VM each 4 KiB page fault costs ~4 us (16 ms for a
  * 4 MiB table) and each TLB miss on 4 KiB pages is dear. fs_big_want(n)
  * says a block of n bytes will be asked for soon: a background thread
- * maps and populates it, and the fs_big_alloc(n) that follows takes it
+ * maps and populates it, and an fs_big_alloc(n) after it takes it
  * (waiting only for what is left), so a growing table does not stall
- * the records behind it. Free with fs_big_free and the same size.
+ * the records behind it. One want, one block: say it once per need.
+ * Free with fs_big_free and the same size.
  */
 #define FS_BIG_MIN (1u << 20)
 void *fs_big_alloc(size_t n);		/* zeroed; dies on failure */

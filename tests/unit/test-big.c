@@ -47,13 +47,19 @@ static void test_want_then_take(void **state)
 	size_t n[3] = { 1u << 20, 2u << 20, 4u << 20 };
 	unsigned char *p[3];
 
+	unsigned char *q;
+
 	for (int i = 0; i < 3; i++)
 		fs_big_want(n[i]);
-	fs_big_want(n[0]);		/* twice: one block on its way */
+	fs_big_want(n[0]);		/* twice: two blocks of that size */
 	for (int i = 2; i >= 0; i--) {
 		p[i] = fs_big_alloc(n[i]);
 		check_zero_and_fill(p[i], n[i], i + 1);
 	}
+	q = fs_big_alloc(n[0]);
+	assert_true(q != p[0]);
+	check_zero_and_fill(q, n[0], 9);
+	fs_big_free(q, n[0]);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(p[i][0], i + 1);
 		assert_int_equal(p[i][n[i] - 1], i + 1);

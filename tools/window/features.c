@@ -79,8 +79,8 @@ struct hent {
  * list per size: no malloc per account, no allocator headers. Fresh
  * memory is dear (page zeroing was a quarter of fs-window's time while
  * 100k accounts filled up, and a stall of the events behind it), so
- * each chunk comes from fs_big_alloc and the next one is wanted as
- * soon as one is taken: it is made on another core, ahead of need.
+ * each chunk comes from fs_big_alloc, wanted two chunks ahead: made on
+ * another core before it is needed.
  */
 #define POOL_CLASSES 14
 #define POOL_CHUNK_MAX (16u << 20)
@@ -194,7 +194,10 @@ static void *pool_get(struct pool *p, size_t n)
 					sizeof(*p->chunks));
 		p->cur = p->chunks[k] = fs_big_alloc(chunk_size(k));
 		p->left = chunk_size(k);
-		fs_big_want(chunk_size(k + 1));
+		/* two ahead: one being made while the other waits ready */
+		if (k == 0)
+			fs_big_want(chunk_size(1));
+		fs_big_want(chunk_size(k + 2));
 	}
 	b = p->cur;
 	p->cur += n;

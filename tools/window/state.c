@@ -19,6 +19,7 @@ void ktab_init(struct ktab *t, unsigned cap_pow2)
 	t->e = fs_big_alloc(cap * sizeof(*t->e));
 	t->mask = cap - 1;
 	t->n = 0;
+	t->wanted = 0;
 	for (uint32_t i = 0; i < cap; i++)
 		t->e[i].val = W_NONE;
 }
@@ -75,8 +76,11 @@ uint32_t *ktab_put(struct ktab *t, uint64_t key, int *isnew)
 		i = (i + 1) & t->mask;
 	}
 	t->e[i].key = key;
-	if (++t->n * 8 == (t->mask + 1) * 3)	/* have the next one ready */
+	if (++t->n * 8 >= (t->mask + 1) * 3 && !t->wanted) {
+		/* have the next size made before it is needed */
 		fs_big_want((size_t)(t->mask + 1) * 2 * sizeof(*t->e));
+		t->wanted = 1;
+	}
 	*isnew = 1;
 	return &t->e[i].val;
 }

@@ -151,6 +151,7 @@ struct ktab_ent {
 struct ktab {
 	struct ktab_ent *e;
 	uint32_t mask, n;
+	int wanted;		/* the next size was asked for (fs_big_want) */
 };
 
 static inline uint32_t khash(uint64_t k, uint32_t mask)
