@@ -43,3 +43,12 @@ setup_file() {
 	assert_match "3000 rows, [0-9]+ batches on the cpu"
 	assert_match "rows/s"
 }
+
+@test "score pipeline: the demo script runs to its end (make demo)" {
+	command -v fs-window >/dev/null || skip "fs-window is not built"
+	# enough alerts that the printing of the first ones cuts a pipe
+	run_t 120 env N=300000 DEMO_DIR="$T/demo" B="$BUILD" "$TOP/scripts/demo"
+	assert_status 0
+	assert_match "the first alerts, with the three features"
+	assert_match "alerts: [1-9][0-9]* of 300000 transactions"
+}
