@@ -51,8 +51,11 @@ static void *preparer(void *arg)
 	for (;;) {
 		struct spare *w = NULL;
 
-		for (int i = 0; i < NSPARE && !w; i++)
-			if (sp.s[i].state == S_WANTED)
+		/* smallest first: a table that is about to grow waits
+		 * less behind an arena's next 16 MiB */
+		for (int i = 0; i < NSPARE; i++)
+			if (sp.s[i].state == S_WANTED &&
+			    (!w || sp.s[i].n < w->n))
 				w = &sp.s[i];
 		if (!w) {
 			pthread_cond_wait(&sp.cv, &sp.mu);
