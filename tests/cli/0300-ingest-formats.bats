@@ -207,3 +207,41 @@ def frames(d):
 assert frames(a) == frames(b), sys.argv[1]' $k.fsr <(fs-cat -f csv <$k.fsr | fs-ingest -t $k)
 	done
 }
+
+@test "ingest: --max-delay writes WATERMARKs after the rows that move event time" {
+	# event times TS1 + 0, 1.5, 1, 3, 2.9, 4.2 s; watermark = latest - 0.5 s,
+	# written each time it crosses a whole second
+	{
+		echo ts_event,account,amount
+		for t in 25 26.5 26 28 27.9 29.2; do
+			echo "2026-11-24T03:52:${t}Z,1,1"
+		done
+	} >t.csv
+	s=1000000000
+	run_t 10 bash -c 'fs-ingest -t txn -i t.csv --max-delay 500ms | python3 -c "$DEC" | cut -d" " -f1-4'
+	assert_status 0
+	[ "${#lines[@]}" -eq 9 ]
+	[ "${lines[1]}" = "txn ts=$((TS1 + 3 * s / 2)) key=1 seq=2" ]
+	[ "${lines[2]}" = "type256 ts=$((TS1 + s)) key=0 seq=0" ]
+	[ "${lines[3]}" = "txn ts=$((TS1 + s)) key=1 seq=3" ]
+	[ "${lines[5]}" = "type256 ts=$((TS1 + 5 * s / 2)) key=0 seq=1" ]
+	[ "${lines[8]}" = "type256 ts=$((TS1 + 37 * s / 10)) key=0 seq=2" ]
+	# --watermark-interval alone: delay 0, every 2 s
+	run_t 10 bash -c 'fs-ingest -t txn -i t.csv --watermark-interval 2s | python3 -c "$DEC" | grep -c ^type256'
+	[ "$output" = 2 ]
+	# none unless asked; -t json writes them too
+	run_t 10 bash -c 'fs-ingest -t txn -i t.csv | python3 -c "$DEC" | grep -c ^type256'
+	[ "$output" = 0 ]
+	printf '{"ts_event":%s}\n' 1795492345 1795492347 >w.jsonl
+	run_t 10 bash -c 'fs-ingest -f jsonl -t json -i w.jsonl --max-delay 0s | python3 -c "$DEC" | cut -d" " -f1-2'
+	[ "${lines[2]}" = "type256 ts=$((TS1 + 2 * s))" ]
+	# fs-window takes them in: nothing late, every row counted
+	run_t 10 bash -c 'fs-ingest -t txn -i t.csv --max-delay 500ms | fs-window --tumble 2s --agg count --max-delay 1s | fs-cat -f csv --no-header | cut -d, -f7'
+	assert_status 0
+	[ "$(echo $output)" = "1 3 2" ]
+	run_t 10 fs-ingest -t txn -i t.csv --max-delay soon
+	assert_status 2
+	assert_match "bad --max-delay 'soon'"
+	run_t 10 fs-ingest -t txn -i t.csv --watermark-interval 0s
+	assert_status 2
+}

@@ -16,6 +16,7 @@ static const char usage_text[] =
 	"[-o FILE]\n"
 	"                 [-m COL=FIELD]... [-d CHAR] [--no-header]\n"
 	"                 [-e fail|skip|dead-letter:FILE] [--metrics FILE]\n"
+	"                 [--max-delay D] [--watermark-interval D]\n"
 	"\n"
 	"Read text rows and write records.\n"
 	"\n"
@@ -32,6 +33,12 @@ static const char usage_text[] =
 	"                        type's fields in schema order\n"
 	"  -e, --on-error MODE   bad rows: fail (default, exit 3), skip, or\n"
 	"                        dead-letter:FILE\n"
+	"      --max-delay D     write WATERMARK records: event time up to\n"
+	"                        which no more rows are expected, the latest\n"
+	"                        ts_event minus D (rows may be D out of order)\n"
+	"      --watermark-interval D\n"
+	"                        event time between WATERMARKs (default 1s;\n"
+	"                        given alone, --max-delay is 0)\n"
 	"      --metrics FILE    write Prometheus metrics to FILE\n"
 	"  -h, --help            show this help\n"
 	"      --version         show the version\n";
@@ -167,12 +174,14 @@ static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "map", required_argument, NULL, 'm' },
+	{ "max-delay", required_argument, NULL, 'D' },
 	{ "metrics", required_argument, NULL, 'M' },
 	{ "no-header", no_argument, NULL, 'H' },
 	{ "on-error", required_argument, NULL, 'e' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "type", required_argument, NULL, 't' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "watermark-interval", required_argument, NULL, 'W' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -181,7 +190,7 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 		    const char **out, const char **mpath)
 {
 	const char *tname = NULL;
-	int c;
+	int c, wm = 0;
 
 	while ((c = getopt_long(argc, argv, "d:e:f:hi:m:o:t:", long_options,
 				NULL)) != -1) {
@@ -197,6 +206,18 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 		case 'o': *out = optarg; break;
 		case 't': tname = optarg; break;
 		case 'V': fs_print_version(NULL); exit(FS_EXIT_OK);
+		case 'D':
+			g->wm_delay = fs_opt_duration("--max-delay", optarg,
+						      (size_t)-1, 0,
+						      INT64_MAX / 4);
+			wm = 1;
+			break;
+		case 'W':
+			g->wm_iv = fs_opt_duration("--watermark-interval",
+						   optarg, (size_t)-1, 1,
+						   INT64_MAX / 4);
+			wm = 1;
+			break;
 		default: fs_usage_error("bad option");
 		}
 	}
@@ -205,6 +226,11 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 			       argv[optind]);
 	check_type(g, tname);
 	check_combos(g);
+	if (wm) {
+		if (!g->wm_iv)
+			g->wm_iv = 1000000000;	/* 1s */
+		g->next_wm = INT64_MIN;	/* the first record arms it */
+	}
 }
 
 int tool_main(int argc, char **argv)

@@ -73,6 +73,11 @@ struct ing {
 	uint64_t other;			/* FIX messages of other types */
 	char first_bad[1024];
 	int64_t now;			/* ingest clock, read per block */
+	/* WATERMARKs (--max-delay, --watermark-interval) */
+	int64_t wm_delay, wm_iv;	/* wm_iv 0: none */
+	int64_t max_ts;			/* latest ts_event written */
+	int64_t next_wm;		/* max_ts that brings the next one */
+	uint64_t watermarks;		/* written */
 	char ts_key[19];		/* the whole second last parsed */
 	int ts_ok;
 	int64_t ts_base;		/* ... and its value */

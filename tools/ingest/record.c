@@ -34,6 +34,8 @@ void ing_init(struct ing *g)
 	g->cs = fs_xcalloc(ING_MAXCOLS + 1, sizeof(*g->cs));
 	g->cn = fs_xcalloc(ING_MAXCOLS + 1, sizeof(*g->cn));
 	g->ob_size = OB_SIZE;	/* allocated at the first record */
+	g->max_ts = INT64_MIN;
+	g->next_wm = INT64_MAX;	/* no watermarks unless asked */
 }
 
 static void free_colnames(struct ing *g)
@@ -759,6 +761,44 @@ static inline uint64_t derived_key(const struct ing *g)
 	return v;
 }
 
+/*
+ * The record just written took the latest event time to g->next_wm:
+ * write a WATERMARK of max_ts - wm_delay (no later record is expected
+ * below it), after the records before it, and arm the next one for
+ * when that crosses the next multiple of wm_iv.  The first record only
+ * arms it.
+ */
+static __attribute__((noinline)) void watermark(struct ing *g)
+{
+	int64_t wm = g->max_ts < INT64_MIN + g->wm_delay ? INT64_MIN :
+		     g->max_ts - g->wm_delay;
+	int64_t b = wm / g->wm_iv * g->wm_iv;
+
+	if (wm < 0 && b != wm)
+		b -= g->wm_iv;		/* floor, not truncation */
+	if (g->next_wm != INT64_MIN) {
+		struct fs_hdr *h;
+
+		ing_flush_batch(g);
+		h = fs_write_reserve(g->w, FS_T_WATERMARK, 0);
+		h->flags = FS_F_CONTROL;
+		h->ts_event = wm;
+		h->ts_ingest = g->now;
+		h->seq = g->watermarks++;
+	}
+	g->next_wm = b > INT64_MAX - g->wm_iv - g->wm_delay ? INT64_MAX :
+		     b + g->wm_iv + g->wm_delay;
+}
+
+static inline void note_time(struct ing *g, int64_t ts)
+{
+	if (ts > g->max_ts) {
+		g->max_ts = ts;
+		if (ts >= g->next_wm)
+			watermark(g);
+	}
+}
+
 /* Fill the header fields the row did not give. */
 static inline void fill_header(struct ing *g, struct fs_hdr *h)
 {
@@ -797,6 +837,7 @@ static inline __attribute__((always_inline)) int rec_end(struct ing *g)
 	}
 	g->ob_used += g->frame_size;	/* commit it to the batch */
 	g->records++;
+	note_time(g, h->ts_event);
 	return 0;
 }
 
@@ -850,6 +891,7 @@ int ing_rec_end_text(struct ing *g, const char *text, size_t n)
 	memcpy(fs_body(o), &len, 4);
 	memcpy((char *)fs_body(o) + 4, text, n);
 	g->records++;
+	note_time(g, o->ts_event);
 	return 0;
 }
 
