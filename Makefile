@@ -70,7 +70,8 @@ CFLAGS += -DFS_HAVE_CUDA=1
 CUDA_LIBS = -L$(CUDA_LIBDIR) -lcudart_static -ldl -lrt
 NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC,-Wall -Ilibcommon
 endif
-$(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC); libcudart in $(CUDA_LIBDIR)),no$(if $(NVCC), (nvcc found but no libcudart_static.a))))
+CUDA_WHY := $(if $(filter 0,$(CUDA)),CUDA=0,$(if $(NVCC),nvcc found but no libcudart_static.a,no nvcc))
+$(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC); libcudart in $(CUDA_LIBDIR)),no ($(CUDA_WHY))))
 
 LIB_SRC = $(wildcard libcommon/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
@@ -179,7 +180,7 @@ install: all
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-cpu
 
 .PHONY: all check demo bench deps style fuzz install clean
 .SECONDARY:

@@ -14,7 +14,8 @@
 
 #include "fs.h"
 
-enum { S_FREE, S_WANTED, S_MAKING, S_READY };
+/* by readiness (take_spare); S_DROP: given up while being made */
+enum { S_FREE, S_WANTED, S_MAKING, S_READY, S_DROP };
 
 #define NSPARE 8
 struct spare {
@@ -65,6 +66,17 @@ static void *preparer(void *arg)
 		pthread_mutex_unlock(&sp.mu);
 		void *p = map_block(w->n);
 		pthread_mutex_lock(&sp.mu);
+		if (w->state == S_DROP) {	/* fs_big_unwant meanwhile */
+			size_t n = w->n;
+
+			w->state = S_FREE;
+			pthread_cond_broadcast(&sp.cv);
+			pthread_mutex_unlock(&sp.mu);
+			if (p)
+				munmap(p, n);
+			pthread_mutex_lock(&sp.mu);
+			continue;
+		}
 		w->p = p;
 		w->state = p ? S_READY : S_FREE;
 		pthread_cond_broadcast(&sp.cv);
@@ -102,32 +114,72 @@ out:
 	pthread_mutex_unlock(&sp.mu);
 }
 
-/* A prepared (or being prepared) block of n bytes, or NULL. */
+/*
+ * A prepared (or being prepared) block of n bytes, or NULL. Of several
+ * blocks of that size the readiest: a ready one, else one being made
+ * (wait for it), else a want not begun, given back (mapped here).
+ */
 static void *take_spare(size_t n)
 {
+	struct spare *b = NULL;
 	void *p = NULL;
 
 	pthread_mutex_lock(&sp.mu);
 	for (int i = 0; i < NSPARE; i++) {
 		struct spare *s = &sp.s[i];
 
-		if (s->n != n || s->state == S_FREE)
-			continue;
-		if (s->state == S_WANTED) {	/* not begun: do it here */
-			s->state = S_FREE;
-			break;
-		}
-		while (s->state == S_MAKING)
+		if (s->n == n && s->state != S_FREE && s->state != S_DROP &&
+		    (!b || s->state > b->state))
+			b = s;
+	}
+	if (b && b->state == S_WANTED) {	/* not begun: do it here */
+		b->state = S_FREE;
+		b = NULL;
+	}
+	if (b) {
+		while (b->state == S_MAKING)
 			pthread_cond_wait(&sp.cv, &sp.mu);
-		if (s->state == S_READY) {
-			p = s->p;
-			s->p = NULL;
-			s->state = S_FREE;
+		if (b->state == S_READY) {
+			p = b->p;
+			b->p = NULL;
+			b->state = S_FREE;
 		}
-		break;
 	}
 	pthread_mutex_unlock(&sp.mu);
 	return p;
+}
+
+/*
+ * A block of n bytes wanted will not be asked for after all (a table
+ * cleared before it grew): give one such block back, so that it does
+ * not hold memory for the rest of the run.
+ */
+void fs_big_unwant(size_t n)
+{
+	struct spare *b = NULL;
+	void *p = NULL;
+
+	if (n < FS_BIG_MIN)
+		return;
+	pthread_mutex_lock(&sp.mu);
+	for (int i = 0; i < NSPARE; i++) {
+		struct spare *s = &sp.s[i];
+
+		/* the least ready: the least work thrown away */
+		if (s->n == n && s->state != S_FREE && s->state != S_DROP &&
+		    (!b || s->state < b->state))
+			b = s;
+	}
+	if (b && b->state == S_MAKING) {
+		b->state = S_DROP;	/* the preparer unmaps it */
+	} else if (b) {
+		p = b->p;
+		b->p = NULL;
+		b->state = S_FREE;
+	}
+	pthread_mutex_unlock(&sp.mu);
+	if (p)
+		munmap(p, n);
 }
 
 void *fs_big_try(size_t n)

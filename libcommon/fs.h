@@ -535,6 +535,7 @@ char *fs_xstrdup(const char *s);
 void *fs_big_alloc(size_t n);		/* zeroed; dies on failure */
 void *fs_big_try(size_t n);		/* zeroed; NULL on failure */
 void fs_big_want(size_t n);
+void fs_big_unwant(size_t n);		/* that want is void after all */
 void fs_big_free(void *p, size_t n);
 
 #include "banned.h"

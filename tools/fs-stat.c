@@ -127,8 +127,9 @@ static inline void count_frame(struct meter *m, const struct fs_hdr *h)
 		return;
 	}
 	m->records++;
-	if (!m->lat_from)
-		m->lat_from = m->now + m->warmup;
+	if (!m->lat_from)	/* saturating: --warmup may be huge */
+		m->lat_from = m->warmup > INT64_MAX - m->now ? INT64_MAX :
+			      m->now + m->warmup;
 	if (h->ts_ingest && m->now < m->lat_from) {
 		m->warm_left_out++;
 	} else if (h->ts_ingest) {

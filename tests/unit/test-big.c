@@ -94,12 +94,41 @@ static void test_many_wants(void **state)
 	fs_big_want(5u << 20);
 }
 
+/* A want given back, made or not, leaves the others to be taken. */
+static void test_unwant(void **state)
+{
+	(void)state;
+	size_t n = 2u << 20;
+	unsigned char *p, *q;
+
+	fs_big_unwant(n);		/* nothing wanted: nothing to do */
+	fs_big_want(n);
+	fs_big_unwant(n);
+	p = fs_big_alloc(n);
+	check_zero_and_fill(p, n, 1);
+	fs_big_want(n);
+	fs_big_want(n);
+	fs_big_want(n);
+	fs_big_unwant(n);
+	p[0] = 2;
+	q = fs_big_alloc(n);
+	check_zero_and_fill(q, n, 3);
+	fs_big_free(q, n);
+	q = fs_big_alloc(n);
+	check_zero_and_fill(q, n, 4);
+	fs_big_free(q, n);
+	fs_big_unwant(n);
+	assert_int_equal(p[0], 2);
+	fs_big_free(p, n);
+}
+
 int tool_main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_and_big),
 		cmocka_unit_test(test_want_then_take),
 		cmocka_unit_test(test_many_wants),
+		cmocka_unit_test(test_unwant),
 	};
 
 	(void)argc;

@@ -432,6 +432,7 @@ static int nchunks(const struct batch *b)
 	return (b->n + CHUNK - 1) / CHUNK;
 }
 
+#ifdef FS_HAVE_CUDA
 /* A GPU error mid-stream: flush the SCOREs already written, then die. */
 _Noreturn static void gpu_fail(struct scorer *s, const char *err)
 {
@@ -440,6 +441,7 @@ _Noreturn static void gpu_fail(struct scorer *s, const char *err)
 		fs_writer_close(s->aw);
 	fs_die(FS_EXIT_UNAVAIL, "gpu scoring failed: %s", err);
 }
+#endif
 
 /* Start scoring b (returns before it is done). */
 static void start(struct scorer *s, struct batch *b)

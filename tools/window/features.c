@@ -33,7 +33,9 @@
 #define MERCH_CAP 8192		/* merchants remembered per account */
 #define DEV_CAP 1024		/* devices remembered per account */
 #define CTRY_CAP 255		/* countries remembered per account */
-#define ACC_FIRST 16384		/* accounts room is made for at first */
+#define ACC_SEG_SHIFT 14	/* accounts per segment: 16384 (2.4 MiB) */
+#define ACC_SEG (1u << ACC_SEG_SHIFT)
+#define ACC_FIRST ACC_SEG	/* accounts the table is sized for at first */
 
 #define NS_S 1000000000LL
 #define W_1M (60 * NS_S)
@@ -142,15 +144,26 @@ struct gset {
 struct feat {
 	int64_t max_delay, ttl;
 	int64_t max_ts, next_sweep;
-	struct ktab ids;	/* account id -> index in acc */
-	struct acct *acc;
-	uint32_t nacc, capacc, free;
+	struct ktab ids;	/* account id -> index in the segments */
+	struct acct **seg;	/* accounts, ACC_SEG to a segment */
+	uint32_t nseg;
+	uint32_t nacc, free;
 	uint64_t live, expired;
 	uint32_t gen;
 	struct pool pool;
 	uint16_t remap[2 * MERCH_CAP];	/* merchant slots, old -> new */
 	struct gset gm[GM_SIZE], gc[GC_SIZE];
 };
+
+/*
+ * Account i. Segments, not one array: growing never copies the accounts
+ * nor holds two copies, and the next segment is wanted (fs_big_want)
+ * early, a small block whatever the number of accounts.
+ */
+static inline struct acct *acct_at(const struct feat *f, uint32_t i)
+{
+	return &f->seg[i >> ACC_SEG_SHIFT][i & (ACC_SEG - 1)];
+}
 
 static unsigned pool_class(size_t n)
 {
@@ -554,29 +567,25 @@ static struct acct *get_acct(struct feat *f, uint64_t id)
 	uint32_t *v = ktab_put(&f->ids, id, &isnew), i;
 
 	if (!isnew)
-		return &f->acc[*v];
+		return acct_at(f, *v);
 	if (f->free != W_NONE) {
 		i = f->free;
-		f->free = f->acc[i].next_free;
+		f->free = acct_at(f, i)->next_free;
 	} else {
-		if (f->nacc == f->capacc / 4 * 3)
-			fs_big_want(f->capacc * 2 * sizeof(*f->acc));
-		if (f->nacc == f->capacc) {	/* in huge pages: see fs.h */
-			uint32_t cap = f->capacc ? f->capacc * 2 : ACC_FIRST;
-			struct acct *na = fs_big_alloc(cap * sizeof(*na));
-
-			if (f->nacc)
-				memcpy(na, f->acc, f->nacc * sizeof(*na));
-			fs_big_free(f->acc, f->capacc * sizeof(*na));
-			f->acc = na;
-			f->capacc = cap;
+		if (f->nacc == f->nseg * ACC_SEG) {	/* a new segment */
+			f->seg = fs_xrealloc(f->seg, (f->nseg + 1) *
+					     sizeof(*f->seg));
+			f->seg[f->nseg++] = fs_big_alloc(ACC_SEG *
+							 sizeof(struct acct));
 		}
+		if ((f->nacc & (ACC_SEG - 1)) == ACC_SEG / 2)
+			fs_big_want(ACC_SEG * sizeof(struct acct));
 		i = f->nacc++;
 	}
 	*v = i;
-	acct_init(&f->acc[i], id);
+	acct_init(acct_at(f, i), id);
 	f->live++;
-	return &f->acc[i];
+	return acct_at(f, i);
 }
 
 /* Forget accounts quiet long enough that any new event resets them. */
@@ -585,7 +594,7 @@ static void sweep(struct feat *f)
 	int64_t cut = w_sat_add(w_sat_add(f->max_ts, -f->max_delay), -f->ttl);
 
 	for (uint32_t i = 0; i < f->nacc; i++) {
-		struct acct *a = &f->acc[i];
+		struct acct *a = acct_at(f, i);
 
 		if (!a->live || a->last_ts > cut)
 			continue;
@@ -818,7 +827,7 @@ void feat_prefetch(const struct feat *f, const struct fs_hdr *h,
 	i = ktab_get(&f->ids, x->account);
 	if (i == W_NONE)
 		return;
-	a = &f->acc[i];
+	a = acct_at(f, i);
 	if (stage == 1) {
 		for (size_t o = 0; o < sizeof(*a); o += 64)
 			__builtin_prefetch((const char *)a + o);
@@ -845,7 +854,9 @@ void feat_free(struct feat *f)
 	if (!f)
 		return;
 	pool_free(&f->pool);
-	fs_big_free(f->acc, f->capacc * sizeof(*f->acc));
+	for (uint32_t k = 0; k < f->nseg; k++)
+		fs_big_free(f->seg[k], ACC_SEG * sizeof(struct acct));
+	free(f->seg);
 	ktab_free(&f->ids);
 	free(f);
 }

@@ -26,6 +26,8 @@ void ktab_init(struct ktab *t, unsigned cap_pow2)
 
 void ktab_free(struct ktab *t)
 {
+	if (t->wanted == 1)	/* the next size will not be asked for */
+		fs_big_unwant((size_t)(t->mask + 1) * 2 * sizeof(*t->e));
 	if (t->e)
 		fs_big_free(t->e, (t->mask + 1) * sizeof(*t->e));
 	t->e = NULL;
@@ -34,6 +36,10 @@ void ktab_free(struct ktab *t)
 
 void ktab_clear(struct ktab *t)
 {
+	if (t->wanted == 1) {	/* the next size would sit unused */
+		fs_big_unwant((size_t)(t->mask + 1) * 2 * sizeof(*t->e));
+		t->wanted = 2;	/* and is not asked for again */
+	}
 	if (!t->n)
 		return;
 	for (uint32_t i = 0; i <= t->mask; i++)

@@ -151,7 +151,8 @@ struct ktab_ent {
 struct ktab {
 	struct ktab_ent *e;
 	uint32_t mask, n;
-	int wanted;		/* the next size was asked for (fs_big_want) */
+	int wanted;		/* the next size was asked for (fs_big_want);
+			 * 2: and given back (ktab_clear) */
 };
 
 static inline uint32_t khash(uint64_t k, uint32_t mask)
