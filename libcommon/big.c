@@ -9,6 +9,7 @@
  * below FS_BIG_MIN, fs_big_alloc maps (or callocs) on the spot.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -100,10 +101,16 @@ void fs_big_want(size_t n)
 		pthread_t t;
 		pthread_attr_t a;
 
+		sigset_t all, old;
+
+		/* signals stay the main thread's (fs_stop, EINTR reads) */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
 		pthread_attr_init(&a);
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 		sp.started = pthread_create(&t, &a, preparer, NULL) == 0;
 		pthread_attr_destroy(&a);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (!sp.started)
 			goto out;
 	}
