@@ -22,6 +22,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tap import check, skip, done  # noqa: E402
+from xgbdata import target  # noqa: E402
 
 TOOL = "fs-score-gpu"
 HDR = struct.Struct("<IHBBqqQQ")
@@ -104,12 +105,7 @@ def train(depth, ntrees, obj, nfeat=6, n=600, seed=0, base=None):
     X[rng.random((n, nfeat)) < 0.15] = np.nan
     z = np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.nan_to_num(X[:, 2])
     z += 0.5 * rng.standard_normal(n)
-    if obj == "reg:squarederror":
-        y = z
-    elif obj == "reg:logistic":
-        y = 1 / (1 + np.exp(-z))
-    else:
-        y = (z > 0.3).astype(int)
+    y = target(z, obj)
     names = ["feat_%d" % i for i in range(nfeat)]
     params = {"max_depth": depth, "objective": obj, "eta": 0.3,
               "nthread": 2, "seed": seed}

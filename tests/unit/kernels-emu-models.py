@@ -36,6 +36,9 @@ def xgb_models(out):
     try:
         import numpy as np
         import xgboost as xgb
+        sys.path.insert(0, os.path.join(os.path.dirname(
+            os.path.abspath(__file__)), "..", "oracle"))
+        from xgbdata import target
     except ImportError as e:
         with open(os.path.join(out, "xgb.skip"), "w") as f:
             f.write("%s has no xgboost (%s)" % (sys.executable, e))
@@ -49,12 +52,7 @@ def xgb_models(out):
         c = np.nan_to_num(X)
         z = c[:, 0] + c[:, 1] * c[:, 2] - c[:, nfeat - 1]
         z += 0.5 * rng.standard_normal(n)
-        if obj == "reg:squarederror":
-            y = z
-        elif obj == "reg:logistic":
-            y = 1 / (1 + np.exp(-z))
-        else:
-            y = (z > 0.3).astype(int)
+        y = target(z, obj)
         params = {"max_depth": depth, "objective": obj, "eta": 0.3,
                   "nthread": 2, "seed": depth, "colsample_bynode": 0.7}
         if base is not None:
