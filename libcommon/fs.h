@@ -318,6 +318,26 @@ extern const struct fs_type fs_types[];
 
 const struct fs_type *fs_type_by_id(unsigned id);
 const struct fs_type *fs_type_by_name(const char *name);
+
+/*
+ * A dense index of type ids for per-type arrays: data types 1..15 at
+ * 1..15, control types 0x100.. at 16..; -1 for any other id.
+ */
+#define FS_TYPE_SLOTS 32
+static inline int fs_type_slot(unsigned type)
+{
+	if (type >= 1 && type < 16)
+		return (int)type;
+	if (type >= FS_T_WATERMARK && type < FS_T_WATERMARK + 16)
+		return 16 + (int)(type - FS_T_WATERMARK);
+	return -1;
+}
+
+static inline unsigned fs_slot_type(int slot)
+{
+	return slot < 16 ? (unsigned)slot :
+	       FS_T_WATERMARK + (unsigned)(slot - 16);
+}
 /* Field of t named name, or NULL. */
 const struct fs_field *fs_field_by_name(const struct fs_type *t,
 					const char *name);

@@ -67,7 +67,6 @@ struct dyn {
 };
 
 #define NDYN 64
-#define NFIXED 32	/* data types 1..15, control 0x100.. at 16.. */
 #define MAXSEL 256
 #define OUT_PUSH (64u << 10)
 
@@ -79,8 +78,8 @@ struct cat {
 	const char *sel[MAXSEL];	/* --fields, in order */
 	uint8_t sel_found[MAXSEL];
 	unsigned nsel;
-	uint8_t want[NFIXED];		/* per type slot: print it? */
-	struct plan *fixed[NFIXED];
+	uint8_t want[FS_TYPE_SLOTS];		/* per type slot: print it? */
+	struct plan *fixed[FS_TYPE_SLOTS];
 	struct dyn dyn[NDYN];
 	unsigned ndyn, dyn_next;
 	const struct fs_schema *features;	/* names for explanations */
@@ -603,16 +602,6 @@ static void plan_free(struct plan *pl)
 	free(pl);
 }
 
-/* Slot in c->fixed / c->want of a type id, or -1. */
-static int type_slot(unsigned type)
-{
-	if (type >= 1 && type < 16)
-		return type;
-	if (type >= FS_T_WATERMARK && type < FS_T_WATERMARK + 16)
-		return 16 + (type - FS_T_WATERMARK);
-	return -1;
-}
-
 /* The plan of a fixed-layout type, built on first use; NULL: unknown. */
 static struct plan *fixed_plan(struct cat *c, unsigned type, int slot)
 {
@@ -804,7 +793,7 @@ static int put_record(struct cat *c, const struct plan *pl,
 /* Handle one frame: consume schemas, filter, print.  -1: bad data. */
 static int do_frame(struct cat *c, const struct fs_hdr *h)
 {
-	int slot = type_slot(h->type);
+	int slot = fs_type_slot(h->type);
 	const struct fs_type *t;
 	struct plan *pl;
 
@@ -939,7 +928,7 @@ static void set_types(struct cat *c, char *list)
 		const struct fs_type *t = fs_type_by_name(names[i]);
 
 		if (t) {
-			c->want[type_slot(t->id)] = 1;
+			c->want[fs_type_slot(t->id)] = 1;
 			continue;
 		}
 		for (t = fs_types; t->name; t++) {
@@ -956,7 +945,7 @@ static void set_types(struct cat *c, char *list)
 static void list_fields(struct cat *c, struct obuf *b)
 {
 	for (const struct fs_type *t = fs_types; t->name; t++) {
-		if (!c->want[type_slot(t->id)])
+		if (!c->want[fs_type_slot(t->id)])
 			continue;
 		for (unsigned i = 0; i < t->nfields; i++) {
 			const char *nm = t->fields[i].name;
@@ -985,9 +974,9 @@ static void list_fields(struct cat *c, struct obuf *b)
 static int known_field(struct cat *c, const char *name)
 {
 	for (const struct fs_type *t = fs_types; t->name; t++)
-		if (c->want[type_slot(t->id)] && fs_field_by_name(t, name))
+		if (c->want[fs_type_slot(t->id)] && fs_field_by_name(t, name))
 			return 1;
-	if (c->want[type_slot(FS_T_SCHEMA)])
+	if (c->want[fs_type_slot(FS_T_SCHEMA)])
 		for (unsigned i = 0; i < FS_NHDR_FIELDS + 3; i++)
 			if (strcmp(c->schema_fields[i].name, name) == 0)
 				return 1;
@@ -1103,7 +1092,7 @@ static void parse_args(struct cat *c, struct opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
-	for (int s = 0; s < NFIXED; s++)
+	for (int s = 0; s < FS_TYPE_SLOTS; s++)
 		c->want[s] = s < 16 || c->control;
 	if (o->types)
 		set_types(c, o->types);

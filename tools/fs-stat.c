@@ -16,11 +16,10 @@
 
 #include "fs.h"
 
-#define NSLOT 32	/* data types 1..15, control 0x100.. at 16.. */
 #define BATCH 256
 
 struct meter {
-	uint64_t count[NSLOT];
+	uint64_t count[FS_TYPE_SLOTS];
 	uint64_t other;		/* types outside the table */
 	uint64_t records, control, bytes;
 	struct fs_hist lat;
@@ -58,22 +57,6 @@ static void usage(FILE *f)
 "      --metrics FILE    write Prometheus metrics to FILE every second\n"
 "  -h, --help            print this help and exit\n"
 "      --version         print the version and exit\n");
-}
-
-static int type_slot(unsigned type)
-{
-	if (type >= 1 && type < 16)
-		return type;
-	if (type >= FS_T_WATERMARK && type < FS_T_WATERMARK + 16)
-		return 16 + (type - FS_T_WATERMARK);
-	return -1;
-}
-
-static unsigned slot_type(int slot)
-{
-	if (slot < 16)
-		return (unsigned)slot;
-	return FS_T_WATERMARK + (unsigned)(slot - 16);
 }
 
 /* A duration for people: "850ns", "12.3us", "1.2ms", "3.2s", "1.5h". */
@@ -115,7 +98,7 @@ static void fmt_si(char *buf, size_t n, double v, const char *sep,
 /* Count one frame; a data record adds a latency sample. */
 static inline void count_frame(struct meter *m, const struct fs_hdr *h)
 {
-	int slot = type_slot(h->type);
+	int slot = fs_type_slot(h->type);
 
 	m->bytes += fs_frame_size(h);
 	if (slot >= 0)
@@ -143,7 +126,16 @@ static inline void count_frame(struct meter *m, const struct fs_hdr *h)
 	}
 }
 
-/* "fs-stat: N records ... p99 X lag Y" for the live and --every lines. */
+/* Event-time lag: now - the latest event time, or "n/a" before one. */
+static void lag_text(const struct meter *m, char *buf, size_t n)
+{
+	if (m->have_event)
+		fmt_dur(buf, n, m->now - m->max_event);
+	else
+		snprintf(buf, n, "n/a");
+}
+
+/* "fs-stat: N records, R records/s, latency p99 X, event-time lag Y". */
 static void status_text(struct meter *m, char *buf, size_t n, double rate)
 {
 	char r[48], cnt[48], p99[32], lag[32];
@@ -151,10 +143,7 @@ static void status_text(struct meter *m, char *buf, size_t n, double rate)
 	fmt_si(cnt, sizeof(cnt), (double)m->records, " ", "records");
 	fmt_si(r, sizeof(r), rate, " ", "records/s");
 	fmt_dur(p99, sizeof(p99), fs_hist_quantile(&m->lat, 0.99));
-	if (m->have_event)
-		fmt_dur(lag, sizeof(lag), m->now - m->max_event);
-	else
-		snprintf(lag, sizeof(lag), "n/a");
+	lag_text(m, lag, sizeof(lag));
 	snprintf(buf, n, "fs-stat: %s, %s, latency p99 %s, "
 		 "event-time lag %s", cnt, r, m->lat.count ? p99 : "n/a", lag);
 }
@@ -177,10 +166,7 @@ static void every_text(struct meter *m, char *buf, size_t n, int64_t mono)
 	fmt_dur(p50, sizeof(p50), fs_hist_quantile(l, 0.5));
 	fmt_dur(p99, sizeof(p99), fs_hist_quantile(l, 0.99));
 	fmt_dur(mx, sizeof(mx), l->max);
-	if (m->have_event)
-		fmt_dur(lag, sizeof(lag), m->now - m->max_event);
-	else
-		snprintf(lag, sizeof(lag), "n/a");
+	lag_text(m, lag, sizeof(lag));
 	if (l->count)
 		snprintf(buf, n, "fs-stat: %s; last %s: %s, latency p50 %s "
 			 "p99 %s max %s; event-time lag %s", cnt, iv, r, p50,
@@ -268,10 +254,7 @@ static void summary_text(struct meter *m, double secs)
 	for (int i = 0; i < 4; i++)
 		fmt_dur(q[i], 32, fs_hist_quantile(&m->lat, qs[i]));
 	fmt_dur(q[4], 32, m->lat.max);
-	if (m->have_event)
-		fmt_dur(lag, sizeof(lag), m->now - m->max_event);
-	else
-		snprintf(lag, sizeof(lag), "n/a");
+	lag_text(m, lag, sizeof(lag));
 	if (m->warm_left_out) {
 		char w[32];
 
@@ -303,8 +286,8 @@ static void summary_json(struct meter *m, double secs, int status)
 		(unsigned long long)m->bytes, secs,
 		secs > 0 ? m->records / secs : 0.0,
 		secs > 0 ? m->bytes / secs : 0.0);
-	for (int s = 0; s < NSLOT; s++) {
-		const struct fs_type *t = fs_type_by_id(slot_type(s));
+	for (int s = 0; s < FS_TYPE_SLOTS; s++) {
+		const struct fs_type *t = fs_type_by_id(fs_slot_type(s));
 
 		if (!m->count[s])
 			continue;
