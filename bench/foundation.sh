@@ -22,7 +22,7 @@ GEN_N=${GEN_N:-20M}
 for t in fs-gen fs-stat fs-cat fs-ingest; do
 	command -v $t >/dev/null || die "$t not found in $B/bin"
 done
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
+load0=$(load)
 rows=$(count "$N")
 gen_rows=$(count "$GEN_N")
 mkdir -p "$work"
@@ -134,14 +134,10 @@ row() {
 	printf '| %s | %s | `%s` | %s | %s | %s |\n' "$@"
 }
 
-cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cat <<EOF
 # Foundation benchmark
 
-$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, ${cpu:-unknown CPU},
-$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory,
-Linux $(uname -r); load average (1, 5, 15 min) at the start:
-$load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg).
+$(machine "$load0")
 Best of $RUNS wall times per command (the commands of (b) and (c) run in
 turn, round by round), output to \`/dev/null\`.
 Rows/s in millions. Ratio: the finstream tool's rows/s over the peer's.

@@ -56,3 +56,20 @@ best() {
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'
 }
+
+# The machine and its load, for the head of a result: call `load0=$(load)`
+# at the start, then `machine "$load0"` in the Markdown.
+load() {
+	cut -d' ' -f1-3 /proc/loadavg
+}
+machine() {
+	local cpu
+	cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
+	printf '%s; %s cores, %s,\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+		"$(nproc)" "${cpu:-unknown CPU}"
+	awk '/MemTotal/ { printf "%.0f GiB memory,\n", $2 / 1048576 }' \
+		/proc/meminfo
+	printf 'Linux %s; load average (1, 5, 15 min) at the start:\n' \
+		"$(uname -r)"
+	printf '%s, at the end: %s.\n' "$1" "$(load)"
+}

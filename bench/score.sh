@@ -16,6 +16,7 @@
 #   RUNS=3      runs per command; the best counts
 set -u
 . "$(dirname "$0")/lib.sh"
+load0=$(load)
 N=${N:-1M}
 THREADS=${THREADS:-$(nproc)}
 PY=python3
@@ -155,13 +156,10 @@ verdict() { awk -v r="$1" 'BEGIN { print (r >= 2 ? "met" : "**not met**") }'; }
 x1=$(ratio "$r_fs" "$xg_pred")
 x2=$(ratio "$r_fs" "$xg_inpl")
 
-cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cat <<EOF
 # Scoring benchmark (fs-score-gpu)
 
-$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, ${cpu:-unknown CPU},
-$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory,
-Linux $(uname -r); load average at the start: $(cut -d' ' -f1-3 /proc/loadavg).
+$(machine "$load0")
 Model: XGBoost binary:logistic, 100 trees, depth 6, 20 features
 (python3-xgboost $xg_ver). $rows rows, 5% missing values. Best of $RUNS
 rounds; each round runs fs-score-gpu, then xgboost, so both see the same

@@ -29,7 +29,7 @@ AGG='count,sum(amount),avg(amount),max(amount)'
 for t in fs-gen fs-window fs-cat fs-stat; do
 	command -v $t >/dev/null || die "$t not found in $B/bin"
 done
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
+load0=$(load)
 rows=$(count "$N")
 lat_rows=$(count "$LAT_N")
 mkdir -p "$work"
@@ -162,14 +162,10 @@ r_feat=$(rate "$rows" "$t_feat")
 row() {
 	printf '| %s | `%s` | %s | %s | %s |\n' "$@"
 }
-cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cat <<EOF
 # fs-window benchmark
 
-$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, ${cpu:-unknown CPU},
-$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory,
-Linux $(uname -r); load average (1, 5, 15 min) at the start:
-$load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg).
+$(machine "$load0")
 Best of $RUNS wall times, output to \`/dev/null\`; fs-window is one
 process on one core.  Input: $rows transactions of $KEYS accounts,
 \`fs-gen --kind txn -n $N --keys $KEYS --seed 7\` ($(du -h "$fsr" |

@@ -343,24 +343,15 @@ static int fix_line(struct ing *g, const char *s, const char *e,
 ssize_t ing_fix_parse(struct ing *g, char *p, size_t n, int eof)
 {
 	static struct msg m;
-	char *s = p, *e = p + n;
+	char *s = p, *e = p + n, *ls, *le;
 
-	while (s < e) {
-		char *nl = memchr(s, '\n', (size_t)(e - s)), *le;
-		const char *b;
+	while (ing_next_line(g, &s, e, eof, &ls, &le)) {
+		const char *b = ls;
 
-		if (!nl && !eof)
-			break;
-		le = nl ? nl : e;
-		g->line++;
-		if (le > s && le[-1] == '\r')
-			le--;
-		for (b = s; b < le && (*b == ' ' || *b == '\t' ||
-				       *b == '\x01'); b++)
-			;
-		if (b < le && fix_line(g, s, le, g->line, &m) < 0)
+		while (b < le && (*b == ' ' || *b == '\t' || *b == '\x01'))
+			b++;
+		if (b < le && fix_line(g, ls, le, g->line, &m) < 0)
 			return -1;
-		s = nl ? nl + 1 : e;
 	}
 	return s - p;
 }

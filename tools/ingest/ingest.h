@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "fs.h"
@@ -148,6 +149,31 @@ char *ing_unq_room(struct ing *g, size_t n);
 void ing_summary(struct ing *g);
 void ing_flush_batch(struct ing *g);
 void ing_flush(struct ing *g);
+
+/*
+ * The line-at-a-time formats (JSON Lines, FIX): the next complete line
+ * of [*s, e), or the rest at eof. Sets [*ls, *le) to it without its
+ * newline and CR, moves *s past it and counts it in g->line; 0 when no
+ * complete line is left (the parser returns *s - p, what it consumed).
+ */
+static inline int ing_next_line(struct ing *g, char **s, char *e, int eof,
+				char **ls, char **le)
+{
+	char *nl;
+
+	if (*s >= e)
+		return 0;
+	nl = memchr(*s, '\n', (size_t)(e - *s));
+	if (!nl && !eof)
+		return 0;
+	*ls = *s;
+	*le = nl ? nl : e;
+	*s = nl ? nl + 1 : e;
+	g->line++;
+	if (*le > *ls && (*le)[-1] == '\r')
+		(*le)--;
+	return 1;
+}
 
 /* csv.c, jsonl.c, fix.c */
 ssize_t ing_csv_parse(struct ing *g, char *p, size_t n, int eof);

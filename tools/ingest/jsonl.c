@@ -573,7 +573,7 @@ void ing_jsonl_reset(struct ing *g)
  */
 ssize_t ing_jsonl_parse(struct ing *g, char *p, size_t n, int eof)
 {
-	char *s = p, *e = p + n;
+	char *s = p, *e = p + n, *ls, *le;
 
 	if (!g->started) {
 		if (n < 3 && !eof)
@@ -582,21 +582,13 @@ ssize_t ing_jsonl_parse(struct ing *g, char *p, size_t n, int eof)
 			s += 3;
 		g->started = 1;
 	}
-	while (s < e) {
-		char *nl = memchr(s, '\n', (size_t)(e - s)), *le;
-		const char *b;
+	while (ing_next_line(g, &s, e, eof, &ls, &le)) {
+		const char *b = ls;
 
-		if (!nl && !eof)
-			break;
-		le = nl ? nl : e;
-		g->line++;
-		if (le > s && le[-1] == '\r')
-			le--;
-		for (b = s; b < le && (*b == ' ' || *b == '\t'); b++)
-			;
-		if (b < le && line(g, s, le) < 0)
+		while (b < le && (*b == ' ' || *b == '\t'))
+			b++;
+		if (b < le && line(g, ls, le) < 0)
 			return -1;
-		s = nl ? nl + 1 : e;
 	}
 	return s - p;
 }
