@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define FS_VERSION_STRING "0.1.0"
 
@@ -288,6 +289,37 @@ enum fs_kind {
 	FS_K_EXPLAIN,	/* fs_score's explanation list */
 	FS_K_TEXT,	/* JSON body: uint32 length, bytes */
 };
+
+/*
+ * The value of an integer field of kind at p (any alignment): the
+ * small unsigned kinds widened, the 8-byte ones (I64, U64, FIX, TS,
+ * DUR, ID) as stored.
+ */
+static inline int64_t fs_load_int(const void *p, unsigned kind)
+{
+	switch (kind) {
+	case FS_K_U8: case FS_K_BOOL: case FS_K_CHAR:
+		return *(const uint8_t *)p;
+	case FS_K_U16: {
+		uint16_t v;
+
+		memcpy(&v, p, 2);
+		return v;
+	}
+	case FS_K_U32: {
+		uint32_t v;
+
+		memcpy(&v, p, 4);
+		return v;
+	}
+	default: {
+		int64_t v;
+
+		memcpy(&v, p, 8);
+		return v;
+	}
+	}
+}
 
 struct fs_field {
 	const char *name;

@@ -733,32 +733,14 @@ static inline uint64_t derived_key(const struct ing *g)
 {
 	const struct ing_slot *sl;
 	const char *p;
-	uint64_t v = 0;
 
 	if (g->keyfld_slot < 0)
 		return 0;
 	sl = &g->slots[g->keyfld_slot];
 	p = (const char *)g->frame + sl->off;
-	switch (sl->kind) {
-	case FS_K_CODE:
+	if (sl->kind == FS_K_CODE)
 		return fs_hash64(p, strnlen(p, sl->size));
-	case FS_K_CHAR: case FS_K_U8: case FS_K_BOOL:
-		return (uint8_t)*p;
-	case FS_K_U16: {
-		uint16_t x;
-
-		memcpy(&x, p, 2);
-		return x;
-	}
-	case FS_K_U32: {
-		uint32_t x;
-
-		memcpy(&x, p, 4);
-		return x;
-	}
-	}
-	memcpy(&v, p, sl->size < 8 ? sl->size : 8);
-	return v;
+	return (uint64_t)fs_load_int(p, sl->kind);
 }
 
 /*

@@ -288,32 +288,6 @@ void agg_init(const struct aggset *s, struct slot *sl, uint64_t key)
 	sl->max_ingest = W_TIME_MIN;
 }
 
-static inline int64_t rd_int(const char *p, unsigned kind)
-{
-	switch (kind) {
-	case FS_K_U8: case FS_K_BOOL: case FS_K_CHAR:
-		return *(const uint8_t *)p;
-	case FS_K_U16: {
-		uint16_t v;
-
-		memcpy(&v, p, 2);
-		return v;
-	}
-	case FS_K_U32: {
-		uint32_t v;
-
-		memcpy(&v, p, 4);
-		return v;
-	}
-	default: {
-		int64_t v;
-
-		memcpy(&v, p, 8);
-		return v;
-	}
-	}
-}
-
 static inline double rd_dbl(const char *p, unsigned kind)
 {
 	if (kind == FS_K_F32) {
@@ -347,7 +321,7 @@ static uint64_t rd_hash(const char *p, const struct agg *a)
 		memcpy(&u, &d, 8);
 		return u;
 	}
-	return (uint64_t)rd_int(p, a->kind);
+	return (uint64_t)fs_load_int(p, a->kind);
 }
 
 uint64_t agg_field_key(const struct fs_field *f, const struct fs_hdr *h)
@@ -367,8 +341,8 @@ static inline double val_dbl(const struct agg *a, const char *p)
 	if (a->vc == VC_DBL)
 		return rd_dbl(p, a->kind);
 	if (a->vc == VC_FIX)
-		return (double)rd_int(p, a->kind) / (double)FS_FIX_SCALE;
-	return (double)rd_int(p, a->kind);
+		return (double)fs_load_int(p, a->kind) / (double)FS_FIX_SCALE;
+	return (double)fs_load_int(p, a->kind);
 }
 
 /* Kahan-compensated double sum: {sum, compensation}. */
@@ -392,7 +366,7 @@ static void upd_minmax(const struct agg *a, char *st, const char *p,
 		if (n == 1 || (mx ? v > c : v < c) || isnan(c))
 			memcpy(st, &v, 8);
 	} else {
-		int64_t v = rd_int(p, a->kind), c;
+		int64_t v = fs_load_int(p, a->kind), c;
 
 		memcpy(&c, st, 8);
 		if (n == 1 || (mx ? v > c : v < c))
@@ -405,8 +379,8 @@ static void upd_ohlc(const struct aggset *s, char *st,
 {
 	struct ohlc_st *o = (struct ohlc_st *)st;
 	const char *f = (const char *)h;
-	int64_t px = rd_int(f + s->price_off, FS_K_FIX);
-	int64_t q = rd_int(f + s->qty_off, FS_K_I64);
+	int64_t px = fs_load_int(f + s->price_off, FS_K_FIX);
+	int64_t q = fs_load_int(f + s->qty_off, FS_K_I64);
 
 	if (n == 1) {
 		o->o_ts = o->c_ts = h->ts_event;
@@ -441,7 +415,7 @@ static void upd_one(const struct aggset *s, const struct agg *a, char *st,
 		if (a->vc == VC_DBL)
 			kahan_add((double *)st, rd_dbl(p, a->kind));
 		else
-			*(w_i128 *)st += rd_int(p, a->kind);
+			*(w_i128 *)st += fs_load_int(p, a->kind);
 		break;
 	case AGG_MIN: case AGG_MAX:
 		upd_minmax(a, st, p, n);
@@ -464,7 +438,7 @@ static void upd_one(const struct aggset *s, const struct agg *a, char *st,
 
 				memcpy(&fl[1], &d, 8);
 			} else {
-				fl[1] = rd_int(p, a->kind);
+				fl[1] = fs_load_int(p, a->kind);
 			}
 		}
 		break;
@@ -478,9 +452,9 @@ static void upd_one(const struct aggset *s, const struct agg *a, char *st,
 	case AGG_VWAP: {
 		struct vwap_st *v = (struct vwap_st *)st;
 		const char *f = (const char *)h;
-		int64_t q = rd_int(f + s->qty_off, FS_K_I64);
+		int64_t q = fs_load_int(f + s->qty_off, FS_K_I64);
 
-		v->pq += (w_i128)rd_int(f + s->price_off, FS_K_FIX) * q;
+		v->pq += (w_i128)fs_load_int(f + s->price_off, FS_K_FIX) * q;
 		v->vol += q;
 		break;
 	}
