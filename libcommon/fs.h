@@ -443,7 +443,14 @@ uint64_t fs_reader_offset(const struct fs_reader *r);	/* bytes consumed */
 const char *fs_reader_name(const struct fs_reader *r);
 void fs_reader_close(struct fs_reader *r);
 
-/* Open an output endpoint: "-" (stdout) or a path (created/truncated). */
+/*
+ * Open an output endpoint: "-" (stdout) or a path, created, and
+ * truncated when the first byte is written (or at close), so a run that
+ * stops at start leaves an existing file as it was.  A path that is the
+ * same file as an input or another output of this run is refused with
+ * exit 2 (fs_claim_fd).  Every writer is flushed when the tool ends on a
+ * failed write or read elsewhere (see fs_writer_flush).
+ */
 struct fs_writer *fs_writer_open(const char *uri);
 struct fs_writer *fs_writer_fd(int fd, const char *name);
 /*
@@ -461,14 +468,46 @@ void fs_write_frames(struct fs_writer *w, const void *p, size_t n);
 /* Write raw bytes (text output of fs-cat). */
 void fs_write_bytes(struct fs_writer *w, const void *p, size_t n);
 /*
- * Flush buffered output.  A closed reader (EPIPE) ends the tool quietly
- * with exit 0; other write errors die with exit 1.
+ * Flush buffered output.  Only a closed standard output (EPIPE on fd 1,
+ * "| head") ends the tool quietly, exit 0.  Any other failed write (a
+ * side output whose reader went away, a full disk) is an error, exit 1.
+ * Either way every other writer is flushed first, so the records already
+ * made reach the outputs that still work.
  */
 void fs_writer_flush(struct fs_writer *w);
+/*
+ * Flush every open writer, best effort (failures are reported, not
+ * fatal): for a tool about to die on an error of its own (a dead-letter
+ * file it could not write), so the good records before it are not lost.
+ */
+void fs_writers_flush_all(void);
 /* Flush, fsync if asked, close; dies on error like fs_writer_flush. */
 void fs_writer_close(struct fs_writer *w);
 uint64_t fs_writer_frames(const struct fs_writer *w);
 uint64_t fs_writer_bytes(const struct fs_writer *w);
+
+/* ---- what endpoints share (libcommon/endpoint.c) ---- */
+/*
+ * Note that fd (named name) is open as an input (output = 0) or an
+ * output.  When it is a regular file that this run already has open as
+ * an output, or it is an output and the file is already open as an
+ * input, dies with exit 2 naming both: reading and writing one file
+ * would destroy the input.  Pipes, terminals and devices never clash.
+ * fs_reader_open/fs_writer_open call it; tools call it for files they
+ * open themselves (fs-ingest's input, dead-letter files).
+ */
+void fs_claim_fd(int fd, const char *name, int output);
+/* main() hands over the read end of the pipe its signal handler writes. */
+void fs_stop_pipe_set(int fd);
+/*
+ * Wait until fd is readable, for at most timeout_ms (-1: no limit).
+ * Returns 1 readable (or hung up, or in error: read it to see), 0 on
+ * timeout, -1 when SIGINT/SIGTERM has arrived (fs_stop), even one that
+ * arrived just before the call.
+ */
+int fs_poll_in(int fd, int timeout_ms);
+/* Sleep until fs_mono_ns() reaches mono_ns; -1 early on SIGINT/SIGTERM. */
+int fs_sleep_until(int64_t mono_ns);
 
 /* ---- numbers, money, time (libcommon/parse.c) ---- */
 /*

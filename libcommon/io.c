@@ -13,12 +13,14 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
 
 #define RBUF_INIT (1u << 20)
 #define WBUF_SIZE (1u << 20)
+#define WRITERS_MAX 16
 
 struct fs_reader {
 	int fd;
@@ -36,11 +38,17 @@ struct fs_writer {
 	int fd;
 	int own_fd;
 	int tty;
+	int trunc;		/* a regular file to truncate at first write */
+	int dead;		/* a write failed: never write again */
 	char *buf;
 	size_t cap, used;
 	uint64_t frames, bytes;
 	char name[256];
 };
+
+/* The open writers, flushed when the tool ends on an error elsewhere. */
+static struct fs_writer *writers[WRITERS_MAX];
+static int exiting;		/* flushing them on the way out */
 
 static void *aligned_buf(size_t n)
 {
@@ -89,12 +97,15 @@ struct fs_reader *fs_reader_open(const char *uri)
 	struct fs_reader *r;
 	int fd;
 
-	if (strcmp(uri, "-") == 0)
+	if (strcmp(uri, "-") == 0) {
+		fs_claim_fd(0, "-", 0);
 		return fs_reader_fd(0, "-");
+	}
 	check_scheme(uri);
 	fd = open(uri, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", uri);
+	fs_claim_fd(fd, uri, 0);
 	r = fs_reader_fd(fd, uri);
 	r->own_fd = 1;
 	return r;
@@ -171,6 +182,8 @@ static ssize_t fill(struct fs_reader *r, size_t need, int timeout_ms)
 	ssize_t n;
 	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 
+	if (fs_stop)
+		return 0;
 	if (r->pos > 0) {
 		memmove(r->buf, r->buf + r->pos, r->end - r->pos);
 		r->base += r->pos;
@@ -185,30 +198,31 @@ static ssize_t fill(struct fs_reader *r, size_t need, int timeout_ms)
 		r->buf = nb;
 		r->cap = need;
 	}
-	if (r->flush_w || timeout_ms >= 0) {
-		int p = poll(&pfd, 1, 0);
+	/* Flush before blocking; wait for input or a stop signal. */
+	if (poll(&pfd, 1, 0) == 0) {
+		int p;
 
-		if (p == 0 && r->flush_w)
+		if (r->flush_w)
 			fs_writer_flush(r->flush_w);
-		if (p == 0 && timeout_ms >= 0) {
-			do {
-				p = poll(&pfd, 1, timeout_ms);
-			} while (p < 0 && errno == EINTR && !fs_stop);
-			if (p == 0)
-				return -2;
-		}
+		p = fs_poll_in(r->fd, timeout_ms);
+		if (p < 0)
+			return 0;
+		if (p == 0)
+			return -2;
 	}
 	do {
 		n = read(r->fd, r->buf + r->end, r->cap - r->end);
 	} while (n < 0 && errno == EINTR && !fs_stop);
 	if (n < 0) {
-		if (errno == EINTR)
+		int e = errno;
+
+		if (e == EINTR)
 			return 0;
-		fs_warn("cannot read '%s': %s (byte offset %llu)", r->name,
-			strerror(errno),
-			(unsigned long long)(r->base + r->end));
-		r->failed = 1;
-		return -1;
+		/* An endpoint that cannot be read is a failure, not bad data */
+		fs_writers_flush_all();
+		errno = e;
+		fs_die_errno(FS_EXIT_FAIL, "cannot read '%s' (byte offset %llu)",
+			     r->name, (unsigned long long)(r->base + r->end));
 	}
 	r->end += n;
 	return n;
@@ -284,6 +298,11 @@ struct fs_writer *fs_writer_fd(int fd, const char *name)
 	w->buf = aligned_buf(w->cap);
 	w->tty = isatty(fd);
 	snprintf(w->name, sizeof(w->name), "%s", name);
+	for (int i = 0; i < WRITERS_MAX; i++)
+		if (!writers[i]) {
+			writers[i] = w;
+			break;
+		}
 	return w;
 }
 
@@ -292,14 +311,21 @@ struct fs_writer *fs_writer_open(const char *uri)
 	struct fs_writer *w;
 	int fd;
 
-	if (strcmp(uri, "-") == 0)
+	struct stat st;
+
+	if (strcmp(uri, "-") == 0) {
+		fs_claim_fd(1, "-", 1);
 		return fs_writer_fd(1, "-");
+	}
 	check_scheme(uri);
-	fd = open(uri, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* No O_TRUNC: a clash with an input is found before data is lost */
+	fd = open(uri, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot create '%s'", uri);
+	fs_claim_fd(fd, uri, 1);
 	w = fs_writer_fd(fd, uri);
 	w->own_fd = 1;
+	w->trunc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	return w;
 }
 
@@ -311,24 +337,62 @@ static void refuse_tty(struct fs_writer *w)
 	(void)w;
 }
 
-/* Write all of p[0..n) to w's descriptor; EPIPE ends the tool quietly. */
+/*
+ * w's write failed with errno e.  On the way out already: note it and go
+ * on.  Otherwise flush every other writer, then end: quietly (exit 0)
+ * for a closed standard output, with an error (exit 1) for any other.
+ */
+static void write_failed(struct fs_writer *w, int e)
+{
+	w->dead = 1;
+	if (exiting) {
+		fs_warn("cannot write '%s': %s", w->name, strerror(e));
+		return;
+	}
+	fs_writers_flush_all();
+	if (e == EPIPE && w->fd == 1)
+		exit(FS_EXIT_OK);	/* | head: the reader went away */
+	errno = e;
+	fs_die_errno(FS_EXIT_FAIL, "cannot write '%s'", w->name);
+}
+
+/* Write all of p[0..n) to w's descriptor; see write_failed. */
 static void write_all(struct fs_writer *w, const char *p, size_t n)
 {
 	size_t off = 0;
 
+	if (w->dead)
+		return;
+	if (w->trunc && n) {
+		w->trunc = 0;
+		if (ftruncate(w->fd, 0) != 0) {
+			write_failed(w, errno);
+			return;
+		}
+	}
 	while (off < n) {
 		ssize_t k = write(w->fd, p + off, n - off);
 
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0 && errno == EPIPE)
-			exit(FS_EXIT_OK);	/* reader went away: quietly */
-		if (k < 0)
-			fs_die_errno(FS_EXIT_FAIL, "cannot write '%s'",
-				     w->name);
+		if (k < 0) {
+			write_failed(w, errno);
+			return;
+		}
 		off += k;
 	}
 	w->bytes += n;
+}
+
+void fs_writers_flush_all(void)
+{
+	int was = exiting;
+
+	exiting = 1;
+	for (int i = 0; i < WRITERS_MAX; i++)
+		if (writers[i] && !writers[i]->dead)
+			fs_writer_flush(writers[i]);
+	exiting = was;
 }
 
 void fs_writer_flush(struct fs_writer *w)
@@ -417,6 +481,11 @@ void fs_writer_close(struct fs_writer *w)
 	if (!w)
 		return;
 	fs_writer_flush(w);
+	if (w->trunc && ftruncate(w->fd, 0) != 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot truncate '%s'", w->name);
+	for (int i = 0; i < WRITERS_MAX; i++)
+		if (writers[i] == w)
+			writers[i] = NULL;
 	if (w->own_fd && close(w->fd) != 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot close '%s'", w->name);
 	free(w->buf);

@@ -6,16 +6,39 @@
  * main is weak so that libFuzzer harnesses, which bring their own main,
  * link against libcommon unchanged.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fs.h"
 
+static int stop_wr = -1;	/* write end of the stop pipe */
+
+/* Set fs_stop and wake whatever waits in fs_poll_in/fs_sleep_until. */
 static void on_stop(int sig)
 {
+	int e = errno;
+
 	(void)sig;
 	fs_stop = 1;
+	if (stop_wr >= 0)
+		(void)!write(stop_wr, "", 1);
+	errno = e;
+}
+
+/*
+ * The self-pipe that makes a signal wake a poll: a signal that lands
+ * between a tool's check of fs_stop and its poll still ends the wait.
+ */
+static void stop_pipe(void)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+		return;		/* waits still end on EINTR */
+	stop_wr = fds[1];
+	fs_stop_pipe_set(fds[0]);
 }
 
 /* Open /dev/null on any of fds 0-2 that is closed; die if we cannot. */
@@ -43,6 +66,7 @@ __attribute__((weak)) int main(int argc, char **argv)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	stop_pipe();
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

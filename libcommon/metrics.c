@@ -9,9 +9,11 @@
  * Every sample carries the label tool="fs-NAME".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -132,17 +134,76 @@ static void put_metric(FILE *f, const struct metric *m)
 }
 
 /*
+ * Whether path may be replaced by a metrics file: it does not exist, or
+ * is a regular file (not a FIFO, a device, a directory or a symlink,
+ * which rename() would replace).  -1 with errno set when not.
+ */
+static int metrics_target_ok(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	errno = S_ISLNK(st.st_mode) ? ELOOP : S_ISDIR(st.st_mode) ? EISDIR
+	      : EPERM;
+	return -1;
+}
+
+/* What kind of file path is, for the refusal message. */
+static const char *file_kind(const struct stat *st)
+{
+	return S_ISLNK(st->st_mode) ? "a symbolic link" :
+	       S_ISFIFO(st->st_mode) ? "a FIFO" :
+	       S_ISDIR(st->st_mode) ? "a directory" :
+	       S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device" :
+	       S_ISSOCK(st->st_mode) ? "a socket" : "not a regular file";
+}
+
+/*
+ * At open: refuse (exit 2) a PATH that is not a regular file, or that is
+ * an input or output of this run; note it as an output (called again
+ * once the first file is written, so an input opened later is checked).
+ */
+static void metrics_claim(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		fs_die(FS_EXIT_USAGE, "refusing to write metrics to '%s': it "
+		       "is %s; --metrics takes a regular file (it is "
+		       "replaced once a second)", path, file_kind(&st));
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	fs_claim_fd(fd, path, 1);
+	close(fd);
+}
+
+/*
  * Write the whole exposition to PATH.tmp and rename it over PATH.
  * Returns 0, or -1 with errno set.
  */
 static int metrics_write(struct fs_metrics *m)
 {
-	FILE *f = fopen(m->tmp, "w");
+	FILE *f;
 	size_t i;
-	int e;
+	int e, fd;
 
-	if (!f)
+	if (metrics_target_ok(m->path) < 0)
 		return -1;
+	fd = open(m->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		  O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (!(f = fdopen(fd, "w"))) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	for (i = 0; i < m->n; i++)
 		put_metric(f, &m->m[i]);
 	if (ferror(f)) {
@@ -185,8 +246,10 @@ struct fs_metrics *fs_metrics_open(const char *path)
 	n = strlen(path) + 5;
 	m->tmp = fs_xmalloc(n);
 	snprintf(m->tmp, n, "%s.tmp", path);
+	metrics_claim(path);
 	if (metrics_write(m) < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot write metrics '%s'", path);
+	metrics_claim(path);
 	m->last = fs_mono_ns();
 	return m;
 }

@@ -1223,16 +1223,9 @@ static void setup(struct gen *g, uint64_t seed)
 static void pace(struct gen *g, int64_t t0)
 {
 	int64_t due = t0 + (int64_t)((double)g->records * 1e9 / g->rate);
-	struct timespec ts;
 
 	fs_writer_flush(g->w);
-	if (fs_mono_ns() >= due)
-		return;
-	ts.tv_sec = due / NS;
-	ts.tv_nsec = due % NS;
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
-			       NULL) == EINTR && !fs_stop)
-		;
+	(void)fs_sleep_until(due);	/* early on SIGINT/SIGTERM */
 }
 
 /* Write n records of the kind. */

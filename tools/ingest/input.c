@@ -41,8 +41,11 @@ static ssize_t fd_read(struct ing *g, struct src *s, char *buf, size_t n)
 		if (!s->regular) {
 			struct pollfd p = { s->fd, POLLIN, 0 };
 
-			if (poll(&p, 1, 0) == 0)
+			if (poll(&p, 1, 0) == 0) {
 				ing_flush(g);
+				if (fs_poll_in(s->fd, -1) < 0)
+					return 0;	/* SIGINT/SIGTERM */
+			}
 		}
 		k = read(s->fd, buf, n);
 		if (k >= 0)
@@ -357,6 +360,7 @@ int ing_input_path(struct ing *g, const char *path)
 		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", path);
 	if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode))
 		fs_die(FS_EXIT_FAIL, "cannot read '%s': Is a directory", path);
+	fs_claim_fd(s->fd, path, 0);
 	s->regular = fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode);
 	rc = input(g, strcmp(path, "-") ? path : "stdin", s, 0);
 	if (s->fd > 0)
