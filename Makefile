@@ -1,14 +1,22 @@
 # finstream - one plain Makefile.
 #
 #   make            build every tool into $(B)/bin (B=build by default)
-#   make check      build and run every test; last line "N passed, N failed"
+#   make check      install missing packages, build, run every test;
+#                   last line "N passed, N failed"
 #   make check SAN=1  the same under ASan+UBSan (in build-san/)
 #   make demo       install missing packages, build, run the fraud pipeline
 #   make bench      benchmarks under bench/, results in bench/results/
 #   make fuzz       run each libFuzzer harness for FUZZ_SECONDS (clang)
 #   make deps       install the Debian packages the build and tests need
 #   make install    PREFIX=/usr/local
+#   make help       this text
+#   make clean      remove the build directories
 #   CUDA=auto|0|1   build fs-score-gpu's CUDA path when nvcc is found
+#
+# deps, demo, check, help and clean work on a machine with nothing but
+# make installed: they probe no library while the Makefile is read, and
+# demo and check install the packages (scripts/install-deps) before they
+# build, in a second make that then finds them.
 
 CC ?= cc
 ifeq ($(origin CC),default)
@@ -35,6 +43,13 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilibcommon \
 	  -pthread $(SANFLAGS)
 LDFLAGS += -pthread -Wl,--as-needed $(SANFLAGS)
 
+# Goals that must run before the libraries are installed: no probing.
+NOPROBE_GOALS = deps demo check help clean
+ifneq ($(filter-out $(NOPROBE_GOALS),$(or $(MAKECMDGOALS),all)),)
+PROBE = 1
+endif
+
+ifeq ($(PROBE),1)
 # Libraries through pkg-config; a missing one names its Debian package.
 define need_pkg
 $(if $(shell pkg-config --exists $(1) && echo y),,\
@@ -72,6 +87,7 @@ NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC,-Wall -Ilibcommon
 endif
 CUDA_WHY := $(if $(filter 0,$(CUDA)),CUDA=0,$(if $(NVCC),nvcc found but no libcudart_static.a,no nvcc))
 $(info finstream: CUDA=$(if $(filter 1,$(HAVE_CUDA)),yes ($(NVCC); libcudart in $(CUDA_LIBDIR)),no ($(CUDA_WHY))))
+endif
 
 LIB_SRC = $(wildcard libcommon/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
@@ -138,11 +154,21 @@ else
 	chmod +x $@
 endif
 
-check: all $(UNIT_BINS) $(EMU_BINS)
+# check and demo: packages first, then a make that probes and builds.
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all $(UNIT_BINS) $(EMU_BINS)
 	@B=$(B) SAN=$(SAN) tests/run
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: all
 	@B=$(B) scripts/demo
+
+help:
+	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
 bench: all
 	@B=$(B) bench/run
@@ -182,5 +208,6 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz build-cpu
 
-.PHONY: all check demo bench deps style fuzz install clean
+.PHONY: all check check-run demo demo-run bench deps help style fuzz \
+	install clean
 .SECONDARY:
