@@ -421,6 +421,12 @@ struct fs_writer;
  * or 4 for an unavailable service) when it cannot open.
  */
 struct fs_reader *fs_reader_open(const char *uri);
+/*
+ * For tools that open an endpoint themselves (fs-ingest's input): a
+ * "kafka://" URI, which this build cannot open yet, ends the tool with
+ * exit 4 (a needed service unavailable).
+ */
+void fs_check_scheme(const char *uri);
 /* Wrap an open descriptor (not closed by fs_reader_close). */
 struct fs_reader *fs_reader_fd(int fd, const char *name);
 
@@ -535,6 +541,14 @@ int fs_parse_time(const char *s, size_t n, int64_t *ns);
  * Option values (libcommon/opt.c): the parsed value, or a usage error
  * naming the option (exit 2).  n as above; durations in ns.
  */
+/*
+ * getopt_long, with the one message every tool gives for an unknown
+ * option or a missing argument (a usage error, exit 2); returns the
+ * option's value, or -1 after the last option.
+ */
+struct option;
+int fs_getopt(int argc, char **argv, const char *shortopts,
+	      const struct option *longopts);
 int64_t fs_opt_i64(const char *opt, const char *s, int64_t lo, int64_t hi);
 double fs_opt_f64(const char *opt, const char *s, double lo, double hi);
 int64_t fs_opt_duration(const char *opt, const char *s, size_t n,

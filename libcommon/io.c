@@ -59,8 +59,7 @@ static void *aligned_buf(size_t n)
 	return p;
 }
 
-/* Refuse the Kafka scheme until the Kafka endpoint lands. */
-static void check_scheme(const char *uri)
+void fs_check_scheme(const char *uri)
 {
 	if (strncmp(uri, "kafka://", 8) == 0)
 		fs_die(FS_EXIT_UNAVAIL, "cannot open '%s': this build has "
@@ -101,7 +100,7 @@ struct fs_reader *fs_reader_open(const char *uri)
 		fs_claim_fd(0, "-", 0);
 		return fs_reader_fd(0, "-");
 	}
-	check_scheme(uri);
+	fs_check_scheme(uri);
 	fd = open(uri, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", uri);
@@ -317,7 +316,7 @@ struct fs_writer *fs_writer_open(const char *uri)
 		fs_claim_fd(1, "-", 1);
 		return fs_writer_fd(1, "-");
 	}
-	check_scheme(uri);
+	fs_check_scheme(uri);
 	/* No O_TRUNC: a clash with an input is found before data is lost */
 	fd = open(uri, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)

@@ -4,10 +4,31 @@
  * and what was wanted.  Every tool's numeric and duration options go
  * through here, so they all read and fail alike.
  */
+#include <getopt.h>
 #include <math.h>
 #include <string.h>
 
 #include "fs.h"
+
+int fs_getopt(int argc, char **argv, const char *shortopts,
+	      const struct option *longopts)
+{
+	char spec[64];
+	int c;
+
+	snprintf(spec, sizeof(spec), ":%s", shortopts);
+	opterr = 0;
+	c = getopt_long(argc, argv, spec, longopts, NULL);
+	if (c == ':')
+		fs_usage_error("option '%s' needs an argument",
+			       argv[optind - 1]);
+	if (c == '?') {
+		if (optopt)
+			fs_usage_error("unknown option '-%c'", optopt);
+		fs_usage_error("unknown option '%s'", argv[optind - 1]);
+	}
+	return c;
+}
 
 int64_t fs_opt_i64(const char *opt, const char *s, int64_t lo, int64_t hi)
 {

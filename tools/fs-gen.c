@@ -1156,9 +1156,7 @@ static void parse_opts(struct gen *g, struct opts *o, int argc,
 {
 	int c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hn:o:", long_options,
-				NULL)) != -1) {
+	while ((c = fs_getopt(argc, argv, "hn:o:", long_options)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -1169,14 +1167,6 @@ static void parse_opts(struct gen *g, struct opts *o, int argc,
 		case 'o':
 			o->out = optarg;
 			break;
-		case ':':
-			fs_usage_error("option '%s' needs an argument",
-				       argv[optind - 1]);
-		case '?':
-			if (optopt)
-				fs_usage_error("unknown option '-%c'", optopt);
-			fs_usage_error("unknown option '%s'",
-				       argv[optind - 1]);
 		default:
 			if (long_opt(g, o, c, optarg) < 0)
 				fs_bug("option %d not handled", c);

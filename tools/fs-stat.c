@@ -404,8 +404,7 @@ int tool_main(int argc, char **argv)
 	int ch, status;
 	double secs;
 
-	while ((ch = getopt_long(argc, argv, "hi:o:q", long_options,
-				 NULL)) != -1) {
+	while ((ch = fs_getopt(argc, argv, "hi:o:q", long_options)) != -1) {
 		switch (ch) {
 		case 'h': usage(stdout); return FS_EXIT_OK;
 		case 'i': in = optarg; break;
@@ -422,7 +421,7 @@ int tool_main(int argc, char **argv)
 		case O_JSON: m->json = 1; break;
 		case O_METRICS: metrics = optarg; break;
 		case O_VERSION: fs_print_version(NULL); return FS_EXIT_OK;
-		default: fs_usage_error("bad option");
+		default: fs_bug("option %d not handled", ch);
 		}
 	}
 	if (optind < argc)

@@ -355,6 +355,7 @@ int ing_input_path(struct ing *g, const char *path)
 	struct stat st;
 	int rc;
 
+	fs_check_scheme(path);
 	s->fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
 	if (s->fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", path);
