@@ -15,6 +15,7 @@
 
 /* A regular file some endpoint of this run has open. */
 struct claim {
+	int used;
 	dev_t dev;
 	ino_t ino;
 	int output;
@@ -25,17 +26,17 @@ static struct claim claims[CLAIMS_MAX];
 static size_t nclaims;
 static int stop_rd = -1;	/* read end of the stop pipe, or -1 */
 
-void fs_claim_fd(int fd, const char *name, int output)
+int fs_claim_fd(int fd, const char *name, int output)
 {
 	struct stat st;
 	size_t i;
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return;		/* pipes, terminals, devices: no clash */
+		return -1;	/* pipes, terminals, devices: no clash */
 	for (i = 0; i < nclaims; i++) {
 		const struct claim *c = &claims[i];
 
-		if (c->dev != st.st_dev || c->ino != st.st_ino ||
+		if (!c->used || c->dev != st.st_dev || c->ino != st.st_ino ||
 		    (!output && !c->output))
 			continue;
 		fs_die(FS_EXIT_USAGE, "refusing to use '%s' as %s: it is the "
@@ -43,14 +44,24 @@ void fs_claim_fd(int fd, const char *name, int output)
 		       output ? "an output" : "an input",
 		       c->output ? "output" : "input", c->name);
 	}
-	if (nclaims == CLAIMS_MAX)
-		return;
-	claims[nclaims].dev = st.st_dev;
-	claims[nclaims].ino = st.st_ino;
-	claims[nclaims].output = output;
-	snprintf(claims[nclaims].name, sizeof(claims[nclaims].name), "%s",
-		 name);
-	nclaims++;
+	for (i = 0; i < nclaims && claims[i].used; i++)
+		;
+	if (i == CLAIMS_MAX)
+		return -1;
+	if (i == nclaims)
+		nclaims++;
+	claims[i].used = 1;
+	claims[i].dev = st.st_dev;
+	claims[i].ino = st.st_ino;
+	claims[i].output = output;
+	snprintf(claims[i].name, sizeof(claims[i].name), "%s", name);
+	return (int)i;
+}
+
+void fs_unclaim(int claim)
+{
+	if (claim >= 0 && (size_t)claim < nclaims)
+		claims[claim].used = 0;
 }
 
 void fs_stop_pipe_set(int fd)

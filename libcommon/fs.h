@@ -499,10 +499,13 @@ uint64_t fs_writer_bytes(const struct fs_writer *w);
  * an output, or it is an output and the file is already open as an
  * input, dies with exit 2 naming both: reading and writing one file
  * would destroy the input.  Pipes, terminals and devices never clash.
- * fs_reader_open/fs_writer_open call it; tools call it for files they
- * open themselves (fs-ingest's input, dead-letter files).
+ * Returns a claim to give back with fs_unclaim() when the file is
+ * closed (its inode number may then be reused), or -1 when nothing was
+ * noted.  fs_reader_open/fs_writer_open call it; tools call it for
+ * files they open themselves (fs-ingest's input, dead-letter files).
  */
-void fs_claim_fd(int fd, const char *name, int output);
+int fs_claim_fd(int fd, const char *name, int output);
+void fs_unclaim(int claim);
 /* main() hands over the read end of the pipe its signal handler writes. */
 void fs_stop_pipe_set(int fd);
 /*

@@ -25,6 +25,7 @@
 struct fs_reader {
 	int fd;
 	int own_fd;
+	int claim;		/* fs_claim_fd's, given back at close */
 	int failed;		/* a data error was reported */
 	char *buf;
 	size_t cap, pos, end;
@@ -37,6 +38,7 @@ struct fs_reader {
 struct fs_writer {
 	int fd;
 	int own_fd;
+	int claim;		/* fs_claim_fd's, given back at close */
 	int tty;
 	int trunc;		/* a regular file to truncate at first write */
 	int dead;		/* a write failed: never write again */
@@ -84,6 +86,7 @@ struct fs_reader *fs_reader_fd(int fd, const char *name)
 	struct fs_reader *r = fs_xcalloc(1, sizeof(*r));
 
 	r->fd = fd;
+	r->claim = -1;
 	grow_pipe(fd);
 	r->cap = RBUF_INIT;
 	r->buf = aligned_buf(r->cap);
@@ -97,15 +100,18 @@ struct fs_reader *fs_reader_open(const char *uri)
 	int fd;
 
 	if (strcmp(uri, "-") == 0) {
-		fs_claim_fd(0, "-", 0);
-		return fs_reader_fd(0, "-");
+		int c = fs_claim_fd(0, "-", 0);
+
+		r = fs_reader_fd(0, "-");
+		r->claim = c;
+		return r;
 	}
 	fs_check_scheme(uri);
 	fd = open(uri, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", uri);
-	fs_claim_fd(fd, uri, 0);
 	r = fs_reader_fd(fd, uri);
+	r->claim = fs_claim_fd(fd, uri, 0);
 	r->own_fd = 1;
 	return r;
 }
@@ -134,6 +140,7 @@ void fs_reader_close(struct fs_reader *r)
 {
 	if (!r)
 		return;
+	fs_unclaim(r->claim);
 	if (r->own_fd)
 		close(r->fd);
 	free(r->buf);
@@ -292,6 +299,7 @@ struct fs_writer *fs_writer_fd(int fd, const char *name)
 	struct fs_writer *w = fs_xcalloc(1, sizeof(*w));
 
 	w->fd = fd;
+	w->claim = -1;
 	grow_pipe(fd);
 	w->cap = WBUF_SIZE;
 	w->buf = aligned_buf(w->cap);
@@ -311,18 +319,23 @@ struct fs_writer *fs_writer_open(const char *uri)
 	int fd;
 
 	struct stat st;
+	int c;
 
 	if (strcmp(uri, "-") == 0) {
-		fs_claim_fd(1, "-", 1);
-		return fs_writer_fd(1, "-");
+		c = fs_claim_fd(1, "-", 1);
+
+		w = fs_writer_fd(1, "-");
+		w->claim = c;
+		return w;
 	}
 	fs_check_scheme(uri);
 	/* No O_TRUNC: a clash with an input is found before data is lost */
 	fd = open(uri, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot create '%s'", uri);
-	fs_claim_fd(fd, uri, 1);
+	c = fs_claim_fd(fd, uri, 1);
 	w = fs_writer_fd(fd, uri);
+	w->claim = c;
 	w->own_fd = 1;
 	w->trunc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	return w;
@@ -485,6 +498,7 @@ void fs_writer_close(struct fs_writer *w)
 	for (int i = 0; i < WRITERS_MAX; i++)
 		if (writers[i] == w)
 			writers[i] = NULL;
+	fs_unclaim(w->claim);
 	if (w->own_fd && close(w->fd) != 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot close '%s'", w->name);
 	free(w->buf);

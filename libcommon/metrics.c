@@ -163,8 +163,9 @@ static const char *file_kind(const struct stat *st)
 
 /*
  * At open: refuse (exit 2) a PATH that is not a regular file, or that is
- * an input or output of this run; note it as an output (called again
- * once the first file is written, so an input opened later is checked).
+ * an input or output of this run.  Nothing is noted: each write replaces
+ * the file with a new one, so an inode noted now would soon name nothing
+ * (tools open their metrics after their endpoints).
  */
 static void metrics_claim(const char *path)
 {
@@ -178,7 +179,7 @@ static void metrics_claim(const char *path)
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return;
-	fs_claim_fd(fd, path, 1);
+	fs_unclaim(fs_claim_fd(fd, path, 1));
 	close(fd);
 }
 
@@ -249,7 +250,6 @@ struct fs_metrics *fs_metrics_open(const char *path)
 	metrics_claim(path);
 	if (metrics_write(m) < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot write metrics '%s'", path);
-	metrics_claim(path);
 	m->last = fs_mono_ns();
 	return m;
 }

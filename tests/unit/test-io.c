@@ -113,6 +113,29 @@ static void test_bad_frames(void **state)
 	expect("", 0, 0, 0);			/* empty input */
 }
 
+/*
+ * A file given back with fs_unclaim (closed) no longer clashes: a new
+ * file may reuse its inode number (tmpfs does at once).  Clashes
+ * themselves end the process (exit 2): tests/cli/0900-endpoints.bats.
+ */
+static void test_claims(void **state)
+{
+	int a = memfd_create("a", 0), b = memfd_create("b", 0), c1, c2;
+
+	(void)state;
+	c1 = fs_claim_fd(a, "a", 1);
+	assert_true(c1 >= 0);
+	c2 = fs_claim_fd(b, "b", 0);	/* another file: no clash */
+	assert_true(c2 >= 0 && c2 != c1);
+	fs_unclaim(c1);
+	assert_int_equal(fs_claim_fd(a, "a", 0), c1);	/* slot reused */
+	fs_unclaim(c1);
+	fs_unclaim(c2);
+	assert_int_equal(fs_claim_fd(0 + a, "a", 0) >= 0, 1);
+	close(a);
+	close(b);
+}
+
 static void test_schema_table(void **state)
 {
 	const struct fs_type *t = fs_type_by_name("txn");
@@ -184,6 +207,7 @@ int tool_main(int argc, char **argv)
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_schema_table),
 		cmocka_unit_test(test_schema_codec),
+		cmocka_unit_test(test_claims),
 	};
 
 	(void)argc;
