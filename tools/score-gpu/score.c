@@ -105,6 +105,7 @@ struct scorer {
 	double psi;
 	struct fs_hist lat;
 	int64_t busy_ns, t0;
+	uint64_t frame_no, frame_off;	/* the frame being handled */
 };
 
 static void usage(FILE *fp)
@@ -644,7 +645,11 @@ static int64_t deadline(const struct scorer *s)
 _Noreturn static void bad_input(struct scorer *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Flush what is good, then die with exit 3 saying where. */
+/*
+ * Flush what is good, then die with exit 3 saying where: the number of
+ * the frame being handled and the byte offset where it starts (as
+ * fs-record(5) and the reader's own messages count them).
+ */
 static void bad_input(struct scorer *s, const char *fmt, ...)
 {
 	char msg[256];
@@ -658,9 +663,8 @@ static void bad_input(struct scorer *s, const char *fmt, ...)
 	if (s->aw)
 		fs_writer_close(s->aw);
 	fs_die(FS_EXIT_DATA, "%s (frame %llu, byte offset %llu, %s)", msg,
-	       (unsigned long long)fs_reader_frames(s->r),
-	       (unsigned long long)fs_reader_offset(s->r),
-	       fs_reader_name(s->r));
+	       (unsigned long long)s->frame_no,
+	       (unsigned long long)s->frame_off, fs_reader_name(s->r));
 }
 
 /* Map the model's features to the columns of a FEATURES schema. */
@@ -783,6 +787,9 @@ static void on_features(struct scorer *s, const struct fs_hdr *h)
 
 static void on_record(struct scorer *s, const struct fs_hdr *h)
 {
+	/* the reader has consumed h: its start is one frame back */
+	s->frame_no = fs_reader_frames(s->r);
+	s->frame_off = fs_reader_offset(s->r) - fs_frame_size(h);
 	if (h->type == FS_T_FEATURES)
 		on_features(s, h);
 	else if (h->type == FS_T_SCHEMA)
