@@ -373,27 +373,38 @@ static void free_batches(struct scorer *s)
 
 /* ---- scoring a batch ---- */
 
-/* Top K of phi by |value| over features present in the schema. */
+/* Whether e goes before o: larger |contrib|, then lower column. */
+static int expl_before(struct expl e, struct expl o)
+{
+	float a = fabsf(e.contrib), b = fabsf(o.contrib);
+
+	return a > b || (a == b && e.feat < o.feat);
+}
+
+/*
+ * Top K of phi over features present in the schema, as they are
+ * written (float): by |contribution| descending, equal ones by schema
+ * column ascending; zero contributions are left out.
+ */
 static int top_k(const double *phi, const int32_t *map, int nfeat, int k,
 		 struct expl *out)
 {
 	int n = 0;
 
 	for (int j = 0; j < nfeat; j++) {
-		double a = fabs(phi[j]);
+		struct expl e = { (uint32_t)map[j], (float)phi[j] };
 		int p;
 
-		if (map[j] < 0 || phi[j] == 0)
+		if (map[j] < 0 || e.contrib == 0)
 			continue;
-		if (n == k && !(a > fabs(out[k - 1].contrib)))
+		if (n == k && !expl_before(e, out[k - 1]))
 			continue;
 		p = n < k ? n++ : k - 1;
-		while (p > 0 && a > fabs(out[p - 1].contrib)) {
+		while (p > 0 && expl_before(e, out[p - 1])) {
 			out[p] = out[p - 1];
 			p--;
 		}
-		out[p].feat = (uint32_t)map[j];
-		out[p].contrib = (float)phi[j];
+		out[p] = e;
 	}
 	return n;
 }
@@ -617,12 +628,18 @@ static void write_score(struct scorer *s, struct batch *b, int i)
 		reservoir_add(s->res, score);
 }
 
-/* PSI after a batch; one ALERT each time it rises above --psi-alert. */
+/*
+ * PSI after a batch; one ALERT each time it rises above --psi-alert,
+ * once the window is full (the gauge shows the PSI of the scores so far
+ * before that).
+ */
 static void check_drift(struct scorer *s, const struct rowmeta *last)
 {
 	char reason[24];
 
 	s->psi = drift_psi(s->drift);
+	if (!drift_full(s->drift))
+		return;
 	if (s->psi <= s->o.psi_alert) {
 		s->psi_alerted = 0;
 		return;

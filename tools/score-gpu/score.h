@@ -278,7 +278,10 @@ struct drift *drift_load(const char *path, size_t window, char *err,
 			 size_t errlen);
 /* Add a score; returns 1 when the window is full and PSI is current. */
 int drift_add(struct drift *d, double score);
+/* PSI of the scores in the window (fewer before it is full). */
 double drift_psi(const struct drift *d);
+/* 1 when the window holds its N scores. */
+int drift_full(const struct drift *d);
 void drift_free(struct drift *d);
 /* A bounded sample of scores for --save-reference. */
 struct reservoir;
