@@ -201,7 +201,8 @@ struct fs_score {
 	uint64_t model_id;
 	uint8_t decision;	/* 1 = above threshold */
 	uint8_t nexplain;	/* entries used in explain[] */
-	uint8_t pad_[6];
+	uint16_t cls;		/* multi-class models: the class of score */
+	uint8_t pad_[4];
 	struct {
 		uint32_t feature;	/* column index in the FEATURES schema */
 		float contrib;		/* SHAP value */

@@ -123,6 +123,8 @@ static const struct fs_field score_fields[] = {
 	{ "explain", FS_HDR_SIZE + offsetof(struct fs_score, nexplain),
 	  FS_K_EXPLAIN, 1 + 2 + 4 + 8 * FS_EXPLAIN_MAX, 0,
 	  "top features by SHAP value" },
+	{ "class", FS_HDR_SIZE + offsetof(struct fs_score, cls), FS_K_U16, 2,
+	  0, "multi-class models: the top class (score is its probability)" },
 };
 
 static const struct fs_field alert_fields[] = {

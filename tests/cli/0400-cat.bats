@@ -197,8 +197,8 @@ print(len(rows), rows[1]["amount"], rows[1]["currency"], rows[2]["type"], rows[2
 	$H,$Z,1,1,0.1,-2.5
 	ts_event,ts_ingest,key,seq,count,sum_amount,window_end,mean
 	$H,$Z,1,2,3,12.5,2026-01-02T00:01:00Z,0.25
-	ts_event,ts_ingest,key,seq,score,model_id,decision,explain
-	$H,$Z,1,3,0.875,42,1,n_1h:+0.5;f7:-0.25
+	ts_event,ts_ingest,key,seq,score,model_id,decision,explain,class
+	$H,$Z,1,3,0.875,42,1,n_1h:+0.5;f7:-0.25,0
 	ts_event,ts_ingest,key,seq,f0
 	$H,$Z,1,5,1.5
 	EOT

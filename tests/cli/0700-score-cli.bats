@@ -151,6 +151,73 @@ EOF
 	assert_match "before its SCHEMA"
 }
 
+# frames FILE SPEC...: frames for the error-offset tests; SPEC is
+# s:NAMES (a FEATURES SCHEMA, id 42), f:N (FEATURES of N columns, id 42),
+# o:N (FEATURES of N columns, schema id 9), t (a FEATURES too short),
+# b (a SCHEMA for FEATURES with a cut body), g (a WATERMARK, passed
+# through).
+frames() {
+	python3 - "$@" <<'EOF'
+import struct, sys
+def frame(t, body, flags=0):
+    body += b"\0" * ((-len(body)) % 8)
+    return struct.pack("<IHBBqqQQ", 36 + len(body), t, 1, flags, 1, 1, 1,
+                       1) + body
+out = b""
+for spec in sys.argv[2:]:
+    k, _, a = spec.partition(":")
+    if k == "s":
+        names = a.split(",")
+        out += frame(0x102, struct.pack("<HHI", 8, len(names), 42) +
+                     bytes([7] * len(names)) +
+                     b"".join(n.encode() + b"\0" for n in names), flags=1)
+    elif k in "fo":
+        n = int(a)
+        out += frame(8, struct.pack("<II", n, 42 if k == "f" else 9) +
+                     struct.pack("<%df" % n, *range(n)))
+    elif k == "t":
+        out += frame(8, b"")
+    elif k == "b":
+        out += frame(0x102, struct.pack("<HHI", 8, 5, 42) + b"\7", flags=1)
+    elif k == "g":
+        out += frame(0x100, b"", flags=1)
+open(sys.argv[1], "wb").write(out)
+EOF
+}
+
+# frame_start FILE N: where frame N (from 1) of FILE starts.
+frame_start() {
+	python3 -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read(); o = 0
+for i in range(int(sys.argv[2]) - 1):
+    o += struct.unpack_from('<I', b, o)[0] + 4
+print(o)" "$1" "$2"
+}
+
+@test "score: every data error names its frame and where that frame starts" {
+	cat >abc.json <<'EOF'
+{"model": "logistic", "feature_names": ["a", "b", "c"], "weights": [1, 1, 1]}
+EOF
+	# the reported case: a SCHEMA of 3 columns, then a FEATURES of 2
+	frames in1.fsr s:a,b,c f:2
+	# columns mismatch after good rows and a pass-through record
+	frames in2.fsr s:a,b,c f:3 g f:3 f:4 f:3
+	# FEATURES before its SCHEMA, a FEATURES too short, a bad SCHEMA,
+	# a SCHEMA without a model feature
+	frames in3.fsr s:a,b,c f:3 o:3
+	frames in4.fsr g s:a,b,c f:3 t
+	frames in5.fsr s:a,b,c f:3 b
+	frames in6.fsr s:a,b,c f:3 g s:a,b
+	for c in "in1 2" "in2 5" "in3 3" "in4 4" "in5 3" "in6 4"; do
+		set -- $c
+		run_t 10 fs-score-gpu -m abc.json --device cpu -i $1.fsr \
+			-o /dev/null
+		assert_status 3
+		assert_match "\(frame $2, byte offset $(frame_start $1.fsr $2), $1.fsr\)"
+	done
+}
+
 @test "score: a model feature missing from the SCHEMA is named" {
 	cat >m2.json <<'EOF'
 {"model": "logistic", "feature_names": ["x", "zz"], "weights": [1, 1]}

@@ -129,21 +129,22 @@ static void gpu_margin(const struct forest *f, const struct model *m,
 		emu_launch(blocks, [&] {
 			k_logit(m->weights, m->intercept, nfeat, rows, n, out);
 		});
-	else if (shared)
+	if (!f)
+		return;
+	/* upload_model() in score_cuda.cu */
+	struct kforest k = {
+		nodes, f->root, f->depth, f->cls_first, f->leaf_f, f->leaf_d,
+		f->has_cat ? f->cats : nullptr, f->nclass, nfeat,
+		f->acc_double, f->has_zero_missing, f->base_f, f->base_d,
+		f->out_scale,
+	};
+	if (shared)
 		emu_launch(blocks, [&] {
-			k_forest<true>(nodes, f->root, f->depth, f->leaf_f,
-				       f->leaf_d, f->ntrees, nfeat,
-				       f->acc_double, f->has_zero_missing,
-				       f->base_f, f->base_d, f->out_scale,
-				       rows, n, out, stride);
+			k_forest<true>(k, rows, n, out, stride);
 		});
 	else
 		emu_launch(blocks, [&] {
-			k_forest<false>(nodes, f->root, f->depth, f->leaf_f,
-					f->leaf_d, f->ntrees, nfeat,
-					f->acc_double, f->has_zero_missing,
-					f->base_f, f->base_d, f->out_scale,
-					rows, n, out, 0);
+			k_forest<false>(k, rows, n, out, 0);
 		});
 }
 
@@ -239,9 +240,25 @@ static std::vector<float> make_rows(const tmodel &t, int n, unsigned seed)
 	if (t.f)
 		for (int64_t k = 0; k < t.f->nnodes; k++) {
 			const struct fnode *q = &t.f->nodes[k];
+			std::vector<float> &th = thr[q->feat & FNODE_FEAT_MASK];
 
-			if (q->left != q->right)	/* not a leaf */
-				thr[q->feat & FNODE_FEAT_MASK].push_back(q->thr);
+			if (q->left == q->right)	/* a leaf */
+				continue;
+			if (!(q->feat & FNODE_CAT)) {
+				th.push_back(q->thr);
+				continue;
+			}
+			/*
+			 * categories around the set's words, and the values
+			 * the two libraries read differently: -0.5 (LightGBM
+			 * category 0, XGBoost none), fractions, 2^24, 2^31
+			 */
+			uint32_t nw = t.f->cats[q->cat];
+			for (uint32_t c = 0; c < nw * 32 + 2; c += 1 + c / 40)
+				th.push_back((float)c);
+			for (float v : { -0.5f, -0.0f, -1.0f, 2.5f, 16777215.0f,
+					 16777216.0f, 2147483648.0f, 3e9f })
+				th.push_back(v);
 		}
 	for (size_t k = 0; k < rows.size(); k++) {
 		const std::vector<float> &th = thr[k % nfeat];
@@ -309,21 +326,22 @@ static void check_variant(const tmodel &t, bool shared)
 			 "(%d features)", t.name.c_str(), t.m->nfeat);
 	for (int n : NROWS) {
 		std::vector<float> rows = make_rows(t, n, (unsigned)n);
-		std::vector<double> cpu(n), cpus(n), gpu(n, -12345.0);
+		int nm = n * (t.f ? t.f->nclass : 1);
+		std::vector<double> cpu(nm), cpus(nm), gpu(nm, -12345.0);
 
 		gpu_margin(t.f, t.m, shared, t.f ? t.f->nodes : nullptr,
 			   rows.data(), n, gpu.data());
 		if (!t.f) {
 			logit_margin(t.m, rows.data(), n, cpu.data());
-			bad += compare("logit_margin", cpu.data(), gpu.data(), n,
+			bad += compare("logit_margin", cpu.data(), gpu.data(), nm,
 				       diag);
 			continue;
 		}
 		forest_margin(t.f, rows.data(), n, cpu.data());
-		bad += compare("scalar", cpu.data(), gpu.data(), n, diag);
+		bad += compare("scalar", cpu.data(), gpu.data(), nm, diag);
 		if (t.fs) {
 			forest_margin(t.fs, rows.data(), n, cpus.data());
-			bad += compare("AVX-512", cpus.data(), gpu.data(), n,
+			bad += compare("AVX-512", cpus.data(), gpu.data(), nm,
 				       diag);
 		}
 	}
@@ -340,20 +358,58 @@ static void check_variant(const tmodel &t, bool shared)
 static void check_sensitivity(const tmodel &t)
 {
 	std::vector<struct fnode> nodes(t.f->nodes, t.f->nodes + t.f->nnodes);
-	int n = 1001, bad;
+	int n = 1001, bad, nm = n * t.f->nclass;
 	std::vector<float> rows = make_rows(t, n, 99);
-	std::vector<double> cpu(n), gpu(n);
+	std::vector<double> cpu(nm), gpu(nm);
 	std::string diag;
 
 	for (auto &q : nodes)
-		if (q.left != q.right)
+		if (q.left != q.right && !(q.feat & FNODE_CAT))
 			q.thr = nextafterf(q.thr, -INFINITY);
 	forest_margin(t.f, rows.data(), n, cpu.data());
-	gpu_margin(t.f, t.m, true, nodes.data(), rows.data(), n, gpu.data());
-	bad = compare("", cpu.data(), gpu.data(), n, diag);
+	gpu_margin(t.f, t.m, fits_shared(t.m->nfeat), nodes.data(),
+		   rows.data(), n, gpu.data());
+	bad = compare("", cpu.data(), gpu.data(), nm, diag);
 	tap(bad > 0, t.name + ": thresholds one ulp lower change " +
 		std::to_string(bad) + " margins (the check can fail)",
 	    "# no margin changed: rows never sit on a threshold?\n");
+}
+
+/*
+ * The same for categorical splits: with one bit of every category set
+ * flipped (the set's first member dropped), some margin must differ.
+ */
+static void check_cat_sensitivity(const tmodel &t)
+{
+	struct forest g = *t.f;
+	std::vector<uint32_t> cats(t.f->cats, t.f->cats + t.f->ncats);
+	int n = 1001, bad, nm = n * t.f->nclass;
+	std::vector<float> rows = make_rows(t, n, 98);
+	std::vector<double> cpu(nm), gpu(nm);
+	std::string diag;
+
+	for (int64_t k = 0; k < t.f->nnodes; k++) {
+		const struct fnode *q = &t.f->nodes[k];
+
+		if (q->left == q->right || !(q->feat & FNODE_CAT))
+			continue;
+		for (uint32_t w = 0; w < cats[q->cat]; w++) {
+			uint32_t &x = cats[q->cat + 1 + w];
+
+			if (x) {
+				x &= x - 1;
+				break;
+			}
+		}
+	}
+	g.cats = cats.data();
+	forest_margin(t.f, rows.data(), n, cpu.data());
+	gpu_margin(&g, t.m, fits_shared(t.m->nfeat), g.nodes, rows.data(), n,
+		   gpu.data());
+	bad = compare("", cpu.data(), gpu.data(), nm, diag);
+	tap(bad > 0, t.name + ": a category dropped from each set changes " +
+		std::to_string(bad) + " margins (the check can fail)",
+	    "# no margin changed: rows never hit the categories?\n");
 }
 
 /*
@@ -425,7 +481,8 @@ int main(void)
 		models.push_back(load(dir, f));
 
 	for (auto &t : models)
-		plan += t.f && fits_shared(t.m->nfeat) ? 2 : 1;
+		plan += (t.f && fits_shared(t.m->nfeat) ? 2 : 1) +
+			(t.f && t.f->has_cat);
 	plan += 1 + !gen_err.empty() + !skip_gen.empty() + !skip_xgb.empty();
 	printf("1..%d\n", plan);
 
@@ -444,6 +501,8 @@ int main(void)
 		if (fits_shared(t.m->nfeat))
 			check_variant(t, true);
 		check_variant(t, false);
+		if (t.f->has_cat)
+			check_cat_sensitivity(t);
 	}
 	if (models[0].f)
 		check_sensitivity(models[0]);

@@ -121,6 +121,11 @@ int drift_add(struct drift *d, double score)
 	return d->filled == d->win;
 }
 
+int drift_full(const struct drift *d)
+{
+	return d->filled == d->win;
+}
+
 double drift_psi(const struct drift *d)
 {
 	double psi = 0;

@@ -116,8 +116,10 @@ static void deep_tree(const struct forest *f, int t, const float *rows,
 	}
 }
 
-SIMD static void block(const struct forest *f, const float *rows, int n,
-		       float *acc, double *accd, int zm)
+/* Trees [t0, t1) of f for n rows, added to acc (float) and accd. */
+SIMD static void block(const struct forest *f, int t0, int t1,
+		       const float *rows, int n, float *acc, double *accd,
+		       int zm)
 {
 	__m512i laneoff[NV], pos[NV];
 	int32_t off[64] __attribute__((aligned(64)));
@@ -126,7 +128,7 @@ SIMD static void block(const struct forest *f, const float *rows, int n,
 		off[i] = (i < n ? i : n - 1) * f->nfeat;
 	for (int v = 0; v < NV; v++)
 		laneoff[v] = _mm512_load_si512(off + 16 * v);
-	for (int t = 0; t < f->ntrees; t++) {
+	for (int t = t0; t < t1; t++) {
 		const int64_t lo = f->pleaf_off[t];
 
 		if (f->pdepth[t] < 0) {
@@ -157,17 +159,22 @@ SIMD void forest_block_simd(const struct forest *f, const float *rows, int n,
 	float acc[64] __attribute__((aligned(64)));
 	double accd[64];
 
-	for (int i = 0; i < 64; i++) {
-		acc[i] = f->base_f;
-		accd[i] = 0;
+	for (int c = 0; c < f->nclass; c++) {
+		int t0 = f->cls_first[c], t1 = f->cls_first[c + 1];
+
+		for (int i = 0; i < 64; i++) {
+			acc[i] = f->base_f;
+			accd[i] = 0;
+		}
+		if (f->has_zero_missing)
+			block(f, t0, t1, rows, n, acc, accd, 1);
+		else
+			block(f, t0, t1, rows, n, acc, accd, 0);
+		for (int i = 0; i < n; i++)
+			out[i * f->nclass + c] = f->acc_double ?
+				f->base_d + accd[i] * f->out_scale :
+				(double)acc[i];
 	}
-	if (f->has_zero_missing)
-		block(f, rows, n, acc, accd, 1);
-	else
-		block(f, rows, n, acc, accd, 0);
-	for (int i = 0; i < n; i++)
-		out[i] = f->acc_double ? f->base_d + accd[i] * f->out_scale
-				       : (double)acc[i];
 }
 
 #else

@@ -61,9 +61,66 @@ double model_link(const struct model *m, double margin)
 		if (!m->acc_double)
 			return expf((float)margin);
 		return exp(margin);
+	case LINK_SQUARE:	/* LightGBM RegressionL2loss, sqrt */
+		return copysign(margin * margin, margin);
+	case LINK_SOFTPLUS:	/* LightGBM CrossEntropyLambda */
+		return log1p(exp(margin));
+	case LINK_HINGE:	/* XGBoost HingeObj: 1 or 0 */
+		return (float)margin > 0 ? 1.0 : 0.0;
 	default:
 		return margin;
 	}
+}
+
+int model_classes(const struct model *m, const double *margin, double *p)
+{
+	int k = m->nclass, top = 0;
+
+	for (int c = 1; c < k; c++)
+		if (margin[c] > margin[top])
+			top = c;
+	if (m->link == LINK_OVA) {
+		for (int c = 0; c < k; c++)
+			p[c] = 1.0 / (1.0 + exp(-m->link_scale * margin[c]));
+	} else if (!m->acc_double) {
+		/* XGBoost common::Softmax: in float, from the largest */
+		float wmax = (float)margin[top];
+		double sum = 0;
+
+		for (int c = 0; c < k; c++) {
+			float e = expf((float)margin[c] - wmax);
+
+			p[c] = e;
+			sum += e;
+		}
+		for (int c = 0; c < k; c++)
+			p[c] = (float)p[c] / (float)sum;
+	} else {
+		/* LightGBM Common::Softmax, in double */
+		double wmax = margin[top], sum = 0;
+
+		for (int c = 0; c < k; c++) {
+			p[c] = exp(margin[c] - wmax);
+			sum += p[c];
+		}
+		for (int c = 0; c < k; c++)
+			p[c] /= sum;
+	}
+	return top;
+}
+
+uint32_t model_add_cats(struct model *m, const uint32_t *words, uint32_t n)
+{
+	uint32_t off = m->ncats;
+
+	if ((uint64_t)m->ncats + n + 1 > m->cats_cap) {
+		m->cats_cap = (m->ncats + n + 1) * 2;
+		m->cats = fs_xrealloc(m->cats, sizeof(uint32_t) * m->cats_cap);
+	}
+	m->cats[m->ncats++] = n;
+	memcpy(m->cats + m->ncats, words, sizeof(uint32_t) * n);
+	m->ncats += n;
+	return off;
 }
 
 /* Cover-weighted mean output of the subtree under node i (post order). */
@@ -116,6 +173,12 @@ static int check_tree(const struct model *m, struct mtree *t, int ti,
 
 		if (nd->feat < 0)
 			continue;
+		if (nd->cat && (nd->cat_off >= m->ncats ||
+				m->cats[nd->cat_off] > m->ncats - nd->cat_off - 1)) {
+			rc = model_err(err, errlen, "tree %d node %d: bad "
+				       "category set", ti, i);
+			break;
+		}
 		if (nd->feat >= m->nfeat) {
 			rc = model_err(err, errlen, "tree %d node %d: feature "
 				       "%d out of range (model has %d)", ti,
@@ -161,6 +224,9 @@ int model_check_trees(struct model *m, char *err, size_t errlen)
 		if (total > MODEL_MAX_NODES)
 			return model_err(err, errlen, "more than %d nodes",
 					 MODEL_MAX_NODES);
+		if (m->trees[i].cls < 0 || m->trees[i].cls >= m->nclass)
+			return model_err(err, errlen, "tree %d: class %d of "
+					 "%d", i, m->trees[i].cls, m->nclass);
 		if (check_tree(m, &m->trees[i], i, err, errlen) < 0)
 			return -1;
 		if (m->trees[i].depth > m->max_depth)
@@ -185,6 +251,7 @@ void model_free(struct model *m)
 	}
 	free(m->weights);
 	free(m->means);
+	free(m->cats);
 	free(m);
 }
 
@@ -232,6 +299,7 @@ struct model *model_parse(const char *buf, size_t len, char *err,
 	m->type = detect(buf, len);
 	m->out_scale = 1;
 	m->link_scale = 1;
+	m->nclass = 1;
 	switch (m->type) {
 	case MODEL_XGB:
 		rc = xgb_parse(m, buf, len, err, errlen);

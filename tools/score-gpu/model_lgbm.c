@@ -1,10 +1,14 @@
 /*
  * model_lgbm.c - LightGBM's text model format (Booster.save_model()):
  * a header of key=value lines, then "Tree=N" blocks, then "end of
- * trees".  Numerical splits only: a row goes left when x <= threshold
- * (a double); decision_type bit 1 is default_left, bits 2-3 the missing
+ * trees".  A numerical split sends a row left when x <= threshold (a
+ * double); decision_type bit 1 is default_left, bits 2-3 the missing
  * type (0 none: NaN counts as 0; 1 zero: 0 and NaN are missing; 2 NaN).
- * A child < 0 is leaf ~child.  Outputs are summed in double.
+ * A categorical split (decision_type bit 0) has for threshold the index
+ * of its bitset in cat_boundaries/cat_threshold; the categories in the
+ * set go left, others, negative values and NaN right
+ * (Tree::CategoricalDecision).  A child < 0 is leaf ~child.  Outputs
+ * are summed in double; tree i adds to class i % num_class.
  *
  * The double threshold becomes a float one with the same meaning for
  * float inputs: x <= t  <=>  x < next float above the largest float <= t.
@@ -24,6 +28,8 @@ struct lgbm_tree {
 	double *leaf_value, *leaf_count, *internal_count;
 	int n[8];		/* entries parsed per array */
 	int num_cat, is_linear;
+	double *cat_bound, *cat_thr;	/* cat_boundaries, cat_threshold */
+	int n_bound, n_thr;
 };
 
 /* The value of "key=" in line [s, e), or NULL. */
@@ -76,6 +82,8 @@ static void tree_free(struct lgbm_tree *t)
 	free(t->leaf_value);
 	free(t->leaf_count);
 	free(t->internal_count);
+	free(t->cat_bound);
+	free(t->cat_thr);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -112,6 +120,18 @@ static int tree_line(struct lgbm_tree *t, const char *s, const char *e)
 			t->is_linear = (int)d;
 		return 0;
 	}
+	if ((v = value_of(s, e, "cat_boundaries", &vl))) {
+		if (t->cat_bound)
+			return -1;
+		t->n_bound = numbers(v, vl, &t->cat_bound, t->num_cat + 1);
+		return t->n_bound < 0 ? -1 : 0;
+	}
+	if ((v = value_of(s, e, "cat_threshold", &vl))) {
+		if (t->cat_thr)
+			return -1;
+		t->n_thr = numbers(v, vl, &t->cat_thr, (int)(vl / 2 + 1));
+		return t->n_thr < 0 ? -1 : 0;
+	}
 	for (int k = 0; k < 8; k++) {
 		if (!(v = value_of(s, e, keys[k], &vl)))
 			continue;
@@ -143,6 +163,46 @@ static int32_t child(double c, int ninternal, int nleaves)
 	return c >= 0 ? (int32_t)c : ninternal + (int32_t)(-c - 1);
 }
 
+/*
+ * Make nd a categorical node with bitset cat_idx of lt: the words
+ * cat_threshold[cat_boundaries[i] .. cat_boundaries[i + 1]).
+ */
+static int cat_node(struct model *m, const struct lgbm_tree *lt,
+		    struct mnode *nd, double cat_idx)
+{
+	uint32_t w[256] = { 0 }, *words = w;
+	double lo, hi;
+	int n;
+
+	if (cat_idx != floor(cat_idx) || cat_idx < 0 ||
+	    cat_idx >= lt->num_cat)
+		return -1;
+	lo = lt->cat_bound[(int)cat_idx];
+	hi = lt->cat_bound[(int)cat_idx + 1];
+	if (lo != floor(lo) || hi != floor(hi) || lo < 0 || hi < lo ||
+	    hi > lt->n_thr)
+		return -1;
+	n = (int)(hi - lo);
+	if (n > 256)
+		words = fs_xmalloc(sizeof(uint32_t) * n);
+	for (int k = 0; k < n; k++) {
+		double v = lt->cat_thr[(int)lo + k];
+
+		if (v != floor(v) || v < 0 || v > 4294967295.0) {
+			if (words != w)
+				free(words);
+			return -1;
+		}
+		words[k] = (uint32_t)v;
+	}
+	nd->cat = CAT_IN_LEFT;
+	nd->cat_off = model_add_cats(m, words, (uint32_t)n);
+	nd->default_left = 0;	/* NaN goes right */
+	if (words != w)
+		free(words);
+	return 0;
+}
+
 /* Convert a parsed tree block into m's tree ti. */
 static int build_tree(struct model *m, struct lgbm_tree *lt, int ti,
 		      char *err, size_t errlen)
@@ -150,9 +210,15 @@ static int build_tree(struct model *m, struct lgbm_tree *lt, int ti,
 	struct mtree *t = &m->trees[ti];
 	int ni = lt->nleaves - 1, nl = lt->nleaves;
 
-	if (lt->num_cat > 0 || lt->is_linear)
-		return model_err(err, errlen, "tree %d: categorical splits and "
-				 "linear trees are not supported", ti);
+	if (lt->is_linear)
+		return model_err(err, errlen, "tree %d: linear trees are not "
+				 "supported", ti);
+	if (lt->num_cat > 0 && (lt->n_bound != lt->num_cat + 1 ||
+				!lt->cat_thr))
+		return model_err(err, errlen, "tree %d: num_cat %d without its "
+				 "cat_boundaries and cat_threshold", ti,
+				 lt->num_cat);
+	t->cls = ti % m->nclass;
 	if (nl < 1 || lt->n[5] != nl)
 		return model_err(err, errlen, "tree %d: bad num_leaves or "
 				 "leaf_value", ti);
@@ -174,12 +240,17 @@ static int build_tree(struct model *m, struct lgbm_tree *lt, int ti,
 		if (f != floor(f) || f < 0 || f >= m->nfeat)
 			return model_err(err, errlen, "tree %d: bad "
 					 "split_feature", ti);
-		if (dt & 1)
-			return model_err(err, errlen, "tree %d: categorical "
-					 "splits are not supported", ti);
 		nd->feat = (int32_t)f;
 		nd->left = child(lt->left[i], ni, nl);
 		nd->right = child(lt->right[i], ni, nl);
+		nd->cover = lt->internal_count ? lt->internal_count[i] : 1;
+		if (dt & 1) {
+			if (cat_node(m, lt, nd, lt->threshold[i]) < 0)
+				return model_err(err, errlen, "tree %d node "
+						 "%d: bad categorical split",
+						 ti, i);
+			continue;
+		}
 		nd->thr = lgbm_thr(lt->threshold[i]);
 		switch ((dt >> 2) & 3) {
 		case 0:	/* NaN is taken as 0, then compared */
@@ -192,7 +263,6 @@ static int build_tree(struct model *m, struct lgbm_tree *lt, int ti,
 		default:
 			nd->default_left = (dt >> 1) & 1;
 		}
-		nd->cover = lt->internal_count ? lt->internal_count[i] : 1;
 	}
 	for (int i = 0; i < nl; i++) {
 		struct mnode *nd = &t->nodes[ni + i];
@@ -233,9 +303,17 @@ static int header_line(struct model *m, const char *s, const char *e,
 		}
 		return 0;
 	}
-	if ((v = value_of(s, e, "num_class", &vl)) && !(vl == 1 && *v == '1'))
-		return model_err(err, errlen, "multi-class models are not "
-				 "supported");
+	if ((v = value_of(s, e, "num_class", &vl))) {
+		double *k;
+		int nk = numbers(v, vl, &k, 1);
+		double c = nk == 1 ? k[0] : 0;
+
+		free(k);
+		if (!(c >= 1 && c <= MODEL_MAX_CLASSES) || c != floor(c))
+			return model_err(err, errlen, "bad num_class");
+		m->nclass = (int)c;
+		return 0;
+	}
 	if ((v = value_of(s, e, "feature_names", &vl))) {
 		const char *p = v, *end = v + vl;
 
@@ -261,30 +339,72 @@ static int header_line(struct model *m, const char *s, const char *e,
 	return 0;
 }
 
-/* The link from the objective's first word. */
+/* Whether the objective line has the word w after its name. */
+static int has_word(const char *obj, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = strchr(obj, ' '); p; p = strchr(p + 1, ' '))
+		if (!strncmp(p + 1, w, n) && (p[n + 1] == ' ' || !p[n + 1]))
+			return 1;
+	return 0;
+}
+
+/*
+ * The link from the objective line, as the objective's ConvertOutput
+ * (LightGBM, src/objective) turns a raw score into a prediction:
+ * regression_objective.hpp: RegressionL2loss and the losses derived
+ * from it (regression_l1, huber, fair, quantile, mape) return the raw
+ * score, or sign(x) x^2 when trained on sqrt labels ("sqrt");
+ * RegressionPoissonLoss and its gamma and tweedie exp(x), sqrt or not;
+ * binary_objective.hpp: 1 / (1 + exp(-sigmoid x));
+ * xentropy_objective.hpp: cross_entropy 1 / (1 + exp(-x)),
+ * cross_entropy_lambda log(1 + exp(x));
+ * multiclass_objective.hpp: multiclass softmax, multiclassova one
+ * sigmoid per class; rank_objective.hpp (lambdarank, rank_xendcg): the
+ * raw score.
+ */
 static int set_link(struct model *m, char *err, size_t errlen)
 {
-	static const char *const sig[] = { "binary", "cross_entropy",
-					   "xentropy", NULL };
-	static const char *const ex[] = { "poisson", "gamma", "tweedie",
-					  NULL };
+	static const struct {
+		const char *name;
+		int link;
+	} objs[] = {
+		{ "regression", LINK_IDENTITY },
+		{ "regression_l1", LINK_IDENTITY },
+		{ "huber", LINK_IDENTITY }, { "fair", LINK_IDENTITY },
+		{ "quantile", LINK_IDENTITY }, { "mape", LINK_IDENTITY },
+		{ "poisson", LINK_EXP }, { "gamma", LINK_EXP },
+		{ "tweedie", LINK_EXP }, { "binary", LINK_SIGMOID },
+		{ "cross_entropy", LINK_SIGMOID },
+		{ "cross_entropy_lambda", LINK_SOFTPLUS },
+		{ "multiclass", LINK_SOFTMAX }, { "multiclassova", LINK_OVA },
+		{ "lambdarank", LINK_IDENTITY }, { "rank_xendcg", LINK_IDENTITY },
+	};
 	size_t w = strcspn(m->objective, " ");
+	size_t i, n = sizeof(objs) / sizeof(objs[0]);
 
 	if (w == 0)
 		return model_err(err, errlen, "no objective");
-	for (int i = 0; sig[i]; i++)
-		if (strlen(sig[i]) == w && !memcmp(m->objective, sig[i], w))
-			m->link = LINK_SIGMOID;
-	for (int i = 0; ex[i]; i++)
-		if (strlen(ex[i]) == w && !memcmp(m->objective, ex[i], w))
-			m->link = LINK_EXP;
-	if (!strncmp(m->objective, "multiclass", 10) ||
-	    !strncmp(m->objective, "lambdarank", 10) ||
-	    !strncmp(m->objective, "rank_xendcg", 11))
-		return model_err(err, errlen, "objective '%s' is not "
-				 "supported", m->objective);
-	if (m->link != LINK_SIGMOID)
+	for (i = 0; i < n; i++)
+		if (strlen(objs[i].name) == w &&
+		    !memcmp(m->objective, objs[i].name, w))
+			break;
+	if (i == n)
+		return model_err(err, errlen, "unsupported objective '%.*s'",
+				 (int)(w < 40 ? w : 40), m->objective);
+	m->link = objs[i].link;
+	if (m->link == LINK_IDENTITY && i < 6 && has_word(m->objective, "sqrt"))
+		m->link = LINK_SQUARE;
+	if (m->link != LINK_SIGMOID && m->link != LINK_OVA)
 		m->link_scale = 1;
+	if (m->link == LINK_SIGMOID && strcmp(objs[i].name, "binary"))
+		m->link_scale = 1;	/* cross_entropy: no sigmoid:k */
+	if ((m->link == LINK_SOFTMAX || m->link == LINK_OVA) !=
+	    (m->nclass > 1))
+		return model_err(err, errlen, "objective '%.*s' with "
+				 "num_class %d", (int)(w < 40 ? w : 40),
+				 m->objective, m->nclass);
 	return 0;
 }
 
@@ -351,7 +471,11 @@ int lgbm_parse(struct model *m, const char *buf, size_t len, char *err,
 		rc = model_err(err, errlen, "no trees");
 	if (rc == 0)
 		rc = set_link(m, err, errlen);
+	if (rc == 0 && m->ntrees % m->nclass)
+		rc = model_err(err, errlen, "%d trees for %d classes",
+			       m->ntrees, m->nclass);
+	/* average_output: the mean over iterations (GBDT::PredictRaw) */
 	if (rc == 0 && m->out_scale < 0)
-		m->out_scale = 1.0 / m->ntrees;
+		m->out_scale = (double)m->nclass / m->ntrees;
 	return rc;
 }

@@ -30,6 +30,7 @@
 #define BATCH_MAX (1 << 20)
 #define RESERVOIR_CAP 65536
 #define BATCH_FLOATS (64 << 20)	/* 256 MiB of rows per batch */
+#define CLASS_SCHEMA_ID 0xc1a55e5u	/* --all-classes' FEATURES */
 
 enum { DEV_AUTO, DEV_GPU, DEV_CPU };
 
@@ -37,6 +38,7 @@ struct opts {
 	const char *model, *in, *out, *alerts, *metrics, *reference, *save_ref;
 	int device, batch, threads, explain, allow_missing, stats;
 	int explain_alerts;	/* explain only rows at or above threshold */
+	int all_classes;	/* class probabilities as FEATURES rows */
 	int has_threshold;
 	int64_t linger;
 	double threshold, psi_alert;
@@ -104,7 +106,10 @@ struct scorer {
 	uint64_t n_rows, n_alerts, n_batches, n_pass;
 	double psi;
 	struct fs_hist lat;
+	double *prob;		/* nclass class probabilities */
+	int class_schema_out;	/* --all-classes' SCHEMA written */
 	int64_t busy_ns, t0;
+	uint64_t frame_no, frame_off;	/* the frame being handled */
 };
 
 static void usage(FILE *fp)
@@ -113,7 +118,7 @@ static void usage(FILE *fp)
 "Usage: fs-score-gpu -m MODEL [-i URI] [-o URI] [--device auto|gpu|cpu]\n"
 "         [--batch N] [--linger DURATION] [-j N] [--threshold T]\n"
 "         [--alerts URI] [--explain K] [--explain-alerts]\n"
-"         [--allow-missing]\n"
+"         [--allow-missing] [--all-classes]\n"
 "         [--reference FILE] [--save-reference FILE] [--psi-alert X]\n"
 "         [--psi-window N] [--metrics FILE] [--stats]\n"
 "Score FEATURES records with an XGBoost JSON, LightGBM text or logistic\n"
@@ -130,6 +135,8 @@ static void usage(FILE *fp)
 "      --explain K         top K feature contributions (TreeSHAP), K <= 8\n"
 "      --explain-alerts    explain only scores at or above --threshold\n"
 "      --allow-missing     model features absent from the SCHEMA are NaN\n"
+"      --all-classes       multi-class: each SCORE followed by a FEATURES\n"
+"                          row of the class probabilities\n"
 "      --reference FILE    score histogram to check drift against (PSI)\n"
 "      --save-reference FILE  write this run's score histogram\n"
 "      --psi-alert X       ALERT when PSI exceeds X (default 0.2)\n"
@@ -163,7 +170,7 @@ static double real_opt(const char *name, const char *v)
 }
 
 enum {
-	O_ALLOW = 256, O_ALERTS, O_BATCH, O_DEVICE, O_EXPLAIN, O_EXPLAIN_AL,
+	O_ALLOW = 256, O_ALERTS, O_ALL_CLASSES, O_BATCH, O_DEVICE, O_EXPLAIN, O_EXPLAIN_AL,
 	O_LINGER,
 	O_METRICS, O_PSI_ALERT, O_PSI_WINDOW, O_REFERENCE, O_SAVE_REF,
 	O_STATS, O_THRESHOLD, O_VERSION,
@@ -171,6 +178,7 @@ enum {
 
 static const struct option long_options[] = {
 	{ "alerts", required_argument, NULL, O_ALERTS },
+	{ "all-classes", no_argument, NULL, O_ALL_CLASSES },
 	{ "allow-missing", no_argument, NULL, O_ALLOW },
 	{ "batch", required_argument, NULL, O_BATCH },
 	{ "device", required_argument, NULL, O_DEVICE },
@@ -199,6 +207,7 @@ static void set_opt(struct opts *o, int c, const char *v)
 	switch (c) {
 	case O_ALERTS: o->alerts = v; break;
 	case O_ALLOW: o->allow_missing = 1; break;
+	case O_ALL_CLASSES: o->all_classes = 1; break;
 	case O_BATCH: o->batch = (int)fs_opt_i64("--batch", v, 1, BATCH_MAX);
 		break;
 	case O_DEVICE:
@@ -336,7 +345,8 @@ static void alloc_batches(struct scorer *s)
 #endif
 		if (!s->gpu) {
 			b->rows = fs_xmalloc(sizeof(float) * (size_t)cap * nf);
-			b->margin = fs_xmalloc(sizeof(double) * cap);
+			b->margin = fs_xmalloc(sizeof(double) * cap *
+					       s->m->nclass);
 		}
 		b->meta = fs_xmalloc(sizeof(*b->meta) * cap);
 		b->ex = fs_xmalloc(sizeof(*b->ex) * FS_EXPLAIN_MAX * cap);
@@ -363,42 +373,70 @@ static void free_batches(struct scorer *s)
 
 /* ---- scoring a batch ---- */
 
-/* Top K of phi by |value| over features present in the schema. */
+/* Whether e goes before o: larger |contrib|, then lower column. */
+static int expl_before(struct expl e, struct expl o)
+{
+	float a = fabsf(e.contrib), b = fabsf(o.contrib);
+
+	return a > b || (a == b && e.feat < o.feat);
+}
+
+/*
+ * Top K of phi over features present in the schema, as they are
+ * written (float): by |contribution| descending, equal ones by schema
+ * column ascending; zero contributions are left out.
+ */
 static int top_k(const double *phi, const int32_t *map, int nfeat, int k,
 		 struct expl *out)
 {
 	int n = 0;
 
 	for (int j = 0; j < nfeat; j++) {
-		double a = fabs(phi[j]);
+		struct expl e = { (uint32_t)map[j], (float)phi[j] };
 		int p;
 
-		if (map[j] < 0 || phi[j] == 0)
+		if (map[j] < 0 || e.contrib == 0)
 			continue;
-		if (n == k && !(a > fabs(out[k - 1].contrib)))
+		if (n == k && !expl_before(e, out[k - 1]))
 			continue;
 		p = n < k ? n++ : k - 1;
-		while (p > 0 && a > fabs(out[p - 1].contrib)) {
+		while (p > 0 && expl_before(e, out[p - 1])) {
 			out[p] = out[p - 1];
 			p--;
 		}
-		out[p].feat = (uint32_t)map[j];
-		out[p].contrib = (float)phi[j];
+		out[p] = e;
 	}
 	return n;
 }
 
+/*
+ * The score of row i of b: the link of its margin, or for multi-class
+ * models the probability of its top class, that class in *cls.  p:
+ * room for the class probabilities.
+ */
+static double row_score(const struct scorer *s, const struct batch *b, int i,
+			double *p, int *cls)
+{
+	const struct model *m = s->m;
+
+	*cls = 0;
+	if (m->nclass == 1)
+		return model_link(m, b->margin[i]);
+	*cls = model_classes(m, b->margin + (size_t)i * m->nclass, p);
+	return p[*cls];
+}
+
 static void explain_row(struct scorer *s, struct batch *b, int i, int wk)
 {
-	int nf = s->m->nfeat;
+	int nf = s->m->nfeat, cls;
 	double *phi = s->phi[wk];
+	double score = row_score(s, b, i, phi, &cls);
 
 	b->nex[i] = 0;
-	if (s->o.explain_alerts &&
-	    !(model_link(s->m, b->margin[i]) >= s->o.threshold))
+	if (s->o.explain_alerts && !(score >= s->o.threshold))
 		return;
 	memset(phi, 0, sizeof(double) * (nf + 1));
-	shap_row(s->m, s->sw[wk], b->rows + (size_t)i * nf, phi);
+	shap_row(s->m, s->sw[wk], b->rows + (size_t)i * nf, phi, cls);
 	b->nex[i] = (uint8_t)top_k(phi, s->sch[b->meta[i].sch].map, nf,
 				   s->o.explain, b->ex + i * FS_EXPLAIN_MAX);
 }
@@ -413,7 +451,8 @@ static void job_chunk(void *arg, int c, int wk)
 	int64_t now, prev;
 
 	if (!s->gpu && s->f)
-		forest_margin(s->f, rows, hi - lo, b->margin + lo);
+		forest_margin(s->f, rows, hi - lo,
+			      b->margin + (size_t)lo * s->m->nclass);
 	else if (!s->gpu)
 		logit_margin(s->m, rows, hi - lo, b->margin + lo);
 	for (int i = lo; i < hi && s->o.explain; i++)
@@ -506,10 +545,56 @@ static void write_alert(struct scorer *s, const struct rowmeta *mt,
 	s->n_alerts++;
 }
 
+/* --all-classes: row i's class probabilities as a FEATURES record. */
+static void write_classes(struct scorer *s, const struct rowmeta *mt)
+{
+	int k = s->m->nclass;
+	struct fs_hdr *o;
+	struct fs_dyn *d;
+	float *v;
+
+	if (!s->class_schema_out) {
+		char **names = fs_xcalloc(k, sizeof(char *));
+		uint8_t *kinds = fs_xmalloc(k);
+		struct fs_schema *sc;
+
+		for (int c = 0; c < k; c++) {
+			char nm[24];
+
+			snprintf(nm, sizeof(nm), "class_%d", c);
+			names[c] = fs_xstrdup(nm);
+			kinds[c] = FS_K_F32;
+		}
+		sc = fs_schema_new(FS_T_FEATURES, CLASS_SCHEMA_ID, k,
+				   (const char *const *)names, kinds);
+		fs_write_schema(s->w, sc, mt->ts_event);
+		fs_schema_free(sc);
+		for (int c = 0; c < k; c++)
+			free(names[c]);
+		free(names);
+		free(kinds);
+		s->class_schema_out = 1;
+	}
+	o = fs_write_reserve(s->w, FS_T_FEATURES,
+			     sizeof(*d) + sizeof(float) * k);
+	d = fs_body(o);
+	o->flags = mt->flags & ~FS_F_CONTROL;
+	o->ts_event = mt->ts_event;
+	o->ts_ingest = mt->ts_ingest;
+	o->key = mt->key;
+	o->seq = mt->seq;
+	d->ncols = (uint32_t)k;
+	d->schema_id = CLASS_SCHEMA_ID;
+	v = (float *)(d + 1);
+	for (int c = 0; c < k; c++)
+		v[c] = (float)s->prob[c];
+}
+
 static void write_score(struct scorer *s, struct batch *b, int i)
 {
 	const struct rowmeta *mt = &b->meta[i];
-	double score = model_link(s->m, b->margin[i]);
+	int cls;
+	double score = row_score(s, b, i, s->prob, &cls);
 	int dec = s->o.has_threshold && score >= s->o.threshold;
 	struct fs_hdr *o = fs_write_reserve(s->w, FS_T_SCORE,
 					    sizeof(struct fs_score));
@@ -523,6 +608,7 @@ static void write_score(struct scorer *s, struct batch *b, int i)
 	sc->score = score;
 	sc->model_id = s->m->id;
 	sc->decision = (uint8_t)dec;
+	sc->cls = (uint16_t)cls;
 	if (s->o.explain) {
 		sc->nexplain = b->nex[i];
 		memcpy(sc->explain, b->ex + i * FS_EXPLAIN_MAX,
@@ -534,18 +620,26 @@ static void write_score(struct scorer *s, struct batch *b, int i)
 		snprintf(reason, sizeof(reason), "score>=%g", s->o.threshold);
 		write_alert(s, mt, score, reason);
 	}
+	if (s->o.all_classes)
+		write_classes(s, mt);
 	if (s->drift)
 		drift_add(s->drift, score);
 	if (s->res)
 		reservoir_add(s->res, score);
 }
 
-/* PSI after a batch; one ALERT each time it rises above --psi-alert. */
+/*
+ * PSI after a batch; one ALERT each time it rises above --psi-alert,
+ * once the window is full (the gauge shows the PSI of the scores so far
+ * before that).
+ */
 static void check_drift(struct scorer *s, const struct rowmeta *last)
 {
 	char reason[24];
 
 	s->psi = drift_psi(s->drift);
+	if (!drift_full(s->drift))
+		return;
 	if (s->psi <= s->o.psi_alert) {
 		s->psi_alerted = 0;
 		return;
@@ -644,7 +738,11 @@ static int64_t deadline(const struct scorer *s)
 _Noreturn static void bad_input(struct scorer *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Flush what is good, then die with exit 3 saying where. */
+/*
+ * Flush what is good, then die with exit 3 saying where: the number of
+ * the frame being handled and the byte offset where it starts (as
+ * fs-record(5) and the reader's own messages count them).
+ */
 static void bad_input(struct scorer *s, const char *fmt, ...)
 {
 	char msg[256];
@@ -658,9 +756,8 @@ static void bad_input(struct scorer *s, const char *fmt, ...)
 	if (s->aw)
 		fs_writer_close(s->aw);
 	fs_die(FS_EXIT_DATA, "%s (frame %llu, byte offset %llu, %s)", msg,
-	       (unsigned long long)fs_reader_frames(s->r),
-	       (unsigned long long)fs_reader_offset(s->r),
-	       fs_reader_name(s->r));
+	       (unsigned long long)s->frame_no,
+	       (unsigned long long)s->frame_off, fs_reader_name(s->r));
 }
 
 /* Map the model's features to the columns of a FEATURES schema. */
@@ -704,6 +801,11 @@ static void on_schema(struct scorer *s, const struct fs_hdr *h)
 	}
 	if (!(sc = fs_schema_decode(h)))
 		bad_input(s, "bad SCHEMA record");
+	if (s->o.all_classes && sc->schema_id == CLASS_SCHEMA_ID) {
+		fs_schema_free(sc);
+		bad_input(s, "FEATURES SCHEMA id %u is the one --all-classes "
+			  "writes", CLASS_SCHEMA_ID);
+	}
 	drain(s);
 	for (int i = 0; i < MAX_SCHEMAS && !sm; i++)
 		if (s->sch[i].used && s->sch[i].id == sc->schema_id)
@@ -783,6 +885,9 @@ static void on_features(struct scorer *s, const struct fs_hdr *h)
 
 static void on_record(struct scorer *s, const struct fs_hdr *h)
 {
+	/* the reader has consumed h: its start is one frame back */
+	s->frame_no = fs_reader_frames(s->r);
+	s->frame_off = fs_reader_offset(s->r) - fs_frame_size(h);
 	if (h->type == FS_T_FEATURES)
 		on_features(s, h);
 	else if (h->type == FS_T_SCHEMA)
@@ -834,6 +939,10 @@ static void setup(struct scorer *s)
 	int nw;
 
 	s->m = model_load(s->o.model);
+	if (s->o.all_classes && s->m->nclass == 1)
+		fs_usage_error("--all-classes: '%s' is not a multi-class "
+			       "model", s->o.model);
+	s->prob = fs_xcalloc(s->m->nclass, sizeof(double));
 	if ((int64_t)s->o.batch * s->m->nfeat > BATCH_FLOATS) {
 		s->o.batch = (int)(BATCH_FLOATS / s->m->nfeat);
 		if (s->o.batch < 1)
@@ -924,6 +1033,7 @@ static void teardown(struct scorer *s)
 	reservoir_free(s->res);
 	forest_free(s->f);
 	model_free(s->m);
+	free(s->prob);
 }
 
 int tool_main(int argc, char **argv)

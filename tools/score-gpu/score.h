@@ -10,7 +10,23 @@
 #include <stdint.h>
 
 enum model_type { MODEL_XGB = 1, MODEL_LGBM, MODEL_LOGIT };
-enum link_fn { LINK_IDENTITY = 0, LINK_SIGMOID, LINK_EXP };
+/*
+ * The objective's output transform of a margin.  One-output links:
+ * identity, sigmoid (of link_scale * x), exp, sign(x) * x^2 (LightGBM's
+ * "sqrt" regressions), log(1 + exp(x)) (LightGBM cross_entropy_lambda),
+ * x > 0 (XGBoost binary:hinge).  Multi-class links turn nclass margins
+ * into class probabilities: softmax, or one sigmoid per class
+ * (LightGBM multiclassova).
+ */
+enum link_fn {
+	LINK_IDENTITY = 0, LINK_SIGMOID, LINK_EXP, LINK_SQUARE, LINK_SOFTPLUS,
+	LINK_HINGE, LINK_SOFTMAX, LINK_OVA,
+};
+
+/* Most classes of a multi-class model. */
+#define MODEL_MAX_CLASSES 1024
+/* Where a categorical split sends the categories in its set. */
+enum { CAT_NONE = 0, CAT_IN_RIGHT, CAT_IN_LEFT };
 
 /* Deepest tree accepted: deeper ones are refused as malformed. */
 #define MODEL_MAX_DEPTH 64
@@ -20,6 +36,8 @@ enum link_fn { LINK_IDENTITY = 0, LINK_SIGMOID, LINK_EXP };
 /*
  * A tree node as parsed.  A row goes left when x < thr; a missing value
  * (NaN, and |x| <= 1e-35 when zero_missing) goes left when default_left.
+ * A categorical node (cat set) tests x's category against the set at
+ * model.cats[cat_off] instead (see fs_cat_in() for the rule).
  * Leaves have feat < 0.
  */
 struct mnode {
@@ -28,6 +46,8 @@ struct mnode {
 	float thr;
 	uint8_t default_left;
 	uint8_t zero_missing;
+	uint8_t cat;		/* CAT_* */
+	uint32_t cat_off;	/* categorical: its set in model.cats */
 	double value;		/* leaf output */
 	double cover;		/* hessian sum (XGBoost), data count (LightGBM) */
 };
@@ -35,6 +55,7 @@ struct mnode {
 struct mtree {
 	int32_t nnodes;
 	int32_t depth;		/* edges on the longest root-leaf path */
+	int32_t cls;		/* the class it adds to (multi-class) */
 	struct mnode *nodes;	/* node 0 is the root */
 	double *mean;		/* cover-weighted mean output below each node */
 };
@@ -44,7 +65,8 @@ struct model {
 	int link;		/* LINK_*, applied to the margin */
 	double link_scale;	/* LightGBM "sigmoid:k" */
 	int acc_double;		/* sum tree outputs in double (LightGBM) */
-	double base_margin;	/* added to the tree sum */
+	double base_margin;	/* added to the tree sum (each class's) */
+	int nclass;		/* outputs: 1, or the classes */
 	double out_scale;	/* 1, or 1/ntrees for averaged forests */
 	char objective[40];
 	int nfeat;
@@ -56,7 +78,55 @@ struct model {
 	double *means;		/* logistic: centre for explanations */
 	double intercept;
 	uint64_t id;		/* fs_hash64 of the model file */
+	/*
+	 * Category sets of the categorical nodes: at a node's cat_off, the
+	 * number of 32-bit words n, then n words, bit c of the set being
+	 * bit c % 32 of word c / 32.
+	 */
+	uint32_t *cats;
+	uint32_t ncats, cats_cap;
 };
+
+#ifdef __CUDACC__
+#define FS_HOSTDEV __host__ __device__
+#else
+#define FS_HOSTDEV
+#endif
+
+/*
+ * Whether category value v is in the set at cats[off], by the rule of
+ * the library that wrote the model.  XGBoost (in_left 0; its
+ * common::Decision): a v below 0 or at least 2^24 is no category and is
+ * in no set; otherwise its integer part is tested.  LightGBM (in_left
+ * 1; Tree::CategoricalDecision): v is cast to int, and a negative one
+ * is in no set (so -0.5 is category 0).  Values past the set's words
+ * are not in it.  NaN is in no set (the caller sends it its own way).
+ */
+static inline FS_HOSTDEV int fs_cat_in(const uint32_t *cats, uint32_t off,
+				       float v, int in_left)
+{
+	uint32_t c, nw = cats[off];
+
+	if (in_left ? !(v > -1.0f && v < 2147483648.0f)
+		    : !(v >= 0.0f && v < 16777216.0f))
+		return 0;
+	c = (uint32_t)(int32_t)v;
+	return (c >> 5) < nw && ((cats[off + 1 + (c >> 5)] >> (c & 31)) & 1);
+}
+
+/*
+ * The side a row takes at a categorical node: NaN goes to the default
+ * side (LightGBM: always right, parsed as default_left 0); XGBoost
+ * sends the categories in the set right, LightGBM left.
+ */
+static inline FS_HOSTDEV int fs_cat_left(const uint32_t *cats, uint32_t off,
+					 float v, int in_left, int dl)
+{
+	if (v != v)
+		return dl;
+	return fs_cat_in(cats, off, v, in_left) == in_left;
+}
+
 
 /* model.c */
 /*
@@ -69,8 +139,15 @@ struct model *model_parse(const char *buf, size_t len, char *err,
 /* Read and parse path; dies with exit 1 (cannot open) or 3 (bad model). */
 struct model *model_load(const char *path);
 void model_free(struct model *m);
-/* Apply the model's link to a margin: the score. */
+/* Apply the model's link to a margin: the score (one-output models). */
 double model_link(const struct model *m, double margin);
+/*
+ * Class probabilities of a multi-class model from its nclass margins
+ * into p; returns the top class (the first of equal ones).
+ */
+int model_classes(const struct model *m, const double *margin, double *p);
+/* Add a category set of n words to m; returns its offset in m->cats. */
+uint32_t model_add_cats(struct model *m, const uint32_t *words, uint32_t n);
 const char *model_type_name(const struct model *m);
 /*
  * Check the trees of m (children in range, every node reached once, depth
@@ -104,9 +181,14 @@ void logit_contrib(const struct model *m, const float *row, double *phi);
  */
 #define FNODE_DEFAULT_LEFT	0x80000000u
 #define FNODE_ZERO_MISSING	0x40000000u
+#define FNODE_CAT		0x20000000u	/* categorical split */
+#define FNODE_CAT_IN_LEFT	0x10000000u	/* its set goes left */
 #define FNODE_FEAT_MASK		0x00ffffffu
 struct fnode {
-	float thr;		/* split threshold; left when x < thr */
+	union {
+		float thr;	/* split threshold; left when x < thr */
+		uint32_t cat;	/* FNODE_CAT: its set in forest.cats */
+	};
 	uint32_t feat;		/* feature index | FNODE_* flags */
 	int32_t left, right;	/* tree-local node indices */
 };
@@ -115,6 +197,16 @@ struct forest {
 	int ntrees, nfeat;
 	int acc_double;
 	int has_zero_missing;
+	int has_cat;		/* some node is categorical */
+	/*
+	 * Outputs: the trees are laid out class by class (in model order
+	 * within a class), class c's being [cls_first[c], cls_first[c + 1]);
+	 * a row's margins are nclass doubles.
+	 */
+	int nclass;
+	int32_t *cls_first;
+	uint32_t *cats;		/* the model's category sets */
+	uint32_t ncats;
 	float base_f;		/* base margin, float accumulation */
 	double base_d;		/* base margin, double accumulation */
 	double out_scale;
@@ -150,7 +242,8 @@ void forest_block_simd(const struct forest *f, const float *rows, int n,
 void forest_walk(const struct forest *f, int t, const float *rows, int n,
 		 int32_t *idx);
 void forest_free(struct forest *f);
-/* Margins of n rows (f->nfeat floats each, row-major) into out. */
+/* Margins of n rows (f->nfeat floats each, row-major) into out
+ * (nclass per row). */
 void forest_margin(const struct forest *f, const float *rows, int n,
 		   double *out);
 
@@ -159,11 +252,12 @@ struct shap_work;
 struct shap_work *shap_work_new(const struct model *m);
 void shap_work_free(struct shap_work *w);
 /*
- * Add the SHAP values of one row to phi (nfeat + 1 doubles, zeroed by
- * the caller; the last is the bias: base margin plus the trees' means).
+ * Add the SHAP values of one row's margin of class cls (0 for one-output
+ * models) to phi (nfeat + 1 doubles, zeroed by the caller; the last is
+ * the bias: base margin plus the trees' means).
  */
 void shap_row(const struct model *m, struct shap_work *w, const float *row,
-	      double *phi);
+	      double *phi, int cls);
 
 /* pool.c: worker threads that run chunks of a job. */
 struct pool;
@@ -184,7 +278,10 @@ struct drift *drift_load(const char *path, size_t window, char *err,
 			 size_t errlen);
 /* Add a score; returns 1 when the window is full and PSI is current. */
 int drift_add(struct drift *d, double score);
+/* PSI of the scores in the window (fewer before it is full). */
 double drift_psi(const struct drift *d);
+/* 1 when the window holds its N scores. */
+int drift_full(const struct drift *d);
 void drift_free(struct drift *d);
 /* A bounded sample of scores for --save-reference. */
 struct reservoir;

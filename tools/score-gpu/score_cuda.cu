@@ -26,11 +26,11 @@ struct slot {
 };
 
 struct cuda_scorer {
-	int nfeat, max_batch, ntrees, acc_double, zm, logit;
-	float base_f;
-	double base_d, out_scale;
+	int nfeat, nclass, max_batch, logit;
+	struct kforest k;	/* device pointers */
 	struct fnode *d_nodes;
-	int *d_root, *d_depth;
+	int *d_root, *d_depth, *d_cls_first;
+	uint32_t *d_cats;
 	float *d_leaf_f;
 	double *d_leaf_d, *d_weights, intercept;
 	struct slot slot[CUDA_SLOTS];
@@ -104,23 +104,35 @@ static int upload_model(struct cuda_scorer *s, const struct forest *f,
 		return upload((void **)&s->d_weights, m->weights, m->nfeat,
 			      sizeof(double), err, errlen);
 	}
-	s->ntrees = f->ntrees;
-	s->acc_double = f->acc_double;
-	s->zm = f->has_zero_missing;
-	s->base_f = f->base_f;
-	s->base_d = f->base_d;
-	s->out_scale = f->out_scale;
 	if (upload((void **)&s->d_nodes, f->nodes, f->nnodes,
 		   sizeof(struct fnode), err, errlen) < 0 ||
 	    upload((void **)&s->d_root, f->root, f->ntrees, sizeof(int), err,
 		   errlen) < 0 ||
 	    upload((void **)&s->d_depth, f->depth, f->ntrees, sizeof(int),
 		   err, errlen) < 0 ||
+	    upload((void **)&s->d_cls_first, f->cls_first, f->nclass + 1,
+		   sizeof(int), err, errlen) < 0 ||
+	    upload((void **)&s->d_cats, f->cats, f->ncats, sizeof(uint32_t),
+		   err, errlen) < 0 ||
 	    upload((void **)&s->d_leaf_f, f->leaf_f, f->nnodes, sizeof(float),
 		   err, errlen) < 0 ||
 	    upload((void **)&s->d_leaf_d, f->leaf_d, f->nnodes,
 		   sizeof(double), err, errlen) < 0)
 		return -1;
+	s->k.nodes = s->d_nodes;
+	s->k.root = s->d_root;
+	s->k.depth = s->d_depth;
+	s->k.cls_first = s->d_cls_first;
+	s->k.leaf_f = s->d_leaf_f;
+	s->k.leaf_d = s->d_leaf_d;
+	s->k.cats = f->has_cat ? s->d_cats : NULL;
+	s->k.nclass = f->nclass;
+	s->k.nfeat = f->nfeat;
+	s->k.acc_double = f->acc_double;
+	s->k.zm = f->has_zero_missing;
+	s->k.base_f = f->base_f;
+	s->k.base_d = f->base_d;
+	s->k.out_scale = f->out_scale;
 	return 0;
 }
 
@@ -128,7 +140,7 @@ static int slot_init(struct cuda_scorer *s, struct slot *sl, char *err,
 		     size_t errlen)
 {
 	size_t rows = (size_t)s->max_batch * s->nfeat * sizeof(float);
-	size_t outs = (size_t)s->max_batch * sizeof(double);
+	size_t outs = (size_t)s->max_batch * s->nclass * sizeof(double);
 
 	if (cerr(cudaStreamCreateWithFlags(&sl->stream,
 					   cudaStreamNonBlocking),
@@ -161,6 +173,7 @@ extern "C" struct cuda_scorer *cuda_scorer_new(const struct forest *f,
 		return NULL;
 	}
 	s->nfeat = m->nfeat;
+	s->nclass = f ? f->nclass : 1;
 	s->max_batch = max_batch;
 	if (cerr(cudaSetDevice(0), "cudaSetDevice", err, errlen) < 0 ||
 	    upload_model(s, f, m, err, errlen) < 0) {
@@ -215,16 +228,10 @@ static void launch(struct cuda_scorer *s, struct slot *sl, int n)
 			sl->d_out);
 	} else if (smem <= SMEM_MAX) {
 		k_forest<true><<<blocks, THREADS, smem, sl->stream>>>(
-			s->d_nodes, s->d_root, s->d_depth, s->d_leaf_f,
-			s->d_leaf_d, s->ntrees, s->nfeat, s->acc_double, s->zm,
-			s->base_f, s->base_d, s->out_scale, sl->d_rows, n,
-			sl->d_out, stride);
+			s->k, sl->d_rows, n, sl->d_out, stride);
 	} else {
 		k_forest<false><<<blocks, THREADS, 0, sl->stream>>>(
-			s->d_nodes, s->d_root, s->d_depth, s->d_leaf_f,
-			s->d_leaf_d, s->ntrees, s->nfeat, s->acc_double, s->zm,
-			s->base_f, s->base_d, s->out_scale, sl->d_rows, n,
-			sl->d_out, 0);
+			s->k, sl->d_rows, n, sl->d_out, 0);
 	}
 }
 
@@ -252,7 +259,7 @@ extern "C" int cuda_submit(struct cuda_scorer *s, int slot, int n, char *err,
 	if (cerr(cudaGetLastError(), "kernel launch", err, errlen) < 0)
 		return -1;
 	if (cerr(cudaMemcpyAsync(sl->h_out, sl->d_out,
-				 (size_t)n * sizeof(double),
+				 (size_t)n * s->nclass * sizeof(double),
 				 cudaMemcpyDeviceToHost, sl->stream),
 		 "copy from device", err, errlen) < 0)
 		return -1;
@@ -298,6 +305,8 @@ extern "C" void cuda_scorer_free(struct cuda_scorer *s)
 	cudaFree(s->d_nodes);
 	cudaFree(s->d_root);
 	cudaFree(s->d_depth);
+	cudaFree(s->d_cls_first);
+	cudaFree(s->d_cats);
 	cudaFree(s->d_leaf_f);
 	cudaFree(s->d_leaf_d);
 	cudaFree(s->d_weights);

@@ -37,7 +37,8 @@ struct cuda_scorer *cuda_scorer_new(const struct forest *f,
 				    char *err, size_t errlen);
 /* The slot's pinned row buffer (max_batch x nfeat floats, row-major). */
 float *cuda_rows(struct cuda_scorer *s, int slot);
-/* The slot's pinned margins (max_batch doubles), valid after wait. */
+/* The slot's pinned margins (max_batch x nclass doubles), valid after
+ * wait. */
 double *cuda_out(struct cuda_scorer *s, int slot);
 /* Queue copy-in, kernel and copy-out of n rows on the slot's stream. */
 int cuda_submit(struct cuda_scorer *s, int slot, int n, char *err,

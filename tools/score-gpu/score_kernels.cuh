@@ -10,6 +10,9 @@
  * The kernels walk the same node layout as forest.c, the same fixed
  * number of steps per tree, and sum in the same order (float for
  * XGBoost models, double for LightGBM), so GPU margins equal CPU ones.
+ * Categorical nodes take fs_cat_left() (score.h), the CPU kernel's own
+ * test; multi-class forests give nclass margins per row, the trees of
+ * class c being [cls_first[c], cls_first[c + 1]).
  */
 #ifndef SCORE_KERNELS_CUH
 #define SCORE_KERNELS_CUH
@@ -44,9 +47,13 @@ __device__ static int stage_rows(float *sm, const float *rows, int n,
 	return stride;
 }
 
-/* Walk one tree for row x; returns the tree-local leaf index. */
+/*
+ * Walk one tree for row x; returns the tree-local leaf index.  zm: the
+ * forest has zero-as-missing nodes; cats: its category sets, or NULL
+ * when it has no categorical node.
+ */
 __device__ static int walk(const struct fnode *nd, int depth, const float *x,
-			   int zm)
+			   int zm, const uint32_t *cats)
 {
 	int idx = 0;
 
@@ -61,6 +68,12 @@ __device__ static int walk(const struct fnode *nd, int depth, const float *x,
 		int miss = isnan(v);
 		int dl = (q.feat & FNODE_DEFAULT_LEFT) != 0;
 
+		if (cats && (q.feat & FNODE_CAT)) {
+			idx = fs_cat_left(cats, q.cat, v,
+					  (q.feat & FNODE_CAT_IN_LEFT) != 0,
+					  dl) ? q.left : q.right;
+			continue;
+		}
 		if (zm)
 			miss |= (q.feat & FNODE_ZERO_MISSING) &&
 				fabsf(v) <= 1e-35f;
@@ -70,12 +83,20 @@ __device__ static int walk(const struct fnode *nd, int depth, const float *x,
 	return idx;
 }
 
+/* The model of a k_forest launch (passed by value). */
+struct kforest {
+	const struct fnode *nodes;
+	const int *root, *depth, *cls_first;
+	const float *leaf_f;
+	const double *leaf_d;
+	const uint32_t *cats;	/* NULL: no categorical node */
+	int nclass, nfeat, acc_double, zm;
+	float base_f;
+	double base_d, out_scale;
+};
+
 template <bool SHARED>
-__global__ void k_forest(const struct fnode *nodes, const int *root,
-			 const int *depth, const float *leaf_f,
-			 const double *leaf_d, int ntrees, int nfeat,
-			 int acc_double, int zm, float base_f, double base_d,
-			 double out_scale, const float *rows, int n,
+__global__ void k_forest(struct kforest k, const float *rows, int n,
 			 double *out, int stride)
 {
 	extern __shared__ float sm[];
@@ -83,33 +104,40 @@ __global__ void k_forest(const struct fnode *nodes, const int *root,
 	const float *x;
 
 	if (SHARED) {
-		stage_rows(sm, rows, n, nfeat, stride);
+		stage_rows(sm, rows, n, k.nfeat, stride);
 		x = sm + threadIdx.x * stride;
 	} else {
-		x = rows + (size_t)i * nfeat;
+		x = rows + (size_t)i * k.nfeat;
 	}
 	if (i >= n)
 		return;
-	if (acc_double) {
-		double acc = 0;
+	for (int c = 0; c < k.nclass; c++) {
+		int t0 = __ldg(&k.cls_first[c]), t1 = __ldg(&k.cls_first[c + 1]);
+		double *o = &out[(size_t)i * k.nclass + c];
 
-		for (int t = 0; t < ntrees; t++) {
-			int r = __ldg(&root[t]);
-			int l = walk(nodes + r, __ldg(&depth[t]), x, zm);
+		if (k.acc_double) {
+			double acc = 0;
 
-			acc += __ldg(&leaf_d[r + l]);
+			for (int t = t0; t < t1; t++) {
+				int r = __ldg(&k.root[t]);
+				int l = walk(k.nodes + r, __ldg(&k.depth[t]), x,
+					     k.zm, k.cats);
+
+				acc += __ldg(&k.leaf_d[r + l]);
+			}
+			*o = __dadd_rn(k.base_d, __dmul_rn(acc, k.out_scale));
+		} else {
+			float acc = k.base_f;
+
+			for (int t = t0; t < t1; t++) {
+				int r = __ldg(&k.root[t]);
+				int l = walk(k.nodes + r, __ldg(&k.depth[t]), x,
+					     k.zm, k.cats);
+
+				acc = __fadd_rn(acc, __ldg(&k.leaf_f[r + l]));
+			}
+			*o = acc;
 		}
-		out[i] = __dadd_rn(base_d, __dmul_rn(acc, out_scale));
-	} else {
-		float acc = base_f;
-
-		for (int t = 0; t < ntrees; t++) {
-			int r = __ldg(&root[t]);
-			int l = walk(nodes + r, __ldg(&depth[t]), x, zm);
-
-			acc = __fadd_rn(acc, __ldg(&leaf_f[r + l]));
-		}
-		out[i] = acc;
 	}
 }
 

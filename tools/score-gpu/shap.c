@@ -95,17 +95,23 @@ static double unwound_sum(const struct path_el *p, int ud, int pi)
 }
 
 /* The child a row takes at internal node nd (the "hot" one). */
-static int32_t hot_child(const struct mnode *nd, const float *row)
+static int32_t hot_child(const struct model *m, const struct mnode *nd,
+			 const float *row)
 {
 	float x = row[nd->feat];
 	int miss = isnan(x) || (nd->zero_missing && fabsf(x) <= 1e-35f);
 
+	if (nd->cat)
+		return fs_cat_left(m->cats, nd->cat_off, x,
+				   nd->cat == CAT_IN_LEFT, nd->default_left) ?
+			       nd->left : nd->right;
 	if (miss)
 		return nd->default_left ? nd->left : nd->right;
 	return x < nd->thr ? nd->left : nd->right;
 }
 
 struct shap_ctx {
+	const struct model *m;
 	const struct mtree *t;
 	const float *row;
 	double *phi;
@@ -133,7 +139,7 @@ static void recurse(const struct shap_ctx *c, int32_t ni, int ud,
 		}
 		return;
 	}
-	hot = hot_child(nd, c->row);
+	hot = hot_child(c->m, nd, c->row);
 	cold = hot == nd->left ? nd->right : nd->left;
 	w = nd->cover;
 	for (pi = 0; pi <= ud; pi++)
@@ -154,9 +160,10 @@ static void recurse(const struct shap_ctx *c, int32_t ni, int ud,
 }
 
 void shap_row(const struct model *m, struct shap_work *w, const float *row,
-	      double *phi)
+	      double *phi, int cls)
 {
-	struct shap_ctx c = { .row = row, .phi = phi, .scale = m->out_scale };
+	struct shap_ctx c = { .m = m, .row = row, .phi = phi,
+			      .scale = m->out_scale };
 
 	if (m->type == MODEL_LOGIT) {
 		logit_contrib(m, row, phi);
@@ -165,6 +172,8 @@ void shap_row(const struct model *m, struct shap_work *w, const float *row,
 	phi[m->nfeat] += m->base_margin;
 	for (int i = 0; i < m->ntrees; i++) {
 		c.t = &m->trees[i];
+		if (c.t->cls != cls)
+			continue;
 		phi[m->nfeat] += c.t->mean[0] * m->out_scale;
 		if (c.t->nodes[0].feat < 0)
 			continue;
