@@ -4,6 +4,7 @@
  * that wakes any wait when SIGINT or SIGTERM arrives.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -62,6 +63,16 @@ void fs_unclaim(int claim)
 {
 	if (claim >= 0 && (size_t)claim < nclaims)
 		claims[claim].used = 0;
+}
+
+void fs_check_output_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return;		/* not there yet: it cannot be an input */
+	fs_unclaim(fs_claim_fd(fd, path, 1));
+	close(fd);
 }
 
 void fs_stop_pipe_set(int fd)

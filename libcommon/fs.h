@@ -507,6 +507,12 @@ uint64_t fs_writer_bytes(const struct fs_writer *w);
  */
 int fs_claim_fd(int fd, const char *name, int output);
 void fs_unclaim(int claim);
+/*
+ * For an output a tool writes later or replaces (--metrics, a saved
+ * reference): die with exit 2 now if path is an input or output of this
+ * run already.  Nothing is noted.
+ */
+void fs_check_output_path(const char *path);
 /* main() hands over the read end of the pipe its signal handler writes. */
 void fs_stop_pipe_set(int fd);
 /*

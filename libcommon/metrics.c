@@ -170,17 +170,12 @@ static const char *file_kind(const struct stat *st)
 static void metrics_claim(const char *path)
 {
 	struct stat st;
-	int fd;
 
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
 		fs_die(FS_EXIT_USAGE, "refusing to write metrics to '%s': it "
 		       "is %s; --metrics takes a regular file (it is "
 		       "replaced once a second)", path, file_kind(&st));
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return;
-	fs_unclaim(fs_claim_fd(fd, path, 1));
-	close(fd);
+	fs_check_output_path(path);
 }
 
 /*

@@ -191,6 +191,11 @@ side_reader_quits() {
 	fs-gen -n 1000 | fs-window --features fraud-v1 > f.fsr
 	run_t 10 fs-score-gpu -m "$M" --device cpu -i f.fsr --alerts a.fsr -o a.fsr
 	assert_status 2
+	fsize=$(stat -c %s f.fsr)
+	run_t 10 fs-score-gpu -m "$M" --device cpu -i f.fsr -o /dev/null \
+		--save-reference f.fsr
+	assert_status 2
+	[ "$(stat -c %s f.fsr)" -eq "$fsize" ]
 	run_t 10 sh -c 'fs-stat -q -o x.fsr < x.fsr'
 	assert_status 2
 	[ "$(stat -c %s x.fsr)" -eq "$size" ]

@@ -257,16 +257,13 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	o->linger = 1000000;
 	o->psi_alert = 0.2;
 	o->psi_window = 10000;
-	while ((c = getopt_long(argc, argv, "hi:j:m:o:", long_options,
-				NULL)) != -1) {
+	while ((c = fs_getopt(argc, argv, "hi:j:m:o:", long_options)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			exit(FS_EXIT_OK);
 		} else if (c == O_VERSION) {
 			print_version();
 			exit(FS_EXIT_OK);
-		} else if (c == '?') {
-			fs_usage_error("bad option");
 		}
 		set_opt(o, c, optarg);
 	}
@@ -974,6 +971,8 @@ static void setup(struct scorer *s)
 	if (s->o.alerts)
 		s->aw = fs_writer_open(s->o.alerts);
 	fs_reader_flush_on_block(s->r, s->w);
+	if (s->o.save_ref)	/* written at the end: refuse a clash now */
+		fs_check_output_path(s->o.save_ref);
 	s->mx = fs_metrics_open(s->o.metrics);
 	fs_metrics_counter(s->mx, "fs_score_rows_total", "rows scored",
 			   &s->n_rows);
