@@ -237,12 +237,12 @@ struct fs_metrics *fs_metrics_open(const char *path)
 
 	if (!path)
 		return NULL;
+	metrics_claim(path);
 	m = fs_xcalloc(1, sizeof(*m));
 	m->path = fs_xstrdup(path);
 	n = strlen(path) + 5;
 	m->tmp = fs_xmalloc(n);
 	snprintf(m->tmp, n, "%s.tmp", path);
-	metrics_claim(path);
 	if (metrics_write(m) < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot write metrics '%s'", path);
 	m->last = fs_mono_ns();
