@@ -98,3 +98,44 @@ check_damage() {
 	run bash -c 'fs-ingest -f fix -i p.fix.gz 2>/dev/null | fs-cat -f csv | cut -d, -f5'
 	[ "$output" = "$(printf 'symbol\nA')" ]
 }
+
+@test "ingest features: a pandas to_csv table, no ts_event, scores" {
+	fs-gen -n 2000 --seed 3 | fs-window --features fraud-v1 |
+		fs-cat -f csv >w.csv
+	# The feature table as pandas writes it: with and without its index.
+	/usr/bin/python3 - <<-'PY'
+	import pandas as pd, xgboost as xgb
+	df = pd.read_csv('w.csv').drop(columns=['ts_event', 'ts_ingest',
+	                                        'key', 'seq', 'label'])
+	df.to_csv('noidx.csv', index=False)
+	df.to_csv('idx.csv')
+	b = xgb.Booster(model_file='$TOP/models/fraud-v1.json'.replace(
+	    '$TOP', __import__('os').environ['TOP']))
+	p = b.predict(xgb.DMatrix(df.astype('float32')))
+	open('want.txt', 'w').write(''.join('%.5f\n' % v for v in p))
+	PY
+	for f in noidx idx; do
+		run bash -c "fs-ingest -t features -i $f.csv |
+			fs-score-gpu --device cpu -m '$TOP/models/fraud-v1.json' |
+			fs-cat -f csv"
+		assert_status 0
+		printf '%s\n' "${lines[@]}" >got.csv
+		# ts_event is the ingest time; seq the row number.
+		/usr/bin/python3 - <<-'PY'
+		import pandas as pd
+		g = pd.read_csv('got.csv')
+		w = [float(x) for x in open('want.txt')]
+		assert len(g) == len(w) == 2000, (len(g), len(w))
+		assert (g.ts_event == g.ts_ingest).all()
+		assert list(g.seq) == list(range(1, 2001))
+		d = (g.score - w).abs().max()
+		assert d < 1e-5, d
+		PY
+	done
+	# The index column is no feature: the same columns either way.
+	run bash -c 'fs-ingest -t features -i idx.csv | fs-cat -f csv | head -1'
+	[ "$output" = "ts_event,ts_ingest,key,seq,$(head -1 noidx.csv)" ]
+	# A ts_event column, when there is one, is still read.
+	printf 'ts_event,f1\n1795492345,2.5\n' | fs-ingest -t features |
+		fs-cat -f csv | grep -q '^2026-11-24T03:52:25Z,'
+}

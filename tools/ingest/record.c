@@ -130,7 +130,9 @@ static void base_slots(struct ing *g)
 		s->size = f->size;
 		s->flags = f->flags;
 		s->skip = !strcmp(f->name, "ts_ingest");
-		if (f->flags & FS_FLD_REQ)
+		/* A feature table's event time defaults to the ingest time. */
+		if ((f->flags & FS_FLD_REQ) &&
+		    !(g->features && !strcmp(f->name, "ts_event")))
 			g->reqmask |= 1ULL << g->nslots;
 		if (!strcmp(f->name, "ts_event"))
 			g->ts_slot = (int)g->nslots;
