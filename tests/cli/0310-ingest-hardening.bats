@@ -139,3 +139,121 @@ check_damage() {
 	printf 'ts_event,f1\n1795492345,2.5\n' | fs-ingest -t features |
 		fs-cat -f csv | grep -q '^2026-11-24T03:52:25Z,'
 }
+
+# ts_ns: ts_event of fs-cat -f csv's lines as ns since the epoch.
+TS_NS='
+import sys, datetime as dt
+for l in sys.stdin.read().split()[1:]:
+    t = l.split(",")[0].rstrip("Z")
+    s, _, f = t.partition(".")
+    d = dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=dt.timezone.utc)
+    print(int(d.timestamp()) * 10**9 + int((f + "0" * 9)[:9]))
+'
+
+@test "ingest --epoch-unit: s, ms, us, ns against python's datetime" {
+	vals="1795492345 9224000000 1795492345123 1795492345123456 1795492345123456789 -86400 5s 250ms"
+	for u in s ms us ns; do
+		{ echo ts_event,account,amount
+		  for v in $vals; do echo "$v,1,1"; done; } >e.csv
+		run bash -c "fs-ingest -t txn --epoch-unit $u -e skip -i e.csv 2>/dev/null |
+			fs-cat -f csv | /usr/bin/python3 -c '$TS_NS'"
+		assert_status 0
+		want=$(/usr/bin/python3 - "$u" $vals <<-'PY'
+		import sys, datetime as dt
+		unit = {'s': 10**9, 'ms': 10**6, 'us': 10**3, 'ns': 1}
+		epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+		for v in sys.argv[2:]:
+		    for suf in ('ms', 's'):
+		        if v.endswith(suf):
+		            ns = int(v[:-len(suf)]) * unit[suf]
+		            break
+		    else:
+		        ns = int(v) * unit[sys.argv[1]]
+		    # What python's datetime can hold, fs-ingest too (int64 ns).
+		    try:
+		        epoch + dt.timedelta(microseconds=ns // 1000)
+		    except OverflowError:
+		        continue
+		    if -2**63 <= ns < 2**63:
+		        print(ns)
+		PY
+		)
+		echo "unit $u: got $output, want $want"
+		[ "$output" = "$want" ]
+	done
+	# Without the option the unit is told by magnitude, and 9224000000
+	# (seconds: past 2262) is refused.
+	run bash -c 'printf "ts_event,account,amount\n9224000000,1,1\n" |
+		     fs-ingest -t txn -o /dev/null'
+	assert_status 3
+	assert_match "not a timestamp: '9224000000'"
+	run fs-ingest -t txn --epoch-unit h -i e.csv
+	assert_status 2
+}
+
+@test "ingest --tz: zoneless times around DST shifts against python zoneinfo" {
+	/usr/bin/python3 - <<-'PY'
+	import datetime as dt
+	from zoneinfo import ZoneInfo
+	utc = dt.timezone.utc
+	rows, want = [], []
+	for zone in ('America/New_York', 'Europe/London', 'Australia/Sydney',
+	             'Australia/Lord_Howe', 'UTC'):
+	    z = ZoneInfo(zone)
+	    # The shifts of 2026: where the offset of an hour differs from
+	    # the hour before.
+	    t = dt.datetime(2026, 1, 1, tzinfo=utc)
+	    marks = [t]
+	    while t.year == 2026:
+	        n = t + dt.timedelta(hours=1)
+	        if n.astimezone(z).utcoffset() != t.astimezone(z).utcoffset():
+	            marks.append(n)
+	        t = n
+	    for m in marks:
+	        wall = m.astimezone(z).replace(tzinfo=None)
+	        for k in range(-9, 10):
+	            w = wall + dt.timedelta(minutes=15 * k, seconds=k % 7,
+	                                    microseconds=1000 * k * k)
+	            s = w.isoformat(sep=' ' if k % 2 else 'T')
+	            u = w.replace(tzinfo=z, fold=0).astimezone(utc)
+	            ns = int((u - dt.datetime(1970, 1, 1, tzinfo=utc)) /
+	                     dt.timedelta(microseconds=1)) * 1000
+	            rows.append((zone, s, ns))
+	with open('tz.txt', 'w') as f:
+	    for r in rows:
+	        f.write('%s %s,%d\n' % r)
+	PY
+	[ "$(wc -l <tz.txt)" -gt 200 ]
+	for zone in $(cut -d' ' -f1 tz.txt | sort -u); do
+		{ echo ts_event,account,amount
+		  grep "^$zone " tz.txt | cut -d' ' -f2- | cut -d, -f1 |
+			sed 's/$/,1,1/'; } >z.csv
+		run bash -c "fs-ingest -t txn --tz $zone -i z.csv | fs-cat -f csv |
+			/usr/bin/python3 -c '$TS_NS'"
+		assert_status 0
+		want=$(grep "^$zone " tz.txt | cut -d, -f2)
+		[ "$output" = "$want" ] || { echo "$zone:"; diff <(echo "$output") <(echo "$want"); false; }
+	done
+	# An explicit zone or offset, and epoch numbers, keep theirs; a date
+	# alone is local midnight; FIX UTCTimestamps are UTC.
+	{ echo ts_event,account,amount
+	  printf '%s,1,1\n' 2026-07-01T12:00:00Z 2026-07-01T12:00:00+02:00 \
+		1795492345 2026-07-01 2026-07-01T12:00:00; } |
+		fs-ingest -t txn --tz America/New_York | fs-cat -f csv |
+		cut -d, -f1 >got.txt
+	printf 'ts_event\n2026-07-01T12:00:00Z\n2026-07-01T10:00:00Z\n2026-11-24T03:52:25Z\n2026-07-01T04:00:00Z\n2026-07-01T16:00:00Z\n' |
+		diff - got.txt
+	echo '8=FIX.4.4|35=8|55=A|54=1|31=1|32=1|60=20261124-03:52:25|' |
+		fs-ingest -f fix --tz Asia/Tokyo | fs-cat -f csv | cut -d, -f1 |
+		grep -qx '2026-11-24T03:52:25Z'
+	# Without --tz zoneless times are UTC.
+	printf 'ts_event,account,amount\n2026-07-01T12:00:00,1,1\n' |
+		fs-ingest -t txn |
+		fs-cat -f csv | grep -q '^2026-07-01T12:00:00Z,'
+	run fs-ingest -t txn --tz Mars/Olympus_Mons -i z.csv
+	assert_status 2
+	assert_match "unknown --tz 'Mars/Olympus_Mons'"
+	run fs-ingest -t txn --tz ../../etc/passwd -i z.csv
+	assert_status 2
+}

@@ -79,6 +79,8 @@ struct ing {
 	int64_t max_ts;			/* latest ts_event written */
 	int64_t next_wm;		/* max_ts that brings the next one */
 	uint64_t watermarks;		/* written */
+	struct fs_time_rules trules;	/* --epoch-unit, --tz */
+	struct fs_tz tz;
 	char ts_key[19];		/* the whole second last parsed */
 	int ts_ok;
 	int64_t ts_base;		/* ... and its value */
