@@ -59,7 +59,7 @@ struct arc {
 	struct ing *g;
 	struct src *s;
 	int seekable;			/* s->fd read directly */
-	int failed;			/* reading s failed: g->err says why */
+	int failed;			/* reading s failed (g->err says) */
 	size_t slice;			/* most bytes handed at once */
 	size_t pos, len;		/* buf[pos..len) not handed yet */
 	char buf[ARC_BUF];
