@@ -541,11 +541,27 @@ int fs_parse_fix(const char *s, size_t n, int64_t *out);
 int fs_parse_duration(const char *s, size_t n, int64_t *ns);
 /*
  * A timestamp: ISO 8601 with a zone ("2026-11-24T03:52:25.5Z",
- * "+01:00", a space for T accepted), or epoch numbers: a suffix s, ms,
- * us or ns, or without suffix the unit by magnitude (< 1e11 s, < 1e14
- * ms, < 1e17 us, else ns).
+ * "+01:00", a space for T accepted; none: UTC), or epoch numbers: a
+ * suffix s, ms, us or ns, or without suffix the unit by magnitude
+ * (< 1e11 s, < 1e14 ms, < 1e17 us, else ns).
  */
 int fs_parse_time(const char *s, size_t n, int64_t *ns);
+/* A tz database zone (fs_tz_set), with a cache of the last wall hour. */
+struct fs_tz {
+	int set;
+	int32_t off;
+	int64_t hour;
+};
+/* What a timestamp leaves open, for fs_parse_time_as(). */
+struct fs_time_rules {
+	int64_t epoch_unit;	/* ns per unit of a bare epoch number; 0:
+				   by magnitude */
+	struct fs_tz *tz;	/* zone of zoneless ISO times; NULL: UTC */
+};
+int fs_parse_time_as(const char *s, size_t n,
+		     const struct fs_time_rules *r, int64_t *ns);
+/* Zoneless times are local time in zone name; -1 if no such zone. */
+int fs_tz_set(struct fs_tz *tz, const char *name);
 
 /*
  * Option values (libcommon/opt.c): the parsed value, or a usage error

@@ -8,9 +8,11 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -383,7 +385,7 @@ static int digits_at(const char *p, int k)
 
 /*
  * A zone at [p, e): "", "Z", "+HH", "+HHMM", "+HH:MM" (or '-').  Sets
- * *off to seconds east of UTC; returns 0 or -1.
+ * *off to seconds east of UTC; returns 1 for "" (no zone), 0 or -1.
  */
 static int parse_zone(const char *p, const char *e, int *off)
 {
@@ -392,7 +394,7 @@ static int parse_zone(const char *p, const char *e, int *off)
 
 	*off = 0;
 	if (n == 0)
-		return 0;
+		return 1;
 	if (n == 1 && (*p == 'Z' || *p == 'z'))
 		return 0;
 	if (*p != '+' && *p != '-')
@@ -415,11 +417,14 @@ static int parse_zone(const char *p, const char *e, int *off)
 	return 0;
 }
 
-/* The clock part "HH:MM[:SS[.f]]" then a zone; adds to *sec and *sub. */
+/*
+ * The clock part "HH:MM[:SS[.f]]" then a zone; adds to *sec and *sub.
+ * Returns 1 when there was no zone (*sec is then the wall time), 0, -1.
+ */
 static int parse_clock(const char *p, const char *e, int64_t *sec,
 		       int64_t *sub)
 {
-	int hh, mi, ss = 0, off, fd = 0;
+	int hh, mi, ss = 0, off, fd = 0, z;
 	int64_t f = 0;
 
 	if (e - p < 5 || p[2] != ':')
@@ -442,17 +447,99 @@ static int parse_clock(const char *p, const char *e, int64_t *sec,
 	}
 	if (hh < 0 || mi < 0 || ss < 0 || hh > 23 || mi > 59 || ss > 59)
 		return -1;
-	if (parse_zone(p, e, &off) < 0)
+	if ((z = parse_zone(p, e, &off)) < 0)
 		return -1;
 	*sec += hh * 3600 + mi * 60 + ss - off;
 	*sub = f * (int64_t)pow10_u64[9 - fd];
+	return z;
+}
+
+/* Seconds east of UTC at the instant u, in the zone TZ names. */
+static int tz_off_at(int64_t u)
+{
+	time_t t = (time_t)u;
+	struct tm tm;
+
+	return localtime_r(&t, &tm) ? (int)tm.tm_gmtoff : 0;
+}
+
+/*
+ * Seconds east of UTC of the wall time w (seconds, as if UTC) in the
+ * zone, as python's zoneinfo reads it with fold=0: a wall time in the
+ * gap of a forward shift, or in the repeated span of a backward one,
+ * takes the offset from before the shift.  Assumes at most one shift
+ * within a day either side, as every zone in the tz database has.
+ */
+static int tz_wall_off(int64_t w)
+{
+	int64_t lo = w - 86400, hi = w + 86400;
+	int before = tz_off_at(lo), after = tz_off_at(hi);
+
+	if (before == after)
+		return before;
+	while (hi - lo > 1) {	/* the first second of the new offset */
+		int64_t mid = lo + (hi - lo) / 2;
+
+		if (tz_off_at(mid) == before)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return w < hi + (before > after ? before : after) ? before : after;
+}
+
+/*
+ * Make zoneless times local time in the tz database zone name (e.g.
+ * "America/New_York"): sets TZ for the process.  -1 when the name is
+ * not a zone of the database (TZDIR, else /usr/share/zoneinfo).
+ */
+int fs_tz_set(struct fs_tz *tz, const char *name)
+{
+	const char *dir = getenv("TZDIR");
+	char path[4096], magic[4];
+	FILE *f;
+	int ok;
+
+	memset(tz, 0, sizeof(*tz));
+	tz->hour = INT64_MIN;
+	if (!*name || *name == '/' || strstr(name, ".."))
+		return -1;
+	snprintf(path, sizeof(path), ":%s/%s", dir && *dir ? dir :
+		 "/usr/share/zoneinfo", name);
+	f = fopen(path + 1, "rb");
+	if (!f)
+		return -1;
+	ok = fread(magic, 1, 4, f) == 4 && !memcmp(magic, "TZif", 4);
+	fclose(f);
+	if (!ok || setenv("TZ", path, 1) < 0)
+		return -1;
+	tzset();
+	tz->set = 1;
 	return 0;
 }
 
-/* ISO 8601 date, optional time and zone; s has "DDDD-" at its start. */
-static int parse_iso(const char *s, size_t n, int64_t *ns)
+/* The offset of wall time w, through a cache of the last wall hour. */
+static int tz_off(struct fs_tz *tz, int64_t w)
 {
-	int y, m, d;
+	int64_t h = w >= 0 ? w / 3600 : (w - 3599) / 3600;
+	int a, b;
+
+	if (h == tz->hour)
+		return tz->off;
+	a = tz_wall_off(h * 3600);
+	b = tz_wall_off(h * 3600 + 3599);
+	if (a != b)	/* a shift inside the hour: no caching */
+		return tz_wall_off(w);
+	tz->hour = h;
+	tz->off = a;
+	return a;
+}
+
+/* ISO 8601 date, optional time and zone; s has "DDDD-" at its start. */
+static int parse_iso(const char *s, size_t n, const struct fs_time_rules *r,
+		     int64_t *ns)
+{
+	int y, m, d, local = 1;
 	int64_t sec, sub = 0, v;
 
 	if (n < 10 || s[4] != '-' || s[7] != '-')
@@ -467,9 +554,11 @@ static int parse_iso(const char *s, size_t n, int64_t *ns)
 	if (n > 10) {
 		if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
 			return -1;
-		if (parse_clock(s + 11, s + n, &sec, &sub) < 0)
+		if ((local = parse_clock(s + 11, s + n, &sec, &sub)) < 0)
 			return -1;
 	}
+	if (local && r && r->tz && r->tz->set)
+		sec -= tz_off(r->tz, sec);
 	/* Borrow a second so that the earliest instants do not overflow. */
 	if (sec < 0 && sub > 0) {
 		sec++;
@@ -482,8 +571,12 @@ static int parse_iso(const char *s, size_t n, int64_t *ns)
 	return 0;
 }
 
-/* Epoch numbers: "1700000000", "1700000000.5", "-5s", "1700000000123ms". */
-static int parse_epoch(const char *s, size_t n, int64_t *ns)
+/*
+ * Epoch numbers: "1700000000", "1700000000.5", "-5s", "1700000000123ms";
+ * a bare number in r's unit, else by magnitude.
+ */
+static int parse_epoch(const char *s, size_t n,
+		       const struct fs_time_rules *r, int64_t *ns)
 {
 	const char *p = s, *e = s + n;
 	struct dec d;
@@ -496,7 +589,9 @@ static int parse_epoch(const char *s, size_t n, int64_t *ns)
 	if (scan_dec(&p, e, &d) < 0)
 		return -1;
 	if (p == e) {
-		if (d.ip < 100000000000ULL)
+		if (r && r->epoch_unit)
+			unit = r->epoch_unit;
+		else if (d.ip < 100000000000ULL)
 			unit = NS_PER_S;
 		else if (d.ip < 100000000000000ULL)
 			unit = 1000000;
@@ -517,12 +612,18 @@ static int parse_epoch(const char *s, size_t n, int64_t *ns)
 	return set_signed(v, neg, ns);
 }
 
-int fs_parse_time(const char *s, size_t n, int64_t *ns)
+int fs_parse_time_as(const char *s, size_t n,
+		     const struct fs_time_rules *r, int64_t *ns)
 {
 	n = len_of(s, n);
 	if (n >= 10 && s[4] == '-' && is_digit(s[0]))
-		return parse_iso(s, n, ns);
-	return parse_epoch(s, n, ns);
+		return parse_iso(s, n, r, ns);
+	return parse_epoch(s, n, r, ns);
+}
+
+int fs_parse_time(const char *s, size_t n, int64_t *ns)
+{
+	return fs_parse_time_as(s, n, NULL, ns);
 }
 
 static const char digit_pairs[201] =

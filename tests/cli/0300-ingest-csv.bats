@@ -257,7 +257,7 @@ with tarfile.open("e.tar.gz", "w:gz") as t:
 	head -c 100 d.tar.gz >trunc.tar.gz
 	run_t 10 fs-ingest -t txn -i trunc.tar.gz -o out.fsr
 	assert_status 3
-	assert_match "trunc.tar.gz: corrupt archive"
+	assert_match "trunc.tar.gz: corrupt gzip data at compressed byte 100: truncated"
 }
 
 @test "ingest csv: usage errors exit 2, --help, --version, unopenable input" {

@@ -3,7 +3,7 @@
  * column plan, cell conversion, bad-row handling and archive sniffing.
  * The first input byte picks the options; the rest is the input file.
  */
-// FUZZ_SOURCES: tools/ingest/csv.c tools/ingest/jsonl.c tools/ingest/fix.c tools/ingest/record.c tools/ingest/input.c
+// FUZZ_SOURCES: tools/ingest/csv.c tools/ingest/jsonl.c tools/ingest/fix.c tools/ingest/record.c tools/ingest/input.c tools/ingest/decomp.c
 #include "fuzz-ingest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

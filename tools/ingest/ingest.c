@@ -17,6 +17,7 @@ static const char usage_text[] =
 	"                 [-m COL=FIELD]... [-d CHAR] [--no-header]\n"
 	"                 [-e fail|skip|dead-letter:FILE] [--metrics FILE]\n"
 	"                 [--max-delay D] [--watermark-interval D]\n"
+	"                 [--epoch-unit s|ms|us|ns] [--tz ZONE]\n"
 	"\n"
 	"Read text rows and write records.\n"
 	"\n"
@@ -39,6 +40,10 @@ static const char usage_text[] =
 	"      --watermark-interval D\n"
 	"                        event time between WATERMARKs (default 1s;\n"
 	"                        given alone, --max-delay is 0)\n"
+	"      --epoch-unit U    bare epoch numbers are in U: s, ms, us or ns\n"
+	"                        (default: told by magnitude)\n"
+	"      --tz ZONE         timestamps without a zone are local time in\n"
+	"                        ZONE, e.g. America/New_York (default UTC)\n"
 	"      --metrics FILE    write Prometheus metrics to FILE\n"
 	"  -h, --help            show this help\n"
 	"      --version         show the version\n";
@@ -96,6 +101,29 @@ static void set_delim(struct ing *g, const char *s)
 		fs_usage_error("bad --delimiter '%s': one character, not a "
 			       "quote or newline", s);
 	g->delim = *s;
+}
+
+/* Parse --epoch-unit. */
+static void set_epoch_unit(struct ing *g, const char *s)
+{
+	static const char *const names[] = { "s", "ms", "us", "ns" };
+	static const int64_t ns[] = { 1000000000, 1000000, 1000, 1 };
+
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			g->trules.epoch_unit = ns[i];
+			return;
+		}
+	fs_usage_error("bad --epoch-unit '%s' (s, ms, us, ns)", s);
+}
+
+/* Parse --tz. */
+static void set_tz(struct ing *g, const char *s)
+{
+	if (fs_tz_set(&g->tz, s) < 0)
+		fs_usage_error("unknown --tz '%s': not a zone of the tz "
+			       "database (e.g. America/New_York, UTC)", s);
+	g->trules.tz = &g->tz;
 }
 
 /* Parse --map COL=FIELD into g->maps. */
@@ -170,6 +198,7 @@ static void check_combos(struct ing *g)
 
 static const struct option long_options[] = {
 	{ "delimiter", required_argument, NULL, 'd' },
+	{ "epoch-unit", required_argument, NULL, 'E' },
 	{ "format", required_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "input", required_argument, NULL, 'i' },
@@ -180,6 +209,7 @@ static const struct option long_options[] = {
 	{ "on-error", required_argument, NULL, 'e' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "type", required_argument, NULL, 't' },
+	{ "tz", required_argument, NULL, 'Z' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "watermark-interval", required_argument, NULL, 'W' },
 	{ NULL, 0, NULL, 0 },
@@ -197,6 +227,7 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 		switch (c) {
 		case 'd': set_delim(g, optarg); break;
 		case 'e': set_on_error(g, optarg); break;
+		case 'E': set_epoch_unit(g, optarg); break;
 		case 'f': set_format(g, optarg); break;
 		case 'h': fputs(usage_text, stdout); exit(FS_EXIT_OK);
 		case 'H': g->no_header = 1; break;
@@ -206,6 +237,7 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 		case 'o': *out = optarg; break;
 		case 't': tname = optarg; break;
 		case 'V': fs_print_version(NULL); exit(FS_EXIT_OK);
+		case 'Z': set_tz(g, optarg); break;
 		case 'D':
 			g->wm_delay = fs_opt_duration("--max-delay", optarg,
 						      (size_t)-1, 0,

@@ -79,6 +79,8 @@ struct ing {
 	int64_t max_ts;			/* latest ts_event written */
 	int64_t next_wm;		/* max_ts that brings the next one */
 	uint64_t watermarks;		/* written */
+	struct fs_time_rules trules;	/* --epoch-unit, --tz */
+	struct fs_tz tz;
 	char ts_key[19];		/* the whole second last parsed */
 	int ts_ok;
 	int64_t ts_base;		/* ... and its value */
@@ -180,6 +182,17 @@ ssize_t ing_csv_parse(struct ing *g, char *p, size_t n, int eof);
 ssize_t ing_jsonl_parse(struct ing *g, char *p, size_t n, int eof);
 ssize_t ing_fix_parse(struct ing *g, char *p, size_t n, int eof);
 void ing_jsonl_reset(struct ing *g);
+
+/* decomp.c: gzip, zstd and xz streams */
+enum { ING_Z_GZIP = 1, ING_Z_ZSTD, ING_Z_XZ };
+struct ing_dec;
+int ing_dec_sniff(const void *p, size_t n);
+struct ing_dec *ing_dec_open(int kind);
+void ing_dec_close(struct ing_dec *z);
+const char *ing_dec_name(const struct ing_dec *z);
+const char *ing_dec_why(const struct ing_dec *z, uint64_t *pos);
+ssize_t ing_dec_run(struct ing_dec *z, const void *in, size_t *inlen,
+		    int fin, void *out, size_t n);
 
 /* input.c */
 int ing_input_path(struct ing *g, const char *path);

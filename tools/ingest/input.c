@@ -1,8 +1,12 @@
 /*
  * input.c - bytes in: a file, stdin, memory, or an archive of such files
- * (libarchive: tar, zip, gzip, zstd, xz, bzip2, detected by content, and
- * nested: a tar of .csv.gz files works).  Each text file is read into one
- * large buffer and handed, whole rows at a time, to the format's parser.
+ * (gzip, zstd and xz decoded in decomp.c; tar, zip, bzip2 and the rest by
+ * libarchive; detected by content, and nested: a tar of .csv.gz files
+ * works).  Each text file is read into one large buffer and handed, whole
+ * rows at a time, to the format's parser.  Data goes to the parser as soon
+ * as it is read or decoded: when an input turns out damaged, every whole
+ * row before the damage has been parsed, and the partial row at the
+ * damage is dropped.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -19,17 +23,46 @@
 #define BUF_START (1u << 18)
 #define PEEK 512
 #define ARC_BUF (1u << 16)
-#define DEPTH_MAX 3
+/*
+ * libarchive's zip reader inflates all the bytes at hand at once and
+ * drops the result when they are damaged: handed zip data in slices this
+ * small, it loses at most the rows of one slice before the damage.
+ */
+#define ZIP_SLICE 512
+#define DEC_IN (1u << 16)
+#define DEPTH_MAX 6
 
-/* A byte source: a descriptor, memory, or an archive member. */
+struct arc;
+
+/* A byte source: a descriptor, memory, an archive member or a decoder. */
 struct src {
 	int fd;				/* -1 if none */
 	int regular;			/* fd is a regular file */
 	const char *mem;		/* memory input */
 	size_t mlen, moff;
 	struct archive *a;		/* member data of a */
+	struct arc *x;			/* ... read through x */
+	const char *blk;		/* the rest of a's last data block */
+	size_t blkn;
+	struct ing_dec *z;		/* decoded data of up */
+	struct src *up;
+	const char *zname;		/* up's name, for messages */
+	unsigned char *in;		/* bytes read from up */
+	size_t inpos, inlen;
+	int fin;			/* up has ended */
 	char pre[PEEK];			/* bytes peeked, returned first */
 	size_t pren, preoff;
+};
+
+/* An archive being read through a src. */
+struct arc {
+	struct ing *g;
+	struct src *s;
+	int seekable;			/* s->fd read directly */
+	int failed;			/* reading s failed (g->err says) */
+	size_t slice;			/* most bytes handed at once */
+	size_t pos, len;		/* buf[pos..len) not handed yet */
+	char buf[ARC_BUF];
 };
 
 /* Read from a descriptor; flush output first when it would block. */
@@ -66,18 +99,99 @@ static const char *arc_why(struct archive *a)
 	return s ? s : "truncated or unreadable";
 }
 
+/* A libarchive call on a failed: -1, with g->err saying why. */
+static int arc_fail(struct ing *g, const struct arc *x, const char *name,
+		    struct archive *a)
+{
+	if (x && x->failed)	/* our read callback failed: g->err says */
+		return -1;
+	return ing_fatal(g, "%s: corrupt archive: %s (read to %s:%llu)",
+			 name, arc_why(a), g->name,
+			 (unsigned long long)g->line);
+}
+
+static ssize_t src_read(struct ing *g, struct src *s, char *buf, size_t n);
+
+/*
+ * Up to n bytes of the member s->a is at, block by block as libarchive
+ * makes them (archive_read_data() would drop the bytes of its call that
+ * came before an error).  Sparse holes are not filled: text has none.
+ */
+static ssize_t member_read(struct ing *g, struct src *s, char *buf,
+			   size_t n)
+{
+	while (!s->blkn) {
+		const void *p;
+		size_t size;
+		la_int64_t off;
+		int r = archive_read_data_block(s->a, &p, &size, &off);
+
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r < ARCHIVE_WARN)
+			return arc_fail(g, s->x, g->name, s->a);
+		s->blk = p;
+		s->blkn = size;
+	}
+	if (n > s->blkn)
+		n = s->blkn;
+	memcpy(buf, s->blk, n);
+	s->blk += n;
+	s->blkn -= n;
+	return (ssize_t)n;
+}
+
+/*
+ * Up to n decoded bytes of s->up, as soon as there are any.  On damage
+ * the bytes made before it come first, then -1 (g->err) naming the
+ * compressed byte and the last line read.
+ */
+static ssize_t dec_read(struct ing *g, struct src *s, char *buf, size_t n)
+{
+	for (;;) {
+		size_t used;
+		ssize_t k;
+
+		if (s->inpos == s->inlen && !s->fin) {
+			k = src_read(g, s->up, (char *)s->in, DEC_IN);
+			if (k < 0)
+				return -1;
+			if (k == 0 && fs_stop)
+				return 0;
+			s->fin = k == 0;
+			s->inpos = 0;
+			s->inlen = (size_t)k;
+		}
+		used = s->inlen - s->inpos;
+		k = ing_dec_run(s->z, s->in + s->inpos, &used, s->fin, buf,
+				n);
+		s->inpos += used;
+		if (k < 0) {
+			uint64_t pos;
+			const char *why = ing_dec_why(s->z, &pos);
+
+			return ing_fatal(g, "%s: corrupt %s data at "
+					 "compressed byte %llu: %s (read to "
+					 "%s:%llu)", s->zname,
+					 ing_dec_name(s->z),
+					 (unsigned long long)pos, why, g->name,
+					 (unsigned long long)g->line);
+		}
+		if (k > 0 || (s->fin && s->inpos == s->inlen))
+			return k;
+		if (!used && s->inpos < s->inlen)
+			fs_bug("%s decoder made no progress",
+			       ing_dec_name(s->z));
+	}
+}
+
 /* Up to n bytes from what s wraps.  -1 (g->err) on error. */
 static ssize_t raw_read(struct ing *g, struct src *s, char *buf, size_t n)
 {
-	ssize_t k;
-
-	if (s->a) {
-		k = archive_read_data(s->a, buf, n);
-		if (k < 0)
-			return ing_fatal(g, "%s: corrupt archive: %s", g->name,
-					 arc_why(s->a));
-		return k;
-	}
+	if (s->z)
+		return dec_read(g, s, buf, n);
+	if (s->a)
+		return member_read(g, s, buf, n);
 	if (s->mem) {
 		size_t m = s->mlen - s->moff;
 
@@ -133,11 +247,8 @@ static int is_archive(const unsigned char *p, size_t n)
 		const char *m;
 		size_t n;
 	} magic[] = {
-		{ "\x1f\x8b", 2 },			/* gzip */
-		{ "\x28\xb5\x2f\xfd", 4 },		/* zstd */
 		{ "PK\x03\x04", 4 },			/* zip */
 		{ "PK\x05\x06", 4 },			/* empty zip */
-		{ "\xfd" "7zXZ\x00", 6 },		/* xz */
 		{ "\x04\x22\x4d\x18", 4 },		/* lz4 */
 		{ "7z\xbc\xaf\x27\x1c", 6 },		/* 7-zip */
 	};
@@ -232,24 +343,53 @@ static int stream(struct ing *g, const char *name, struct src *s)
 
 static int input(struct ing *g, const char *name, struct src *s, int depth);
 
-/* An archive being read through a src. */
-struct arc {
-	struct ing *g;
-	struct src *s;
-	char buf[ARC_BUF];
-};
-
+/* libarchive's read callback: the next slice of x->s. */
 static la_ssize_t arc_read(struct archive *a, void *ctx, const void **out)
 {
 	struct arc *x = ctx;
-	ssize_t n = src_read(x->g, x->s, x->buf, sizeof(x->buf));
+	size_t m;
 
-	if (n < 0) {
-		archive_set_error(a, EIO, "%s", x->g->err);
-		return -1;
+	if (x->pos == x->len) {
+		ssize_t n = x->seekable ?
+			    fd_read(x->g, x->s, x->buf, sizeof(x->buf)) :
+			    src_read(x->g, x->s, x->buf, sizeof(x->buf));
+
+		if (n < 0) {
+			x->failed = 1;
+			archive_set_error(a, EIO, "%s", x->g->err);
+			return -1;
+		}
+		x->pos = 0;
+		x->len = (size_t)n;
 	}
-	*out = x->buf;
-	return n;
+	m = x->len - x->pos;
+	if (m > x->slice)
+		m = x->slice;
+	*out = x->buf + x->pos;
+	x->pos += m;
+	return (la_ssize_t)m;
+}
+
+/* libarchive's seek callback, for a regular file read directly. */
+static la_int64_t arc_seek(struct archive *a, void *ctx, la_int64_t off,
+			   int whence)
+{
+	struct arc *x = ctx;
+	off_t r;
+
+	(void)a;
+	if (whence == SEEK_CUR) {	/* from what was handed on */
+		r = lseek(x->s->fd, 0, SEEK_CUR);
+		if (r < 0)
+			return ARCHIVE_FATAL;
+		off += r - (off_t)(x->len - x->pos);
+		whence = SEEK_SET;
+	}
+	r = lseek(x->s->fd, off, whence);
+	if (r < 0)
+		return ARCHIVE_FATAL;
+	x->pos = x->len = 0;
+	return r;
 }
 
 /* Should this member be read?  Regular files, no AppleDouble litter. */
@@ -264,9 +404,9 @@ static int member_wanted(struct archive_entry *e)
 	return strncmp(b, "._", 2) && !strstr(p, "__MACOSX/");
 }
 
-/* Read each regular member of the archive a (opened) in order. */
+/* Read each regular member of the archive a (opened over x) in order. */
 static int members(struct ing *g, const char *name, struct archive *a,
-		   int depth)
+		   struct arc *x, int depth)
 {
 	struct archive_entry *e;
 	char mname[sizeof(g->name)];
@@ -274,11 +414,8 @@ static int members(struct ing *g, const char *name, struct archive *a,
 	int r, rc = 0;
 
 	while ((r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
-		if (r < ARCHIVE_WARN) {
-			snprintf(g->name, sizeof(g->name), "%s", name);
-			return ing_fatal(g, "%s: corrupt archive: %s", name,
-					 arc_why(a));
-		}
+		if (r < ARCHIVE_WARN)
+			return arc_fail(g, x, name, a);
 		if (!member_wanted(e))
 			continue;
 		if (archive_format(a) == ARCHIVE_FORMAT_RAW)
@@ -289,6 +426,7 @@ static int members(struct ing *g, const char *name, struct archive *a,
 		m = fs_xcalloc(1, sizeof(*m));
 		m->fd = -1;
 		m->a = a;
+		m->x = x;
 		snprintf(g->name, sizeof(g->name), "%s", mname);
 		rc = input(g, mname, m, depth + 1);
 		free(m);
@@ -303,7 +441,7 @@ static int archive_in(struct ing *g, const char *name, struct src *s,
 		      int depth)
 {
 	struct archive *a = archive_read_new();
-	struct arc *x = NULL;
+	struct arc *x = fs_xcalloc(1, sizeof(*x));
 	int r, rc;
 
 	/* Not format_all: mtree and others would claim plain text. */
@@ -313,31 +451,57 @@ static int archive_in(struct ing *g, const char *name, struct src *s,
 	archive_read_support_format_7zip(a);
 	archive_read_support_format_cpio(a);
 	archive_read_support_format_raw(a);
+	x->g = g;
+	x->s = s;
+	x->slice = s->pren >= 2 && !memcmp(s->pre, "PK", 2) ? ZIP_SLICE :
+		   ARC_BUF;
+	archive_read_set_read_callback(a, arc_read);
+	archive_read_set_callback_data(a, x);
 	if (depth == 0 && s->regular && lseek(s->fd, 0, SEEK_SET) == 0) {
-		r = archive_read_open_fd(a, s->fd, ARC_BUF);
-	} else {
-		x = fs_xmalloc(sizeof(*x));
-		x->g = g;
-		x->s = s;
-		r = archive_read_open(a, x, NULL, arc_read, NULL);
+		x->seekable = 1;	/* zip reads its central directory */
+		archive_read_set_seek_callback(a, arc_seek);
 	}
+	r = archive_read_open1(a);
 	if (r != ARCHIVE_OK) {
-		rc = ing_fatal(g, "%s: corrupt archive: %s", name,
-			       arc_why(a));
+		snprintf(g->name, sizeof(g->name), "%s", name);
+		rc = arc_fail(g, x, name, a);
 	} else {
-		rc = members(g, name, a, depth);
+		rc = members(g, name, a, x, depth);
 	}
 	archive_read_free(a);
 	free(x);
 	return rc;
 }
 
-/* Sniff s and read it as an archive or as one text file. */
+/* Read the data of up, a kind (ING_Z_*) stream, as an input. */
+static int decoded_in(struct ing *g, const char *name, struct src *up,
+		      int kind, int depth)
+{
+	struct src *d = fs_xcalloc(1, sizeof(*d));
+	int rc;
+
+	d->fd = -1;
+	d->z = ing_dec_open(kind);
+	d->up = up;
+	d->zname = name;
+	d->in = fs_xmalloc(DEC_IN);
+	rc = input(g, name, d, depth + 1);
+	ing_dec_close(d->z);
+	free(d->in);
+	free(d);
+	return rc;
+}
+
+/* Sniff s and read it as compressed, an archive, or one text file. */
 static int input(struct ing *g, const char *name, struct src *s, int depth)
 {
+	int kind;
+
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	if (peek(g, s) < 0)
 		return -1;
+	if (depth < DEPTH_MAX && (kind = ing_dec_sniff(s->pre, s->pren)))
+		return decoded_in(g, name, s, kind, depth);
 	if (depth < DEPTH_MAX &&
 	    is_archive((const unsigned char *)s->pre, s->pren))
 		return archive_in(g, name, s, depth);

@@ -130,7 +130,9 @@ static void base_slots(struct ing *g)
 		s->size = f->size;
 		s->flags = f->flags;
 		s->skip = !strcmp(f->name, "ts_ingest");
-		if (f->flags & FS_FLD_REQ)
+		/* A feature table's event time defaults to the ingest time. */
+		if ((f->flags & FS_FLD_REQ) &&
+		    !(g->features && !strcmp(f->name, "ts_event")))
 			g->reqmask |= 1ULL << g->nslots;
 		if (!strcmp(f->name, "ts_event"))
 			g->ts_slot = (int)g->nslots;
@@ -540,27 +542,27 @@ static inline int parse_ts(struct ing *g, const char *s, size_t n,
 
 	if (n < 20 || n > 30 || s[n - 1] != 'Z' || s[10] != 'T' ||
 	    (s[19] == 'Z' ? n != 20 : s[19] != '.' || n < 22))
-		return fs_parse_time(s, n, v);
+		return fs_parse_time_as(s, n, &g->trules, v);
 	if (n == 20)
 		fd = 0;
 	for (size_t i = 0; i < fd; i++) {
 		unsigned d = (unsigned)(unsigned char)s[20 + i] - '0';
 
 		if (d > 9)
-			return fs_parse_time(s, n, v);
+			return fs_parse_time_as(s, n, &g->trules, v);
 		frac = frac * 10 + d;
 	}
 	if (!g->ts_ok || memcmp(g->ts_key, s, 19)) {
 		memcpy(buf, s, 19);
 		buf[19] = 'Z';
 		if (fs_parse_time(buf, 20, &base) < 0)
-			return fs_parse_time(s, n, v);
+			return fs_parse_time_as(s, n, &g->trules, v);
 		memcpy(g->ts_key, s, 19);
 		g->ts_base = base;
 		g->ts_ok = 1;
 	}
 	if (__builtin_add_overflow(g->ts_base, frac * scale[fd], v))
-		return fs_parse_time(s, n, v);
+		return fs_parse_time_as(s, n, &g->trules, v);
 	return 0;
 }
 
