@@ -61,8 +61,11 @@ $(call need_pkg,libcjson,libcjson-dev)
 $(call need_pkg,libcrypto,libssl-dev)
 $(call need_pkg,sqlite3,libsqlite3-dev)
 $(call need_pkg,rdkafka,librdkafka-dev)
+$(call need_pkg,zlib,zlib1g-dev)
+$(call need_pkg,liblzma,liblzma-dev)
+$(call need_pkg,libzstd,libzstd-dev)
 
-PKGS = libarchive libcjson libcrypto sqlite3 rdkafka
+PKGS = libarchive libcjson libcrypto sqlite3 rdkafka zlib liblzma libzstd
 CFLAGS += $(shell pkg-config --cflags $(PKGS))
 LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 

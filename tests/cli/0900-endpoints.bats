@@ -152,6 +152,28 @@ side_reader_quits() {
 	[ "$(fs-cat --types agg -i w.fsr | wc -l)" -gt 0 ]
 }
 
+@test "side output: a dead-letter file whose reader goes away is exit 1, good rows before it kept" {
+	python3 -c "
+print('ts_event,account,amount')
+for i in range(200000): print('2026-01-02T00:00:00Z,%d,%s' % (i, '1.5' if i % 2 else 'bad'))" > half.csv
+	side_reader_quits
+	run_t 60 fs-ingest -t txn -i half.csv --on-error dead-letter:side -o ing.fsr
+	assert_status 1
+	assert_match "fs-ingest: cannot write dead-letter file 'side': Broken pipe"
+	[ "$(fs-cat -i ing.fsr | wc -l)" -gt 0 ]
+	run_t 60 fs-ingest -t txn -i half.csv --on-error dead-letter:/dev/full -o ing.fsr
+	assert_status 1
+	[ "$(fs-cat -i ing.fsr | wc -l)" -gt 0 ]
+}
+
+@test "same file: a dead-letter file that is the input is refused, the input kept" {
+	printf 'ts_event,account,amount\n2026-01-02T00:00:00Z,1,x\n' > in.csv
+	size=$(stat -c %s in.csv)
+	run_t 10 fs-ingest -t txn -i in.csv --on-error dead-letter:in.csv -o /dev/null
+	assert_status 2
+	[ "$(stat -c %s in.csv)" -eq "$size" ]
+}
+
 @test "side output: a full disk on -o is exit 1, not quiet" {
 	[ -w /dev/full ] || skip "no /dev/full"
 	run_t 20 sh -c 'fs-gen -n 100000 | fs-stat -q -o /dev/full'

@@ -912,6 +912,21 @@ static void dead_json_str(FILE *f, const char *s, size_t n)
 	putc('"', f);
 }
 
+/*
+ * The dead-letter file cannot be written: an I/O failure (exit 1), after
+ * the records of the good rows so far are written to the output.
+ */
+static _Noreturn void dead_failed(struct ing *g, const char *what)
+{
+	int e = errno;
+
+	ing_flush_batch(g);
+	fs_writers_flush_all();
+	errno = e;
+	fs_die_errno(FS_EXIT_FAIL, "cannot %s dead-letter file '%s'", what,
+		     g->dead_path);
+}
+
 /* Open the dead-letter file on the first bad row (append). */
 static int dead_open(struct ing *g)
 {
@@ -919,8 +934,9 @@ static int dead_open(struct ing *g)
 
 	g->dead = fopen(g->dead_path, "a");
 	if (!g->dead)
-		return ing_fatal(g, "cannot open dead-letter file '%s': %s",
-				 g->dead_path, strerror(errno));
+		dead_failed(g, "open");
+	/* appending to the input would feed it its own bad rows */
+	fs_claim_fd(fileno(g->dead), g->dead_path, 1);
 	/* An existing non-empty file already has its header. */
 	if (fstat(fileno(g->dead), &st) == 0 && st.st_size > 0)
 		g->dead_hdr = 1;
@@ -954,8 +970,7 @@ static int dead_write(struct ing *g, const char *raw, size_t rawlen,
 		putc('\n', g->dead);
 	}
 	if (ferror(g->dead))
-		return ing_fatal(g, "cannot write dead-letter file '%s': %s",
-				 g->dead_path, strerror(errno));
+		dead_failed(g, "write");
 	return 0;
 }
 
@@ -989,9 +1004,10 @@ int ing_bad_row(struct ing *g, const char *raw, size_t rawlen,
 void ing_summary(struct ing *g)
 {
 	ing_flush_batch(g);
-	if (g->dead && fclose(g->dead) != 0)
-		fs_die_errno(FS_EXIT_FAIL, "cannot write dead-letter file "
-			     "'%s'", g->dead_path);
+	if (g->dead && fclose(g->dead) != 0) {
+		g->dead = NULL;
+		dead_failed(g, "write");
+	}
 	g->dead = NULL;
 	if (g->quiet)
 		return;
