@@ -158,11 +158,39 @@ static struct slot *win_slot(struct wctx *c, struct win *w, uint64_t key)
 	return sl;
 }
 
+/*
+ * Check, before any window changes, that h fits the exact sums of every
+ * window it goes to (those not past their lateness); else out_overflow.
+ */
+static void aligned_check(struct wctx *c, const struct fs_hdr *h,
+			  uint64_t key, unsigned n)
+{
+	const struct agg *bad;
+
+	for (unsigned k = 0; k < n; k++) {
+		struct slot *sl = NULL;
+		uint32_t wi, v;
+
+		if (w_sat_add(c->a_end[k] - 1, c->o.lateness) <= c->wm)
+			continue;
+		wi = ktab_get(&c->wintab, (uint64_t)c->a_end[k]);
+		if (wi != W_NONE &&
+		    (v = ktab_get(&c->wins[wi].keys, key)) != W_NONE)
+			sl = (struct slot *)(c->wins[wi].slots +
+					     (size_t)v * c->as.stride);
+		if (agg_check(&c->as, &sl, sl != NULL, h, &bad) != 0)
+			out_overflow(c, bad, key, c->a_start[k], c->a_end[k]);
+	}
+}
+
 static void aligned_event(struct wctx *c, const struct fs_hdr *h,
 			  uint64_t key)
 {
 	unsigned n = assign(c, h->ts_event);
 	int used = 0;
+
+	if (c->as.has_exact)
+		aligned_check(c, h, key, n);
 
 	for (unsigned k = 0; k < n; k++) {
 		struct win *w;
@@ -359,25 +387,42 @@ static uint32_t sess_new(struct wctx *c, uint64_t key, int64_t t)
 	return i;
 }
 
+/* Note the state of a session the event merges, for agg_check. */
+static void chk_add(struct wctx *c, uint32_t n, struct slot *sl)
+{
+	if (n == c->capchk) {
+		c->capchk = c->capchk ? c->capchk * 2 : 8;
+		c->chk = fs_xrealloc(c->chk, c->capchk * sizeof(*c->chk));
+	}
+	c->chk[n] = sl;
+}
+
 /*
  * Merge every session of key overlapping [t, t + gap) into one; return
  * it, or W_NONE when none overlaps.  *late is set, and nothing changed,
- * when the merged window would be past its lateness.
+ * when the merged window would be past its lateness.  Before anything
+ * changes, the merged state with h must fit its exact sums, else
+ * out_overflow.
  */
-static uint32_t sess_merge(struct wctx *c, uint64_t key, int64_t t,
-			   int *late)
+static uint32_t sess_merge(struct wctx *c, const struct fs_hdr *h,
+			   uint64_t key, int *late)
 {
-	int64_t te = w_sat_add(t, c->o.size), ms = t, me = te;
-	uint32_t i, tgt = W_NONE, nx;
+	int64_t t = h->ts_event, te = w_sat_add(t, c->o.size), ms = t, me = te;
+	uint32_t i, tgt = W_NONE, nx, n = 0;
+	const struct agg *bad;
 
 	for (i = ktab_get(&c->skeys, key); i != W_NONE; i = c->ss[i].next)
 		if (c->ss[i].start < te && t < c->ss[i].end) {
 			ms = c->ss[i].start < ms ? c->ss[i].start : ms;
 			me = c->ss[i].end > me ? c->ss[i].end : me;
+			if (c->as.has_exact)
+				chk_add(c, n++, sslot(c, i));
 		}
 	*late = w_sat_add(me - 1, c->o.lateness) <= c->wm;
 	if (*late)
 		return W_NONE;
+	if (c->as.has_exact && agg_check(&c->as, c->chk, n, h, &bad) != 0)
+		out_overflow(c, bad, key, ms, me);
 	for (i = ktab_get(&c->skeys, key); i != W_NONE; i = nx) {
 		nx = c->ss[i].next;
 		if (!(c->ss[i].start < te && t < c->ss[i].end))
@@ -401,7 +446,7 @@ static void session_event(struct wctx *c, const struct fs_hdr *h,
 {
 	int64_t t = h->ts_event;
 	int late;
-	uint32_t i = sess_merge(c, key, t, &late);
+	uint32_t i = sess_merge(c, h, key, &late);
 	struct sess *s;
 	struct slot *sl;
 
@@ -541,4 +586,5 @@ void eng_free(struct wctx *c)
 	}
 	free(c->ss);
 	free(c->sslots);
+	free(c->chk);
 }
