@@ -550,7 +550,15 @@ int agg_check(const struct aggset *s, struct slot *const *sl, unsigned n,
 		const struct agg *a = &s->a[i];
 		int ok = 1;
 
-		if (a->fn == AGG_SUM && a->vc != VC_DBL)
+		if (a->fn == AGG_SUM && a->vc != VC_DBL && n <= 1 &&
+		    a->kind != FS_K_U64) {
+			/* one state, within int64 as every state is */
+			int64_t r, cur = n ? (int64_t)*(const w_i128 *)
+				((const char *)sl[0] + a->st) : 0;
+
+			ok = !__builtin_add_overflow(cur, fs_load_int(
+				(const char *)h + a->off, a->kind), &r);
+		} else if (a->fn == AGG_SUM && a->vc != VC_DBL)
 			ok = exact_total(s, a, sl, n, h, &sum, &vol) == 0 &&
 				fits64(sum);
 		else if (a->fn == AGG_VWAP)

@@ -57,6 +57,8 @@ void eng_init(struct wctx *c)
 	c->max_assign = n;
 	c->a_start = fs_xcalloc(n, sizeof(*c->a_start));
 	c->a_end = fs_xcalloc(n, sizeof(*c->a_end));
+	c->a_win = fs_xcalloc(n, sizeof(*c->a_win));
+	c->a_slot = fs_xcalloc(n, sizeof(*c->a_slot));
 	c->last_win = W_NONE;
 	ktab_init(&c->wintab, 64);
 	if (o->kind == WK_SESSION) {
@@ -158,58 +160,40 @@ static struct slot *win_slot(struct wctx *c, struct win *w, uint64_t key)
 	return sl;
 }
 
-/*
- * Check, before any window changes, that h fits the exact sums of every
- * window it goes to (those not past their lateness); else out_overflow.
- */
-static void aligned_check(struct wctx *c, const struct fs_hdr *h,
-			  uint64_t key, unsigned n)
-{
-	const struct agg *bad;
-
-	for (unsigned k = 0; k < n; k++) {
-		struct slot *sl = NULL;
-		uint32_t wi, v;
-
-		if (w_sat_add(c->a_end[k] - 1, c->o.lateness) <= c->wm)
-			continue;
-		wi = ktab_get(&c->wintab, (uint64_t)c->a_end[k]);
-		if (wi != W_NONE &&
-		    (v = ktab_get(&c->wins[wi].keys, key)) != W_NONE)
-			sl = (struct slot *)(c->wins[wi].slots +
-					     (size_t)v * c->as.stride);
-		if (agg_check(&c->as, &sl, sl != NULL, h, &bad) != 0)
-			out_overflow(c, bad, key, c->a_start[k], c->a_end[k]);
-	}
-}
-
 static void aligned_event(struct wctx *c, const struct fs_hdr *h,
 			  uint64_t key)
 {
-	unsigned n = assign(c, h->ts_event);
-	int used = 0;
+	unsigned n = assign(c, h->ts_event), m = 0;
+	const struct agg *bad;
 
-	if (c->as.has_exact)
-		aligned_check(c, h, key, n);
-
+	/* the event's slot in each window not past its lateness */
 	for (unsigned k = 0; k < n; k++) {
-		struct win *w;
-		struct slot *sl;
-		uint32_t wi;
-
 		if (w_sat_add(c->a_end[k] - 1, c->o.lateness) <= c->wm)
 			continue;	/* purged, or would be */
-		wi = get_win(c, c->a_start[k], c->a_end[k]);
-		w = &c->wins[wi];
-		sl = win_slot(c, w, key);
+		c->a_start[m] = c->a_start[k];
+		c->a_end[m] = c->a_end[k];
+		c->a_win[m] = get_win(c, c->a_start[k], c->a_end[k]);
+		c->a_slot[m] = win_slot(c, &c->wins[c->a_win[m]], key);
+		m++;
+	}
+	if (!m) {
+		out_late(c, h);
+		return;
+	}
+	/* before any state changes: a fresh slot (no count) is empty */
+	for (unsigned k = 0; c->as.has_exact && k < m; k++)
+		if (agg_check(&c->as, &c->a_slot[k], c->a_slot[k]->count != 0,
+			      h, &bad) != 0)
+			out_overflow(c, bad, key, c->a_start[k], c->a_end[k]);
+	for (unsigned k = 0; k < m; k++) {
+		struct win *w = &c->wins[c->a_win[k]];
+		struct slot *sl = c->a_slot[k];
+
 		agg_update(&c->as, sl, h);
-		used = 1;
 		if (w->fired)
 			out_result(c, w->start, w->end, sl, sl->emitted ?
 				   FS_F_UPDATE : 0);
 	}
-	if (!used)
-		out_late(c, h);
 }
 
 /* Emit every key of w with flags. */
@@ -219,6 +203,8 @@ static void emit_win(struct wctx *c, struct win *w, unsigned flags)
 		struct slot *sl = (struct slot *)(w->slots +
 						  (size_t)i * c->as.stride);
 
+		if (!sl->count)
+			continue;	/* made for a record refused */
 		out_result(c, w->start, w->end, sl, flags |
 			   (!(flags & FS_F_PARTIAL) && sl->emitted ?
 			    FS_F_UPDATE : 0));
@@ -580,6 +566,8 @@ void eng_free(struct wctx *c)
 	ktab_free(&c->wintab);
 	free(c->a_start);
 	free(c->a_end);
+	free(c->a_win);
+	free(c->a_slot);
 	if (c->o.kind == WK_SESSION) {
 		ktab_free(&c->skeys);
 		free(c->heap.h);

@@ -166,18 +166,24 @@ static inline w_i128 wsum_get(const struct acct *a, int k)
 	return (w_i128)a->wsumh[k] * ((w_i128)1 << 64) + a->wsum[k];
 }
 
-/* Add amount v (sign 1) to window k's sum, or take it out (sign -1). */
+/*
+ * Add amount v (sign 1) to window k's sum, or take it out (sign -1):
+ * the low word wraps, its carry and the addend's sign go to the high.
+ */
 static inline void wsum_add(struct acct *a, int k, int64_t v, int sign)
 {
-	w_i128 s = wsum_get(a, k) + (sign > 0 ? (w_i128)v : -(w_i128)v);
+	uint64_t lo = a->wsum[k], d = sign > 0 ? (uint64_t)v : -(uint64_t)v;
+	int neg = sign > 0 ? v < 0 : v > 0;
 
-	a->wsum[k] = (uint64_t)s;
-	a->wsumh[k] = (int16_t)(s >> 64);	/* arithmetic in GCC, clang */
+	a->wsum[k] = lo + d;
+	a->wsumh[k] = (int16_t)(a->wsumh[k] - neg + (lo + d < lo));
 }
 
 /* An exact sum of amounts, in currency units, as float32. */
 static inline float money_f32(w_i128 s)
 {
+	if (s >= INT64_MIN && s <= INT64_MAX)	/* the common, cheap case */
+		return (float)((double)(int64_t)s / (double)FS_FIX_SCALE);
 	return (float)((double)s / (double)FS_FIX_SCALE);
 }
 

@@ -285,6 +285,8 @@ struct wctx {
 	struct ktab wintab;	/* window end -> index in wins */
 	int64_t next_due;	/* earliest due time of any window */
 	int64_t *a_start, *a_end;	/* window assignment buffers */
+	uint32_t *a_win;	/* and the windows themselves */
+	struct slot **a_slot;	/* and the event's slot in each */
 	unsigned max_assign;
 
 	/* sessions */
