@@ -182,7 +182,7 @@ static inline void wsum_add(struct acct *a, int k, int64_t v, int sign)
 /* An exact sum of amounts, in currency units, as float32. */
 static inline float money_f32(w_i128 s)
 {
-	if (s >= INT64_MIN && s <= INT64_MAX)	/* the common, cheap case */
+	if (s >= INT64_MIN && s <= INT64_MAX)	/* cheap, and common */
 		return (float)((double)(int64_t)s / (double)FS_FIX_SCALE);
 	return (float)((double)s / (double)FS_FIX_SCALE);
 }

@@ -106,7 +106,7 @@ struct aggset {
 	unsigned ncols;		/* AGG columns, window bounds included */
 	int ohlc;		/* index of the ohlc aggregate, or -1 */
 	int has_ptrs;		/* some state owns heap memory */
-	int has_exact;		/* some exact sum is bounded (agg_check) */
+	int has_exact;		/* some sum is bounded (agg_check) */
 	unsigned distinct_limit;
 	const struct fs_type *type;	/* bound at the first record */
 	uint16_t price_off, qty_off, sym_off;	/* for vwap and ohlc */
