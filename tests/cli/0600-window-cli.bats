@@ -159,7 +159,7 @@ load window-helper
 		>>in.fsr
 	run_t 10 fs-window --tumble 1m -i in.fsr -o out.fsr
 	assert_status 3
-	assert_match "txn body of 8 bytes, expected 48 \(frame 2\)"
+	assert_match "txn body of 8 bytes, expected 48 \(frame 2, byte offset 88\)"
 	run show <out.fsr
 	[ "${lines[0]}" = "agg - key=1 0-60 count=1" ]
 	run_t 10 fs-window --features fraud-v1 -i in.fsr -o out.fsr
@@ -172,7 +172,7 @@ load window-helper
 		"<IHBBqqQQ", 84, 5, 1, 0, -2**63, 0, 1, 1) + bytes(48))' >in.fsr
 	run_t 10 fs-window --tumble 1m -i in.fsr -o out.fsr
 	assert_status 3
-	assert_match 'event time .* out of range \(frame 1\)'
+	assert_match 'event time .* out of range \(frame 1, byte offset 0\)'
 }
 
 @test "fs-window: an exact sum past 64 bits exits 3 after the good results" {
@@ -186,9 +186,13 @@ for i in range(2):
 	run_t 10 fs-window --tumble 1m --agg 'count,sum(amount)' -i in.fsr \
 		-o out.fsr
 	assert_status 3
-	assert_match "exact sum 'sum_amount' does not fit in 64 bits \(key 2"
+	assert_match "exact sum 'sum_amount' would not fit in 64 bits \(key 2, \
+window \[2026-01-01T00:02:00Z, 2026-01-01T00:03:00Z\), frame 3, byte offset 176\)"
 	run show <out.fsr
 	[ "${lines[0]}" = "agg - key=1 0-60 count=1 sum_amount=1" ]
+	[ "${lines[1]}" = "wm 120" ]
+	[ "${lines[2]}" = "agg - key=2 120-180 count=1 sum_amount=6.91753e+10" ]
+	[ "${#lines[@]}" -eq 3 ]
 }
 
 @test "fs-window: other record types and control records pass through" {

@@ -267,6 +267,9 @@ int agg_bind(struct aggset *s, const struct fs_type *t)
 			return -1;
 		if (a->fn == AGG_DISTINCT || a->fn == AGG_QUANTILE)
 			s->has_ptrs = 1;
+		if ((a->fn == AGG_SUM && a->vc != VC_DBL) ||
+		    a->fn == AGG_VWAP || a->fn == AGG_OHLC)
+			s->has_exact = 1;
 		a->st = off;
 		off += (state_size(a->fn) + 15) & ~15u;
 		/* A BAR carries count and vwap: with ohlc they go there. */
@@ -335,6 +338,14 @@ uint64_t agg_field_key(const struct fs_field *f, const struct fs_hdr *h)
 	return rd_hash((const char *)h + f->off, &a);
 }
 
+/* The exact value of an integer or fixed-point field (u64 unsigned). */
+static inline w_i128 rd_exact(const char *p, unsigned kind)
+{
+	int64_t v = fs_load_int(p, kind);
+
+	return kind == FS_K_U64 ? (w_i128)(uint64_t)v : (w_i128)v;
+}
+
 /* The value of a's field as a double (money in currency units). */
 static inline double val_dbl(const struct agg *a, const char *p)
 {
@@ -342,7 +353,7 @@ static inline double val_dbl(const struct agg *a, const char *p)
 		return rd_dbl(p, a->kind);
 	if (a->vc == VC_FIX)
 		return (double)fs_load_int(p, a->kind) / (double)FS_FIX_SCALE;
-	return (double)fs_load_int(p, a->kind);
+	return (double)rd_exact(p, a->kind);
 }
 
 /* Kahan-compensated double sum: {sum, compensation}. */
@@ -415,7 +426,7 @@ static void upd_one(const struct aggset *s, const struct agg *a, char *st,
 		if (a->vc == VC_DBL)
 			kahan_add((double *)st, rd_dbl(p, a->kind));
 		else
-			*(w_i128 *)st += fs_load_int(p, a->kind);
+			*(w_i128 *)st += rd_exact(p, a->kind);
 		break;
 	case AGG_MIN: case AGG_MAX:
 		upd_minmax(a, st, p, n);
@@ -462,6 +473,105 @@ static void upd_one(const struct aggset *s, const struct agg *a, char *st,
 		upd_ohlc(s, st, h, n);
 		break;
 	}
+}
+
+static int fits64(w_i128 v)
+{
+	return v >= INT64_MIN && v <= INT64_MAX;
+}
+
+/* a / b rounded half away from zero (b > 0). */
+static w_i128 div_round(w_i128 a, w_i128 b)
+{
+	w_i128 q = a / b, r = a % b;
+
+	if (2 * (r < 0 ? -r : r) >= b)
+		q += a < 0 ? -1 : 1;
+	return q;
+}
+
+/*
+ * Does a BAR's vwap, pq / vol rounded (0 when vol <= 0), fit in int64?
+ * When pq does, so does its quotient by any vol >= 2, rounding included.
+ */
+static int vwap_fits(w_i128 pq, w_i128 vol)
+{
+	if (vol <= 0 || fits64(pq))
+		return 1;
+	return vol > 1 && fits64(div_round(pq, vol));
+}
+
+/*
+ * The exact accumulators of aggregate a over the states sl[0..n) and
+ * the record h together: the sum, or vwap's price x qty and volume.
+ * Returns 0, or -1 when price x qty leaves 128 bits.
+ */
+static int exact_total(const struct aggset *s, const struct agg *a,
+		       struct slot *const *sl, unsigned n,
+		       const struct fs_hdr *h, w_i128 *sum, w_i128 *vol)
+{
+	const char *f = (const char *)h;
+	w_i128 pq;
+	int64_t q;
+
+	if (a->fn == AGG_SUM) {
+		*sum = rd_exact(f + a->off, a->kind);
+		for (unsigned i = 0; i < n; i++)
+			*sum += *(const w_i128 *)((const char *)sl[i] + a->st);
+		return 0;
+	}
+	q = fs_load_int(f + s->qty_off, FS_K_I64);
+	*sum = (w_i128)fs_load_int(f + s->price_off, FS_K_FIX) * q;
+	*vol = q;
+	for (unsigned i = 0; i < n; i++) {
+		const char *st = (const char *)sl[i] + a->st;
+
+		if (a->fn == AGG_VWAP) {
+			pq = ((const struct vwap_st *)st)->pq;
+			*vol += ((const struct vwap_st *)st)->vol;
+		} else {
+			pq = ((const struct ohlc_st *)st)->pq;
+			*vol += ((const struct ohlc_st *)st)->vol;
+		}
+		if (__builtin_add_overflow(*sum, pq, sum))
+			return -1;
+	}
+	return 0;
+}
+
+int agg_check(const struct aggset *s, struct slot *const *sl, unsigned n,
+	      const struct fs_hdr *h, const struct agg **bad)
+{
+	w_i128 sum, vol;
+
+	if (!s->has_exact)
+		return 0;
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct agg *a = &s->a[i];
+		int ok = 1;
+
+		if (a->fn == AGG_SUM && a->vc != VC_DBL && n <= 1 &&
+		    a->kind != FS_K_U64) {
+			/* one state, within int64 as every state is */
+			int64_t r, cur = n ? (int64_t)*(const w_i128 *)
+				((const char *)sl[0] + a->st) : 0;
+
+			ok = !__builtin_add_overflow(cur, fs_load_int(
+				(const char *)h + a->off, a->kind), &r);
+		} else if (a->fn == AGG_SUM && a->vc != VC_DBL)
+			ok = exact_total(s, a, sl, n, h, &sum, &vol) == 0 &&
+				fits64(sum);
+		else if (a->fn == AGG_VWAP)
+			ok = exact_total(s, a, sl, n, h, &sum, &vol) == 0;
+		else if (a->fn == AGG_OHLC)
+			ok = exact_total(s, a, sl, n, h, &sum, &vol) == 0 &&
+				fits64(vol) && vwap_fits(sum, vol);
+		if (!ok) {
+			*bad = a;
+			return -1;
+		}
+	}
+	return 0;
 }
 
 void agg_update(const struct aggset *s, struct slot *sl,
@@ -591,11 +701,6 @@ void agg_release(const struct aggset *s, struct slot *sl)
 	}
 }
 
-static int fits64(w_i128 v)
-{
-	return v >= INT64_MIN && v <= INT64_MAX;
-}
-
 static int64_t dbl_bits(double d)
 {
 	int64_t v;
@@ -677,16 +782,6 @@ int agg_values(const struct aggset *s, const struct slot *sl,
 		}
 	}
 	return 0;
-}
-
-/* a / b rounded half away from zero (b > 0). */
-static w_i128 div_round(w_i128 a, w_i128 b)
-{
-	w_i128 q = a / b, r = a % b;
-
-	if (2 * (r < 0 ? -r : r) >= b)
-		q += a < 0 ? -1 : 1;
-	return q;
 }
 
 int agg_bar(const struct aggset *s, const struct slot *sl,

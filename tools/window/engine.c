@@ -57,6 +57,8 @@ void eng_init(struct wctx *c)
 	c->max_assign = n;
 	c->a_start = fs_xcalloc(n, sizeof(*c->a_start));
 	c->a_end = fs_xcalloc(n, sizeof(*c->a_end));
+	c->a_win = fs_xcalloc(n, sizeof(*c->a_win));
+	c->a_slot = fs_xcalloc(n, sizeof(*c->a_slot));
 	c->last_win = W_NONE;
 	ktab_init(&c->wintab, 64);
 	if (o->kind == WK_SESSION) {
@@ -161,27 +163,37 @@ static struct slot *win_slot(struct wctx *c, struct win *w, uint64_t key)
 static void aligned_event(struct wctx *c, const struct fs_hdr *h,
 			  uint64_t key)
 {
-	unsigned n = assign(c, h->ts_event);
-	int used = 0;
+	unsigned n = assign(c, h->ts_event), m = 0;
+	const struct agg *bad;
 
+	/* the event's slot in each window not past its lateness */
 	for (unsigned k = 0; k < n; k++) {
-		struct win *w;
-		struct slot *sl;
-		uint32_t wi;
-
 		if (w_sat_add(c->a_end[k] - 1, c->o.lateness) <= c->wm)
 			continue;	/* purged, or would be */
-		wi = get_win(c, c->a_start[k], c->a_end[k]);
-		w = &c->wins[wi];
-		sl = win_slot(c, w, key);
+		c->a_start[m] = c->a_start[k];
+		c->a_end[m] = c->a_end[k];
+		c->a_win[m] = get_win(c, c->a_start[k], c->a_end[k]);
+		c->a_slot[m] = win_slot(c, &c->wins[c->a_win[m]], key);
+		m++;
+	}
+	if (!m) {
+		out_late(c, h);
+		return;
+	}
+	/* before any state changes: a fresh slot (no count) is empty */
+	for (unsigned k = 0; c->as.has_exact && k < m; k++)
+		if (agg_check(&c->as, &c->a_slot[k], c->a_slot[k]->count != 0,
+			      h, &bad) != 0)
+			out_overflow(c, bad, key, c->a_start[k], c->a_end[k]);
+	for (unsigned k = 0; k < m; k++) {
+		struct win *w = &c->wins[c->a_win[k]];
+		struct slot *sl = c->a_slot[k];
+
 		agg_update(&c->as, sl, h);
-		used = 1;
 		if (w->fired)
 			out_result(c, w->start, w->end, sl, sl->emitted ?
 				   FS_F_UPDATE : 0);
 	}
-	if (!used)
-		out_late(c, h);
 }
 
 /* Emit every key of w with flags. */
@@ -191,6 +203,8 @@ static void emit_win(struct wctx *c, struct win *w, unsigned flags)
 		struct slot *sl = (struct slot *)(w->slots +
 						  (size_t)i * c->as.stride);
 
+		if (!sl->count)
+			continue;	/* made for a record refused */
 		out_result(c, w->start, w->end, sl, flags |
 			   (!(flags & FS_F_PARTIAL) && sl->emitted ?
 			    FS_F_UPDATE : 0));
@@ -359,25 +373,42 @@ static uint32_t sess_new(struct wctx *c, uint64_t key, int64_t t)
 	return i;
 }
 
+/* Note the state of a session the event merges, for agg_check. */
+static void chk_add(struct wctx *c, uint32_t n, struct slot *sl)
+{
+	if (n == c->capchk) {
+		c->capchk = c->capchk ? c->capchk * 2 : 8;
+		c->chk = fs_xrealloc(c->chk, c->capchk * sizeof(*c->chk));
+	}
+	c->chk[n] = sl;
+}
+
 /*
  * Merge every session of key overlapping [t, t + gap) into one; return
  * it, or W_NONE when none overlaps.  *late is set, and nothing changed,
- * when the merged window would be past its lateness.
+ * when the merged window would be past its lateness.  Before anything
+ * changes, the merged state with h must fit its exact sums, else
+ * out_overflow.
  */
-static uint32_t sess_merge(struct wctx *c, uint64_t key, int64_t t,
-			   int *late)
+static uint32_t sess_merge(struct wctx *c, const struct fs_hdr *h,
+			   uint64_t key, int *late)
 {
-	int64_t te = w_sat_add(t, c->o.size), ms = t, me = te;
-	uint32_t i, tgt = W_NONE, nx;
+	int64_t t = h->ts_event, te = w_sat_add(t, c->o.size), ms = t, me = te;
+	uint32_t i, tgt = W_NONE, nx, n = 0;
+	const struct agg *bad;
 
 	for (i = ktab_get(&c->skeys, key); i != W_NONE; i = c->ss[i].next)
 		if (c->ss[i].start < te && t < c->ss[i].end) {
 			ms = c->ss[i].start < ms ? c->ss[i].start : ms;
 			me = c->ss[i].end > me ? c->ss[i].end : me;
+			if (c->as.has_exact)
+				chk_add(c, n++, sslot(c, i));
 		}
 	*late = w_sat_add(me - 1, c->o.lateness) <= c->wm;
 	if (*late)
 		return W_NONE;
+	if (c->as.has_exact && agg_check(&c->as, c->chk, n, h, &bad) != 0)
+		out_overflow(c, bad, key, ms, me);
 	for (i = ktab_get(&c->skeys, key); i != W_NONE; i = nx) {
 		nx = c->ss[i].next;
 		if (!(c->ss[i].start < te && t < c->ss[i].end))
@@ -401,7 +432,7 @@ static void session_event(struct wctx *c, const struct fs_hdr *h,
 {
 	int64_t t = h->ts_event;
 	int late;
-	uint32_t i = sess_merge(c, key, t, &late);
+	uint32_t i = sess_merge(c, h, key, &late);
 	struct sess *s;
 	struct slot *sl;
 
@@ -535,10 +566,13 @@ void eng_free(struct wctx *c)
 	ktab_free(&c->wintab);
 	free(c->a_start);
 	free(c->a_end);
+	free(c->a_win);
+	free(c->a_slot);
 	if (c->o.kind == WK_SESSION) {
 		ktab_free(&c->skeys);
 		free(c->heap.h);
 	}
 	free(c->ss);
 	free(c->sslots);
+	free(c->chk);
 }

@@ -77,14 +77,15 @@ struct hent {
 
 /*
  * Per-account memory comes from a pool of power-of-two blocks (16 B to
- * 128 KiB) carved from chunks of 2, 4, 8 and then 16 MiB, with a free
+ * 256 KiB) carved from chunks of 2, 4, 8 and then 16 MiB, with a free
  * list per size: no malloc per account, no allocator headers. Fresh
  * memory is dear (page zeroing was a quarter of fs-window's time while
  * 100k accounts filled up, and a stall of the events behind it), so
  * each chunk comes from fs_big_alloc, wanted two chunks ahead: made on
  * another core before it is needed.
  */
-#define POOL_CLASSES 14
+#define POOL_CLASSES 15
+#define POOL_BLOCK_MAX ((size_t)16 << (POOL_CLASSES - 1))
 #define POOL_CHUNK_MAX (16u << 20)
 struct pool {
 	void *free[POOL_CLASSES];
@@ -107,18 +108,39 @@ struct cent {
 	uint16_t c[2];
 };
 
+/*
+ * The largest block of each table at its cap must be a pool class, and
+ * its size and indices must fit the fields that hold them: the merchant
+ * table holds MERCH_CAP at half load (2 * MERCH_CAP slots), the device
+ * set DEV_CAP at half load, the country list CTRY_CAP rounded up to a
+ * power of two, the history HIST_CAP events.
+ */
+_Static_assert(2 * MERCH_CAP * sizeof(struct ment) <= POOL_BLOCK_MAX,
+	       "merchant table at its cap is over the largest pool block");
+_Static_assert(2 * DEV_CAP * sizeof(uint64_t) <= POOL_BLOCK_MAX,
+	       "device set at its cap is over the largest pool block");
+_Static_assert(2 * CTRY_CAP * sizeof(struct cent) <= POOL_BLOCK_MAX,
+	       "country list at its cap is over the largest pool block");
+_Static_assert(HIST_CAP * sizeof(struct hent) <= POOL_BLOCK_MAX,
+	       "history at its cap is over the largest pool block");
+_Static_assert(2 * MERCH_CAP <= M_NONE && 2 * DEV_CAP <= UINT16_MAX &&
+	       CTRY_CAP <= C_NONE && HIST_CAP <= UINT16_MAX,
+	       "a table's size or index does not fit its field");
+_Static_assert(POOL_BLOCK_MAX <= (2u << 20), "a block over the first chunk");
+
 struct acct {
 	uint64_t id;
 	int64_t last_ts;	/* newest event time */
 	int64_t evicted_max;	/* newest event time dropped from h */
 	double mean, m2;	/* Welford over H */
-	int64_t wsum[NWIN];	/* amounts in (newest - W, newest] */
+	uint64_t wsum[NWIN];	/* amounts in (newest - W, newest]: low
+				 * 64 bits of the exact sum (wsum_get) */
 	/* second cache line */
 	struct hent *h;		/* [lo, hi) sorted by ts */
 	struct cent *cty;	/* countries seen, [0, ncty) */
 	struct ment *mt;	/* merchants seen: open addressing */
 	uint64_t *dev;		/* devices seen: open addressing */
-	uint32_t n;		/* events in H */
+	uint64_t n;		/* events in H */
 	uint32_t next_free;
 	uint16_t lo, hi, cap;
 	uint16_t wlp[NWIN];	/* first event of each window */
@@ -128,9 +150,42 @@ struct acct {
 	uint16_t mcap, mn;	/* merchant table */
 	uint16_t zc[2];		/* counts of the merchant hashing to 0 */
 	uint16_t dcap, dn;	/* device set */
+	int16_t wsumh[NWIN];	/* high bits of the window sums */
 	uint8_t mzero, dzero;	/* the id hashing to 0 was seen */
 	uint8_t live;
 };
+
+/*
+ * A window's exact sum: at most HIST_CAP amounts of 64 bits, so 64 + 12
+ * bits and a sign; the low 64 bits sit in the hot first cache line.
+ */
+_Static_assert(HIST_CAP <= 1 << 14, "window sums need wider high bits");
+
+static inline w_i128 wsum_get(const struct acct *a, int k)
+{
+	return (w_i128)a->wsumh[k] * ((w_i128)1 << 64) + a->wsum[k];
+}
+
+/*
+ * Add amount v (sign 1) to window k's sum, or take it out (sign -1):
+ * the low word wraps, its carry and the addend's sign go to the high.
+ */
+static inline void wsum_add(struct acct *a, int k, int64_t v, int sign)
+{
+	uint64_t lo = a->wsum[k], d = sign > 0 ? (uint64_t)v : -(uint64_t)v;
+	int neg = sign > 0 ? v < 0 : v > 0;
+
+	a->wsum[k] = lo + d;
+	a->wsumh[k] = (int16_t)(a->wsumh[k] - neg + (lo + d < lo));
+}
+
+/* An exact sum of amounts, in currency units, as float32. */
+static inline float money_f32(w_i128 s)
+{
+	if (s >= INT64_MIN && s <= INT64_MAX)	/* cheap, and common */
+		return (float)((double)(int64_t)s / (double)FS_FIX_SCALE);
+	return (float)((double)s / (double)FS_FIX_SCALE);
+}
 
 /* Scratch set of the distinct-count scan, cleared by generation. */
 struct gset {
@@ -189,7 +244,7 @@ static void pool_free(struct pool *p)
 	free(p->chunks);
 }
 
-/* A block of n bytes (n a power of two, 16 to 128 KiB). */
+/* A block of n bytes (n a power of two, 16 B to POOL_BLOCK_MAX). */
 static void *pool_get(struct pool *p, size_t n)
 {
 	unsigned c = pool_class(n);
@@ -499,7 +554,7 @@ static void win_count(struct acct *a, int k, const struct hent *e,
 	int j = k - 1;
 
 	a->wn[k] = (uint16_t)(a->wn[k] + sign);
-	a->wsum[k] += sign * e->amount;
+	wsum_add(a, k, e->amount, sign);
 	if (k == W1M)
 		return;
 	mc = m_counts(a, e);
@@ -670,7 +725,7 @@ static inline int gset_add(struct gset *g, uint32_t size, uint32_t gen,
 static void scan(struct feat *f, const struct acct *a, uint32_t p,
 		 int64_t t, float *out)
 {
-	int64_t s1m = 0, s1h = 0, s24 = 0;
+	w_i128 s1m = 0, s1h = 0, s24 = 0;
 	uint32_t c1m = 0, c1h = 0, c24 = 0, dm = 0, dc = 0, dm1h = 0, dc1h = 0;
 	uint32_t gen, msize = 16, csize;
 
@@ -699,8 +754,12 @@ static void scan(struct feat *f, const struct acct *a, uint32_t p,
 		}
 		c24++;
 		s24 += e->amount;
-		dm += gset_add(f->gm, msize, gen, e->mi);
-		dc += gset_add(f->gc, csize, gen, e->ci);
+		/* forgotten merchants and countries past the cap: uncounted,
+		 * as in the windows */
+		if (e->mi != M_NONE)
+			dm += gset_add(f->gm, msize, gen, e->mi);
+		if (e->ci != C_NONE)
+			dc += gset_add(f->gc, csize, gen, e->ci);
 		if (d < W_1H) {
 			dm1h = dm;
 			dc1h = dc;
@@ -709,9 +768,9 @@ static void scan(struct feat *f, const struct acct *a, uint32_t p,
 	out[F_CNT_1M] = (float)c1m;
 	out[F_CNT_1H] = (float)c1h;
 	out[F_CNT_24H] = (float)c24;
-	out[F_SUM_1M] = (float)((double)s1m / (double)FS_FIX_SCALE);
-	out[F_SUM_1H] = (float)((double)s1h / (double)FS_FIX_SCALE);
-	out[F_SUM_24H] = (float)((double)s24 / (double)FS_FIX_SCALE);
+	out[F_SUM_1M] = money_f32(s1m);
+	out[F_SUM_1H] = money_f32(s1h);
+	out[F_SUM_24H] = money_f32(s24);
 	out[F_DM_1H] = (float)dm1h;
 	out[F_DM_24H] = (float)dm;
 	out[F_DC_1H] = (float)dc1h;
@@ -738,10 +797,9 @@ static void from_windows(const struct acct *a, float *out)
 	out[F_CNT_1M] = a->wn[W1M];
 	out[F_CNT_1H] = a->wn[W1H];
 	out[F_CNT_24H] = a->wn[W24H];
-	out[F_SUM_1M] = (float)((double)a->wsum[W1M] / (double)FS_FIX_SCALE);
-	out[F_SUM_1H] = (float)((double)a->wsum[W1H] / (double)FS_FIX_SCALE);
-	out[F_SUM_24H] = (float)((double)a->wsum[W24H] /
-				 (double)FS_FIX_SCALE);
+	out[F_SUM_1M] = money_f32(wsum_get(a, W1M));
+	out[F_SUM_1H] = money_f32(wsum_get(a, W1H));
+	out[F_SUM_24H] = money_f32(wsum_get(a, W24H));
 	out[F_DM_1H] = a->dm[0];
 	out[F_DM_24H] = a->dm[1];
 	out[F_DC_1H] = a->dc[0];

@@ -294,6 +294,31 @@ static void send_schema(struct wctx *c)
 	c->schema_sent = 1;
 }
 
+_Noreturn void out_overflow(struct wctx *c, const struct agg *a,
+			    uint64_t key, int64_t start, int64_t end)
+{
+	char msg[512], what[192], ts[FS_FMT_MAX], te[FS_FMT_MAX];
+
+	if (a->fn == AGG_VWAP)
+		snprintf(what, sizeof(what), "the exact sum of price x qty of "
+			 "'vwap' would not fit in 128 bits");
+	else if (a->fn == AGG_OHLC)
+		snprintf(what, sizeof(what), "the volume or vwap of 'ohlc' "
+			 "would not fit in 64 bits");
+	else
+		snprintf(what, sizeof(what), "the exact sum '%s' would not "
+			 "fit in 64 bits", a->name);
+	fs_fmt_time(ts, start);
+	fs_fmt_time(te, end);
+	snprintf(msg, sizeof(msg), "bad input '%s': %s (key %llu, window "
+		 "[%s, %s), frame %llu, byte offset %llu)",
+		 fs_reader_name(c->r), what, (unsigned long long)key, ts, te,
+		 (unsigned long long)c->rec_frame,
+		 (unsigned long long)c->rec_off);
+	eng_flush(c);
+	data_fail(c, msg);
+}
+
 static _Noreturn void overflow(struct wctx *c, const char *what,
 			       const struct slot *sl, int64_t end)
 {
@@ -449,15 +474,16 @@ static void check_record(struct wctx *c, const struct fs_hdr *h,
 
 	if (fs_body_len(h) < t->body_size)
 		snprintf(msg, sizeof(msg), "bad input '%s': %s body of %zu "
-			 "bytes, expected %u (frame %llu)",
+			 "bytes, expected %u (frame %llu, byte offset %llu)",
 			 fs_reader_name(c->r), t->name, fs_body_len(h),
-			 t->body_size,
-			 (unsigned long long)fs_reader_frames(c->r));
+			 t->body_size, (unsigned long long)c->rec_frame,
+			 (unsigned long long)c->rec_off);
 	else if (h->ts_event <= -TIME_LIMIT || h->ts_event >= TIME_LIMIT)
 		snprintf(msg, sizeof(msg), "bad input '%s': event time %lld "
-			 "out of range (frame %llu)", fs_reader_name(c->r),
-			 (long long)h->ts_event,
-			 (unsigned long long)fs_reader_frames(c->r));
+			 "out of range (frame %llu, byte offset %llu)",
+			 fs_reader_name(c->r), (long long)h->ts_event,
+			 (unsigned long long)c->rec_frame,
+			 (unsigned long long)c->rec_off);
 	else
 		return;
 	eng_flush(c);
@@ -587,8 +613,17 @@ static void add_metrics(struct wctx *c)
 
 struct win_batch {
 	unsigned n;
+	uint64_t frame[WIN_BATCH], off[WIN_BATCH];	/* where each was */
 	_Alignas(8) char f[WIN_BATCH][WIN_FRAME_MAX];
 };
+
+/* Note where the record h just read lies in the input. */
+static void rec_where(struct wctx *c, const struct fs_hdr *h,
+		      uint64_t *frame, uint64_t *off)
+{
+	*frame = fs_reader_frames(c->r);
+	*off = fs_reader_offset(c->r) - fs_frame_size(h);
+}
 
 /*
  * Process the batched records in order, after prefetching the state
@@ -603,8 +638,11 @@ static void win_flush(struct wctx *c, struct win_batch *b)
 			eng_prefetch(c, h, c->keyf ? agg_field_key(c->keyf, h)
 				     : h->key, st);
 		}
-	for (unsigned i = 0; i < b->n; i++)
+	for (unsigned i = 0; i < b->n; i++) {
+		c->rec_frame = b->frame[i];
+		c->rec_off = b->off[i];
 		on_record(c, (const struct fs_hdr *)b->f[i]);
+	}
 	b->n = 0;
 }
 
@@ -617,9 +655,11 @@ static void win_input(struct wctx *c, struct win_batch *b,
 	    fs_body_len(h) < c->as.type->body_size ||
 	    h->ts_event <= -TIME_LIMIT || h->ts_event >= TIME_LIMIT) {
 		win_flush(c, b);
+		rec_where(c, h, &c->rec_frame, &c->rec_off);
 		on_record(c, h);
 		return;
 	}
+	rec_where(c, h, &b->frame[b->n], &b->off[b->n]);
 	memcpy(b->f[b->n++], h, fs_frame_size(h));
 	if (b->n == WIN_BATCH)
 		win_flush(c, b);

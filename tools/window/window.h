@@ -106,6 +106,7 @@ struct aggset {
 	unsigned ncols;		/* AGG columns, window bounds included */
 	int ohlc;		/* index of the ohlc aggregate, or -1 */
 	int has_ptrs;		/* some state owns heap memory */
+	int has_exact;		/* some sum is bounded (agg_check) */
 	unsigned distinct_limit;
 	const struct fs_type *type;	/* bound at the first record */
 	uint16_t price_off, qty_off, sym_off;	/* for vwap and ohlc */
@@ -121,6 +122,16 @@ int agg_parse(struct aggset *s, const char *list);
 int agg_bind(struct aggset *s, const struct fs_type *t);
 /* A fresh state for key in slot (stride bytes). */
 void agg_init(const struct aggset *s, struct slot *sl, uint64_t key);
+/*
+ * Would adding the record h to the states sl[0..n) together (one
+ * window's state, n = 1; sessions that h merges, more; none, 0) take an
+ * exact result out of its range: a sum(F) of an integer or fixed-point
+ * field beyond int64, vwap's sum of price x qty beyond 128 bits, a BAR's
+ * volume or vwap beyond int64?  Returns 0, or -1 with *bad the
+ * aggregate.  Nothing is changed.
+ */
+int agg_check(const struct aggset *s, struct slot *const *sl, unsigned n,
+	      const struct fs_hdr *h, const struct agg **bad);
 /* Add the record h to the state. */
 void agg_update(const struct aggset *s, struct slot *sl,
 		const struct fs_hdr *h);
@@ -263,6 +274,8 @@ struct wctx {
 	uint64_t flushed_bytes;	/* output bytes at the last flush */
 	int64_t flushed_at;	/* when output began to wait, or 0 */
 	int64_t *cols;		/* AGG column buffer */
+	uint64_t rec_frame;	/* the record in hand: its frame number */
+	uint64_t rec_off;	/* and byte offset in the input */
 
 	/* aligned windows (tumble, hop, cumulate) */
 	struct win *wins;
@@ -272,6 +285,8 @@ struct wctx {
 	struct ktab wintab;	/* window end -> index in wins */
 	int64_t next_due;	/* earliest due time of any window */
 	int64_t *a_start, *a_end;	/* window assignment buffers */
+	uint32_t *a_win;	/* and the windows themselves */
+	struct slot **a_slot;	/* and the event's slot in each */
 	unsigned max_assign;
 
 	/* sessions */
@@ -280,6 +295,8 @@ struct wctx {
 	uint32_t nss, capss, sfree;
 	struct ktab skeys;	/* key -> first session */
 	struct sheap heap;
+	struct slot **chk;	/* the sessions an event merges */
+	uint32_t capchk;
 
 	/* counters (metrics) */
 	uint64_t n_in, n_out, n_late, n_fired, n_passed, n_keys;
@@ -306,5 +323,12 @@ void out_result(struct wctx *c, int64_t start, int64_t end,
 		struct slot *sl, unsigned flags);
 /* A record too late for any window: to --late, and counted. */
 void out_late(struct wctx *c, const struct fs_hdr *h);
+/*
+ * The record in hand would take aggregate a of key in window [start,
+ * end) out of range (agg_check): write the results of every record
+ * before it, then exit 3 naming its frame.
+ */
+_Noreturn void out_overflow(struct wctx *c, const struct agg *a,
+			    uint64_t key, int64_t start, int64_t end);
 
 #endif
