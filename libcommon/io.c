@@ -227,8 +227,9 @@ static ssize_t fill(struct fs_reader *r, size_t need, int timeout_ms)
 		/* An endpoint that cannot be read is a failure, not bad data */
 		fs_writers_flush_all();
 		errno = e;
-		fs_die_errno(FS_EXIT_FAIL, "cannot read '%s' (byte offset %llu)",
-			     r->name, (unsigned long long)(r->base + r->end));
+		fs_die_errno(FS_EXIT_FAIL, "cannot read '%s' (byte offset "
+			     "%llu)", r->name,
+			     (unsigned long long)(r->base + r->end));
 	}
 	r->end += n;
 	return n;

@@ -222,8 +222,8 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 	const char *tname = NULL;
 	int c, wm = 0;
 
-	while ((c = getopt_long(argc, argv, "d:e:f:hi:m:o:t:", long_options,
-				NULL)) != -1) {
+	while ((c = fs_getopt(argc, argv, "d:e:f:hi:m:o:t:", long_options))
+	       != -1) {
 		switch (c) {
 		case 'd': set_delim(g, optarg); break;
 		case 'e': set_on_error(g, optarg); break;
@@ -250,7 +250,7 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 						   INT64_MAX / 4);
 			wm = 1;
 			break;
-		default: fs_usage_error("bad option");
+		default: fs_bug("option %d not handled", c);
 		}
 	}
 	if (optind < argc)

@@ -235,8 +235,8 @@ static void parse_args(struct wctx *c, int argc, char **argv)
 
 	c->o.in = c->o.out = "-";
 	c->o.distinct_limit = 1024;
-	while ((ch = getopt_long(argc, argv, "a:hi:k:o:t:", long_options,
-				 NULL)) != -1) {
+	while ((ch = fs_getopt(argc, argv, "a:hi:k:o:t:", long_options))
+	       != -1) {
 		if (ch == 'h') {
 			usage(stdout);
 			exit(FS_EXIT_OK);
@@ -245,8 +245,6 @@ static void parse_args(struct wctx *c, int argc, char **argv)
 			fs_print_version(NULL);
 			exit(FS_EXIT_OK);
 		}
-		if (ch == '?')
-			fs_usage_error("bad option");
 		parse_opt(&c->o, ch, optarg);
 	}
 	if (optind < argc)
