@@ -790,8 +790,8 @@ static int put_record(struct cat *c, const struct plan *pl,
 	return 0;
 }
 
-/* Handle one frame: consume schemas, filter, print.  -1: bad data. */
-static int do_frame(struct cat *c, const struct fs_hdr *h)
+/* Consume schemas, filter, print one frame.  -1: bad data. */
+static int print_frame(struct cat *c, const struct fs_hdr *h)
 {
 	int slot = fs_type_slot(h->type);
 	const struct fs_type *t;
@@ -824,6 +824,23 @@ static int do_frame(struct cat *c, const struct fs_hdr *h)
 	if (!pl->ncols)
 		return 0;	/* none of --fields in this type */
 	return put_record(c, pl, h, t->name);
+}
+
+/*
+ * Handle one frame: consume schemas, filter, print.  -1: bad data, and
+ * nothing of the bad record (not even a header row) is left in the
+ * output: what comes before it ends with a complete line.
+ */
+static int do_frame(struct cat *c, const struct fs_hdr *h)
+{
+	size_t at = c->out.len;
+	unsigned gen = c->last_gen;
+
+	if (print_frame(c, h) == 0)
+		return 0;
+	c->out.len = at;
+	c->last_gen = gen;
+	return -1;
 }
 
 /* ---- --follow ---- */

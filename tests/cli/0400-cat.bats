@@ -271,6 +271,34 @@ print(len(rows), rows[1]["amount"], rows[1]["currency"], rows[2]["type"], rows[2
 	assert_match "fs-cat: cannot print txn record: body shorter than its type \(frame 2, byte offset 88"
 }
 
+# A bad record of each kind that is checked while printing, after good
+# records of the same types: the output is exactly the good records'
+# (complete lines, no header row nor any part of the bad one), exit 3.
+@test "fs-cat: a bad record prints nothing of itself, in every format" {
+	local kind fmt
+	py 'out.write(jsonrec("{\"a\":1}", seq=6))' >json.fsr
+	dynamic >good.fsr
+	cat json.fsr >>good.fsr
+	for kind in json features agg schema txn; do
+		case $kind in
+		json) py 'out.write(frame(13, struct.pack("<I", 1000) + b"{\"a\":1}", seq=7))' ;;
+		features) py 'out.write(frame(8, struct.pack("<II", 100, 3), seq=7))' ;;
+		agg) py 'out.write(frame(11, struct.pack("<IIq", 1, 4, 3), seq=7))' ;;
+		schema) py 'out.write(frame(0x102, b"\xff\xff\xff\xff", flags=1))' ;;
+		txn) py 'out.write(frame(5, b"\0" * 8, seq=7))' ;;
+		esac >bad1.fsr
+		cat good.fsr bad1.fsr json.fsr >bad.fsr
+		for fmt in text csv tsv jsonl; do
+			fs-cat --control -f $fmt -i good.fsr >want.txt
+			run_t 10 fs-cat --control -f $fmt -i bad.fsr -o out.txt
+			assert_status 3
+			assert_match "fs-cat: cannot print $kind record: .* \(frame 8, byte offset [0-9]+"
+			cmp want.txt out.txt || { echo "$kind $fmt:"; cat out.txt; return 1; }
+			[ "$(tail -c 1 out.txt | od -An -c | tr -d ' ')" = '\n' ]
+		done
+	done
+}
+
 @test "fs-cat: unknown record type is skipped with one warning" {
 	py 'out.write(frame(77, b"") + frame(77, b"") + txn(5, 1))' >in.fsr
 	run_t 10 fs-cat -f csv --no-header --fields account -i in.fsr
