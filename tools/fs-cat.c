@@ -284,21 +284,6 @@ static int64_t load_i(const unsigned char *p, unsigned size)
 	}
 }
 
-/* Shortest "%.Ng" text that reads back as the same float. */
-static int fmt_f32(char *buf, float v)
-{
-	int n = 0;
-
-	if (!isfinite(v))
-		return fs_fmt_f64(buf, v);
-	for (int prec = 6; prec <= 9; prec++) {
-		n = snprintf(buf, FS_FMT_MAX, "%.*g", prec, (double)v);
-		if (strtof(buf, NULL) == v)
-			break;
-	}
-	return n;
-}
-
 /* Quote a number-like text for JSON (timestamps, durations, NaN). */
 static char *quoted(char *p, const char *s, int n, int quote)
 {
@@ -349,7 +334,7 @@ static char *put_fixed(struct cat *c, const struct col *k,
 		return quoted(p, tmp, n, json && !isfinite(d));
 	case FS_K_F32:
 		memcpy(&fl, v, 4);
-		n = fmt_f32(tmp, fl);
+		n = fs_fmt_f32(tmp, fl);
 		return quoted(p, tmp, n, json && !isfinite(fl));
 	default:	/* U64, U32, U16, U8, ID */
 		return p + fs_fmt_u64(p, load_u(v, k->size));
@@ -386,7 +371,7 @@ static void explain_text(struct cat *c, const struct fs_hdr *h,
 			ob_put(b, ";", 1);
 		feature_name(c, b, s->explain[i].feature);
 		ob_put(b, signbit(v) ? ":" : ":+", signbit(v) ? 1 : 2);
-		ob_put(b, num, fmt_f32(num, v));
+		ob_put(b, num, fs_fmt_f32(num, v));
 	}
 }
 
