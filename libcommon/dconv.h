@@ -15,8 +15,9 @@ extern "C" {
 /*
  * The fewest decimal digits that read back as |v| (as a float when
  * single, v then being a float's value): digits[0..n) without trailing
- * zeros, |v| ~ 0.digits * 10^*point.  Of several such, the nearest to v;
- * a tie goes away from zero.  v must be finite.  Returns n.
+ * zeros, |v| ~ 0.digits * 10^*point.  Of several such, the nearest to v
+ * (a tie: away from zero, says the library; to even, does 3.2.1).  v must
+ * be finite.  Returns n.
  */
 int fs_dtoa_shortest(double v, int single, char *digits, int *point);
 

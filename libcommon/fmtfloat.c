@@ -13,10 +13,12 @@
  * one number of 15 (6) digits, so when the shortest has no more digits
  * printf at 15 (6) finds the same one; when it has more, printf at that
  * count gives the nearest, which is the library's choice, unless v lies
- * exactly half way (the library rounds away from zero, printf to even) or
- * the interval is lopsided (a power of two: its lower neighbour is nearer).
- * Those values, and subnormals, take the old way: printf at each digit
- * count in turn until strtod reads back the value.
+ * exactly half way (printf rounds to even; the library's documentation
+ * says away from zero, though 3.2.1 rounds to even too) or the interval
+ * is lopsided (a power of two: its lower neighbour is nearer).  Those
+ * values, and subnormals, take the old way: printf at each digit count
+ * in turn until strtod reads back the value.  Most floats take a shorter
+ * way still, fmt_f32_scaled(), the old way done exactly in a double.
  */
 #include <math.h>
 #include <stdio.h>
@@ -130,6 +132,64 @@ static int fmt_g(char *buf, int neg, const char *d, int k, int point, int p)
 	return o - buf;
 }
 
+/* 10^i, exact as doubles. */
+static const double pow10_d[13] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+};
+
+/*
+ * A normal float of 1e-4 <= |v| < 1e6 the old way, done exactly without
+ * printf: at p = 6, 7, ... digits, d = |v| * 10^j (j = p - 1 - the decimal
+ * exponent) is exact in a double (24 + 28 bits for j <= 12), its nearest
+ * integer (half to even, as printf) gives the p digits, and they read
+ * back as v when d is within half a float ulp * 10^j of them (a quarter
+ * below a power of two; on the edge, when v's significand is even, as
+ * strtof rounds).  Returns the length, or -1 out of range.
+ */
+static int fmt_f32_scaled(char *buf, float v)
+{
+	double a = fabs((double)v), d, r, up, down, half_ulp;
+	uint64_t h;
+	uint32_t b;
+	int e, x, j, p, k, even, lopsided;
+	char dig[FS_FMT_MAX];
+
+	memcpy(&b, &v, 4);
+	e = (int)(b >> 23 & 0xff) - 127;	/* 2^e <= a < 2^(e+1) */
+	even = (b & 1) == 0;
+	lopsided = (b & 0x7fffff) == 0;
+	h = (uint64_t)(e - 24 + 1023) << 52;	/* 2^(e - 24), normal */
+	memcpy(&half_ulp, &h, 8);
+	x = (e * 78913) >> 18;		/* floor(e * log10(2)): x or x - 1 */
+	if (5 - x < 0 || 5 - x > 12)
+		return -1;
+	if (a * pow10_d[5 - x] >= 1e6)
+		x++;
+	for (p = 6; p <= 9; p++) {
+		j = p - 1 - x;
+		if (j < 0 || j > 12)
+			return -1;
+		d = a * pow10_d[j];
+		r = rint(d);
+		up = pow10_d[j] * half_ulp;
+		down = lopsided ? up / 2 : up;
+		if (r - d < up && d - r < down)
+			break;
+		if ((r - d == up || d - r == down) && even)
+			break;
+	}
+	if (p > 9)
+		return -1;	/* cannot be: 9 digits always read back */
+	if (r >= pow10_d[p]) {	/* rounded up to 10^p */
+		r /= 10;
+		x++;
+	}
+	k = fs_fmt_u64(dig, (uint64_t)r);
+	while (k > 1 && dig[k - 1] == '0')
+		k--;
+	return fmt_g(buf, signbit(v) != 0, dig, k, x + 1, p);
+}
+
 /* A finite v (a float's value when single) as the file comment says. */
 static int fmt_float(char *buf, double v, int single)
 {
@@ -184,11 +244,15 @@ int fs_fmt_f64(char *buf, double v)
 
 int fs_fmt_f32(char *buf, float v)
 {
+	int n;
+
 	if (!isfinite(v))
 		return fs_fmt_f64(buf, v);
 	/* Whole numbers below 10^6: "%.6g" prints every digit. */
 	if (fabsf(v) < 1e6f && v == (float)(int32_t)v &&
 	    (v != 0 || !signbit(v)))
 		return fs_fmt_i64(buf, (int32_t)v);
+	if ((n = fmt_f32_scaled(buf, v)) >= 0)
+		return n;
 	return fmt_float(buf, v, 1);
 }

@@ -534,10 +534,13 @@ static const char digit_pairs[201] =
 
 int fs_fmt_u64(char *buf, uint64_t v)
 {
-	char tmp[24];
-	char *p = tmp + sizeof(tmp);
-	int n;
+	int n = 1;
+	char *p;
 
+	while (n < 20 && v >= pow10_u64[n])
+		n++;
+	p = buf + n;
+	*p = 0;
 	while (v >= 100) {
 		unsigned r = (unsigned)(v % 100);
 
@@ -545,15 +548,10 @@ int fs_fmt_u64(char *buf, uint64_t v)
 		p -= 2;
 		memcpy(p, digit_pairs + 2 * r, 2);
 	}
-	if (v >= 10) {
-		p -= 2;
-		memcpy(p, digit_pairs + 2 * v, 2);
-	} else {
-		*--p = (char)('0' + v);
-	}
-	n = (int)(tmp + sizeof(tmp) - p);
-	memcpy(buf, p, (size_t)n);
-	buf[n] = 0;
+	if (v >= 10)
+		memcpy(p - 2, digit_pairs + 2 * v, 2);
+	else
+		p[-1] = (char)('0' + v);
 	return n;
 }
 

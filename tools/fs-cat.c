@@ -284,16 +284,17 @@ static int64_t load_i(const unsigned char *p, unsigned size)
 	}
 }
 
-/* Quote a number-like text for JSON (timestamps, durations, NaN). */
-static char *quoted(char *p, const char *s, int n, int quote)
+/*
+ * End a value of n bytes written at p + q: when q is 1, put it in quotes
+ * (JSON timestamps, durations, NaN).  Returns the end.
+ */
+static inline char *quoted(char *p, int n, int q)
 {
-	if (quote)
-		*p++ = '"';
-	memcpy(p, s, n);
-	p += n;
-	if (quote)
-		*p++ = '"';
-	return p;
+	if (q) {
+		p[0] = '"';
+		p[n + 1] = '"';
+	}
+	return p + n + 2 * q;
 }
 
 /*
@@ -304,11 +305,9 @@ static char *put_fixed(struct cat *c, const struct col *k,
 		       const unsigned char *f, char *p)
 {
 	const unsigned char *v = f + k->off;
-	int json = c->fmt == F_JSONL;
-	char tmp[FS_FMT_MAX];
+	int json = c->fmt == F_JSONL, q;
 	double d;
 	float fl;
-	int n;
 
 	switch (k->kind) {
 	case FS_K_I64:
@@ -321,21 +320,20 @@ static char *put_fixed(struct cat *c, const struct col *k,
 	case FS_K_TS:
 		if (c->epoch)
 			return p + fs_fmt_i64(p, load_i(v, 8));
-		n = fs_fmt_time(tmp, load_i(v, 8));
-		return quoted(p, tmp, n, json);
+		return quoted(p, fs_fmt_time(p + json, load_i(v, 8)), json);
 	case FS_K_DUR:
 		if (c->epoch)
 			return p + fs_fmt_i64(p, load_i(v, 8));
-		n = fs_fmt_duration(tmp, load_i(v, 8));
-		return quoted(p, tmp, n, json);
+		return quoted(p, fs_fmt_duration(p + json, load_i(v, 8)),
+			      json);
 	case FS_K_F64:
 		memcpy(&d, v, 8);
-		n = fs_fmt_f64(tmp, d);
-		return quoted(p, tmp, n, json && !isfinite(d));
+		q = json && !isfinite(d);
+		return quoted(p, fs_fmt_f64(p + q, d), q);
 	case FS_K_F32:
 		memcpy(&fl, v, 4);
-		n = fs_fmt_f32(tmp, fl);
-		return quoted(p, tmp, n, json && !isfinite(fl));
+		q = json && !isfinite(fl);
+		return quoted(p, fs_fmt_f32(p + q, fl), q);
 	default:	/* U64, U32, U16, U8, ID */
 		return p + fs_fmt_u64(p, load_u(v, k->size));
 	}
