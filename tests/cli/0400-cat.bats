@@ -373,3 +373,74 @@ print("ok")'
 	mlr --icsv --ocsv cut -o -f ts_event,key,seq,symbol,side,price,qty,trade_id,venue back.csv >b
 	diff a b
 }
+
+# Floats print as "%.*g" at the fewest digits, 6 (float) or 15 (double) at
+# least, that read back (strtof, strtod), checked against Python's own
+# formatting (its dtoa, not glibc's printf) over random bit patterns,
+# short decimals, exact binary fractions (ties) and whole numbers.
+@test "fs-cat: floats and doubles print as Python's %g loop says" {
+	py '
+import random, math
+random.seed(11)
+def vals(bits):
+    for i in range(3000):
+        yield struct.unpack("<f" if bits == 32 else "<d",
+                            random.getrandbits(bits).to_bytes(bits // 8, "little"))[0]
+        yield float("%.*e" % (random.randint(0, 8), random.uniform(1, 10))) * 10.0 ** random.randint(-45, 38 if bits == 32 else 300)
+        yield math.ldexp(random.getrandbits(random.randint(1, 24 if bits == 32 else 53)) | 1, -random.randint(1, 40))
+        yield float(random.randint(-10**7, 10**7))
+f32 = [v for v in vals(32) if abs(v) < 3.4e38]
+f64 = [v for v in vals(64)]
+out.write(schema(8, 1, [("f%d" % i, F32) for i in range(100)]))
+out.write(schema(11, 2, [("d%d" % i, F64) for i in range(100)]))
+for i in range(0, len(f32) - 99, 100):
+    out.write(frame(8, struct.pack("<II100f", 100, 1, *f32[i:i + 100])))
+for i in range(0, len(f64) - 99, 100):
+    out.write(frame(11, struct.pack("<II100d", 100, 2, *f64[i:i + 100])))
+' >in.fsr
+	fs-cat -f csv --no-header -i in.fsr >out.csv
+	python3 - in.fsr out.csv <<-'EOT'
+	import ctypes, math, struct, sys
+	libc = ctypes.CDLL(None)
+	libc.strtof.restype = ctypes.c_float
+	libc.strtof.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+	def g(v, lo, hi, back):
+	    if math.isnan(v):
+	        return "nan"
+	    if math.isinf(v):
+	        return "-inf" if v < 0 else "inf"
+	    for p in range(lo, hi + 1):
+	        s = "%.*g" % (p, v)
+	        if back(s) == v:
+	            return s
+	    return s
+	def f32(v):
+	    if abs(v) < 1e6 and v == int(v) and not (v == 0 and math.copysign(1, v) < 0):
+	        return str(int(v))
+	    return g(v, 6, 9, lambda s: libc.strtof(s.encode(), None))
+	def f64(v):
+	    if abs(v) < 2.0 ** 53 and v == int(v) and not (v == 0 and math.copysign(1, v) < 0):
+	        return str(int(v))
+	    return g(v, 15, 17, float)
+	b = open(sys.argv[1], "rb").read()
+	lines = open(sys.argv[2]).read().split("\n")
+	rows = [l.split(",")[4:] for l in lines if l]
+	at, n = 0, 0
+	want = []
+	while at < len(b):
+	    ln, typ = struct.unpack_from("<IH", b, at)
+	    if typ in (8, 11):
+	        cnt = struct.unpack_from("<I", b, at + 40)[0]
+	        fmt = "<%d%s" % (cnt, "f" if typ == 8 else "d")
+	        vs = struct.unpack_from(fmt, b, at + 48)
+	        want.append([(f32 if typ == 8 else f64)(v) for v in vs])
+	    at += ln + 4
+	assert len(rows) == len(want) > 200, (len(rows), len(want))
+	for w, r in zip(want, rows):
+	    assert len(w) == len(r), (len(w), len(r))
+	    for x, y in zip(w, r):
+	        assert x == y, (x, y)
+	        n += 1
+	print("checked", n)
+	EOT
+}
