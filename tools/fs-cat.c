@@ -66,6 +66,13 @@ struct dyn {
 	struct plan *pl;
 };
 
+/* The last timestamp printed in a column slot, and its text. */
+struct tstext {
+	int64_t ns;
+	int len;		/* 0: none yet */
+	char text[FS_FMT_MAX];
+};
+
 #define NDYN 64
 #define MAXSEL 256
 #define OUT_PUSH (64u << 10)
@@ -87,6 +94,7 @@ struct cat {
 	struct fs_field schema_fields[FS_NHDR_FIELDS + 3];
 	unsigned gen, last_gen;
 	struct obuf out, scratch;
+	struct tstext ts[2];	/* by column offset / 8 % 2 */
 	uint64_t nin, nout;
 	struct fs_reader *r;
 	struct fs_writer *w;
@@ -298,6 +306,23 @@ static inline char *quoted(char *p, int n, int q)
 }
 
 /*
+ * Timestamp ns as text at p (room for FS_FMT_MAX bytes); returns the
+ * length.  A run of records often shares a ts_ingest: the last text of
+ * each column slot (ts_event, ts_ingest) is kept.
+ */
+static inline int put_time(struct cat *c, unsigned off, int64_t ns, char *p)
+{
+	struct tstext *t = &c->ts[off / 8 % 2];
+
+	if (!t->len || t->ns != ns) {
+		t->len = fs_fmt_time(t->text, ns);
+		t->ns = ns;
+	}
+	memcpy(p, t->text, FS_FMT_MAX);
+	return t->len;
+}
+
+/*
  * Format a fixed-size value of kind k at f + off into p (room for
  * FS_FMT_MAX + 2 bytes); returns the end.
  */
@@ -320,7 +345,8 @@ static char *put_fixed(struct cat *c, const struct col *k,
 	case FS_K_TS:
 		if (c->epoch)
 			return p + fs_fmt_i64(p, load_i(v, 8));
-		return quoted(p, fs_fmt_time(p + json, load_i(v, 8)), json);
+		return quoted(p, put_time(c, k->off, load_i(v, 8), p + json),
+			      json);
 	case FS_K_DUR:
 		if (c->epoch)
 			return p + fs_fmt_i64(p, load_i(v, 8));
