@@ -147,7 +147,8 @@ static void test_specials(void **st)
 		0.0, 1.0, 0.1, 0.5, 1.5, 100, 1e5, 1e6, 1e7, 123456, 1234567,
 		0.0001, 0.00001, 1e-4, 1e-5, 1e15, 1e16, 1e17, 1e21, 1e22,
 		1e-7, 2.5, 1048576.25, 3.4028234663852886e38, 1.17549435e-38,
-		1.4e-45, 4.9e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+		1.4e-45, 4.9e-324, 2.2250738585072014e-308,
+		1.7976931348623157e308,
 		9007199254740992.0, 9007199254740993.0, 0.875, 148.58,
 	};
 	char buf[FS_FMT_MAX];
@@ -226,7 +227,8 @@ static void test_ties(void **st)
 	for (long i = 0; i < 400000 * soak; i++) {
 		uint64_t m = rnd();
 		int n = (int)(rnd() % 60) + 1;
-		int bits32 = (int)(rnd() % 24) + 1, bits64 = (int)(rnd() % 53) + 1;
+		int bits32 = (int)(rnd() % 24) + 1;
+		int bits64 = (int)(rnd() % 53) + 1;
 
 		check_f32(ldexpf((float)((m >> (64 - bits32)) | 1), -n));
 		check_f64(ldexp((double)((m >> (64 - bits64)) | 1), -n));
@@ -241,7 +243,8 @@ static void test_decimals(void **st)
 	(void)st;
 	for (long i = 0; i < 500000 * soak; i++) {
 		int d32 = (int)(rnd() % 9) + 1, d64 = (int)(rnd() % 17) + 1;
-		int e32 = (int)(rnd() % 90) - 50, e64 = (int)(rnd() % 640) - 330;
+		int e32 = (int)(rnd() % 90) - 50;
+		int e64 = (int)(rnd() % 640) - 330;
 
 		snprintf(s, sizeof(s), "%.*e", d32 - 1,
 			 (double)(rnd() % 1000000000 + 1) / 1e9 * 10);
