@@ -214,3 +214,29 @@ clean:
 .PHONY: all check check-run demo demo-run bench deps help style fuzz \
 	install clean
 .SECONDARY:
+
+# libdouble-conversion (C++, Debian libdouble-conversion-dev) prints
+# floats, behind libcommon/dconv.cc's C API.  The shim takes the C build's
+# sanitizers, from the C++ compiler of the C compiler's family (clang's
+# ASan runtime does not take gcc's objects); its UBSan leaves out vptr,
+# whose runtime only a C++ link brings.  The tools link libstdc++.
+$(call need_pkg,double-conversion,libdouble-conversion-dev)
+SHIM_CXX ?= $(if $(findstring clang,$(CC)),$(subst clang,clang++,$(CC)),$(CXX))
+SHIM_SRC = $(wildcard libcommon/*.cc)
+SHIM_FLAGS = -std=c++17 -Wall -Wextra -Werror -Ilibcommon \
+	$(shell pkg-config --cflags double-conversion)
+LIBS += $(shell pkg-config --libs double-conversion) -lstdc++
+$(B)/libfs.a: $(SHIM_SRC:%.cc=$(B)/%.o)
+$(B)/libcommon/fmtfloat.o: libcommon/dconv.h
+$(B)/%.o: %.cc libcommon/dconv.h
+	@mkdir -p $(dir $@)
+	$(SHIM_CXX) $(OPT) -g $(SHIM_FLAGS) $(SANFLAGS) \
+	  $(if $(SANFLAGS),-fno-sanitize=vptr) -c -o $@ $<
+# Fuzz harnesses compile libcommon's C sources themselves; they link the
+# shim built for them.
+$(FUZZ_BINS): $(SHIM_SRC:%.cc=build-fuzz/%.o)
+$(FUZZ_BINS): LIBS += $(SHIM_SRC:%.cc=build-fuzz/%.o)
+build-fuzz/%.o: %.cc libcommon/dconv.h
+	@mkdir -p $(dir $@)
+	clang++ -g -O1 $(SHIM_FLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	  -fno-sanitize=vptr -c -o $@ $<

@@ -590,8 +590,13 @@ int fs_fmt_time(char *buf, int64_t ns);
 int fs_fmt_duration(char *buf, int64_t ns);
 int fs_fmt_i64(char *buf, int64_t v);
 int fs_fmt_u64(char *buf, uint64_t v);
-/* Shortest text that reads back as the same double ("%.17g" at worst). */
+/*
+ * Doubles and floats (libcommon/fmtfloat.c): "%.*g" at the fewest digits,
+ * 15 (6) at least, that read back as the same number ("%.17g" ("%.9g")
+ * at worst); whole numbers under 2^53 (10^6) as integers; "nan", "-inf".
+ */
 int fs_fmt_f64(char *buf, double v);
+int fs_fmt_f32(char *buf, float v);
 
 /*
  * The one documented 64-bit hash for string ids: FNV-1a 64.  fs_id()

@@ -1,6 +1,7 @@
 /*
- * parse.c - parsing and printing of integers, doubles, fixed-point money,
- * durations and timestamps; the string-id hash; clocks.
+ * parse.c - parsing and printing of integers, fixed-point money, durations
+ * and timestamps, parsing of doubles (fmtfloat.c prints them); the
+ * string-id hash; clocks.
  *
  * Everything here is locale-free and allocation-free.  The integer,
  * fixed-point and timestamp paths sit on the CSV hot paths, so they use
@@ -634,10 +635,13 @@ static const char digit_pairs[201] =
 
 int fs_fmt_u64(char *buf, uint64_t v)
 {
-	char tmp[24];
-	char *p = tmp + sizeof(tmp);
-	int n;
+	int n = 1;
+	char *p;
 
+	while (n < 20 && v >= pow10_u64[n])
+		n++;
+	p = buf + n;
+	*p = 0;
 	while (v >= 100) {
 		unsigned r = (unsigned)(v % 100);
 
@@ -645,15 +649,10 @@ int fs_fmt_u64(char *buf, uint64_t v)
 		p -= 2;
 		memcpy(p, digit_pairs + 2 * r, 2);
 	}
-	if (v >= 10) {
-		p -= 2;
-		memcpy(p, digit_pairs + 2 * v, 2);
-	} else {
-		*--p = (char)('0' + v);
-	}
-	n = (int)(tmp + sizeof(tmp) - p);
-	memcpy(buf, p, (size_t)n);
-	buf[n] = 0;
+	if (v >= 10)
+		memcpy(p - 2, digit_pairs + 2 * v, 2);
+	else
+		p[-1] = (char)('0' + v);
 	return n;
 }
 
@@ -795,33 +794,6 @@ int fs_fmt_duration(char *buf, int64_t ns)
 		}
 	}
 	buf[n] = 0;
-	return n;
-}
-
-int fs_fmt_f64(char *buf, double v)
-{
-	static const char *const fmts[] = {"%.15g", "%.16g", "%.17g"};
-	int n = 0, i;
-
-	if (isnan(v)) {
-		memcpy(buf, "nan", 4);
-		return 3;
-	}
-	if (isinf(v)) {
-		if (v < 0)
-			buf[n++] = '-';
-		memcpy(buf + n, "inf", 4);
-		return n + 3;
-	}
-	/* Whole numbers below 2^53 (counts, sizes) skip printf. */
-	if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v &&
-	    (v != 0 || !signbit(v)))
-		return fs_fmt_i64(buf, (int64_t)v);
-	for (i = 0; i < 3; i++) {
-		n = snprintf(buf, FS_FMT_MAX, fmts[i], v);
-		if (i == 2 || strtod(buf, NULL) == v)
-			break;
-	}
 	return n;
 }
 

@@ -66,6 +66,13 @@ struct dyn {
 	struct plan *pl;
 };
 
+/* The last timestamp printed in a column slot, and its text. */
+struct tstext {
+	int64_t ns;
+	int len;		/* 0: none yet */
+	char text[FS_FMT_MAX];
+};
+
 #define NDYN 64
 #define MAXSEL 256
 #define OUT_PUSH (64u << 10)
@@ -87,6 +94,7 @@ struct cat {
 	struct fs_field schema_fields[FS_NHDR_FIELDS + 3];
 	unsigned gen, last_gen;
 	struct obuf out, scratch;
+	struct tstext ts[2];	/* by column offset / 8 % 2 */
 	uint64_t nin, nout;
 	struct fs_reader *r;
 	struct fs_writer *w;
@@ -284,31 +292,34 @@ static int64_t load_i(const unsigned char *p, unsigned size)
 	}
 }
 
-/* Shortest "%.Ng" text that reads back as the same float. */
-static int fmt_f32(char *buf, float v)
+/*
+ * End a value of n bytes written at p + q: when q is 1, put it in quotes
+ * (JSON timestamps, durations, NaN).  Returns the end.
+ */
+static inline char *quoted(char *p, int n, int q)
 {
-	int n = 0;
-
-	if (!isfinite(v))
-		return fs_fmt_f64(buf, v);
-	for (int prec = 6; prec <= 9; prec++) {
-		n = snprintf(buf, FS_FMT_MAX, "%.*g", prec, (double)v);
-		if (strtof(buf, NULL) == v)
-			break;
+	if (q) {
+		p[0] = '"';
+		p[n + 1] = '"';
 	}
-	return n;
+	return p + n + 2 * q;
 }
 
-/* Quote a number-like text for JSON (timestamps, durations, NaN). */
-static char *quoted(char *p, const char *s, int n, int quote)
+/*
+ * Timestamp ns as text at p (room for FS_FMT_MAX bytes); returns the
+ * length.  A run of records often shares a ts_ingest: the last text of
+ * each column slot (ts_event, ts_ingest) is kept.
+ */
+static inline int put_time(struct cat *c, unsigned off, int64_t ns, char *p)
 {
-	if (quote)
-		*p++ = '"';
-	memcpy(p, s, n);
-	p += n;
-	if (quote)
-		*p++ = '"';
-	return p;
+	struct tstext *t = &c->ts[off / 8 % 2];
+
+	if (!t->len || t->ns != ns) {
+		t->len = fs_fmt_time(t->text, ns);
+		t->ns = ns;
+	}
+	memcpy(p, t->text, FS_FMT_MAX);
+	return t->len;
 }
 
 /*
@@ -319,11 +330,9 @@ static char *put_fixed(struct cat *c, const struct col *k,
 		       const unsigned char *f, char *p)
 {
 	const unsigned char *v = f + k->off;
-	int json = c->fmt == F_JSONL;
-	char tmp[FS_FMT_MAX];
+	int json = c->fmt == F_JSONL, q;
 	double d;
 	float fl;
-	int n;
 
 	switch (k->kind) {
 	case FS_K_I64:
@@ -336,21 +345,21 @@ static char *put_fixed(struct cat *c, const struct col *k,
 	case FS_K_TS:
 		if (c->epoch)
 			return p + fs_fmt_i64(p, load_i(v, 8));
-		n = fs_fmt_time(tmp, load_i(v, 8));
-		return quoted(p, tmp, n, json);
+		return quoted(p, put_time(c, k->off, load_i(v, 8), p + json),
+			      json);
 	case FS_K_DUR:
 		if (c->epoch)
 			return p + fs_fmt_i64(p, load_i(v, 8));
-		n = fs_fmt_duration(tmp, load_i(v, 8));
-		return quoted(p, tmp, n, json);
+		return quoted(p, fs_fmt_duration(p + json, load_i(v, 8)),
+			      json);
 	case FS_K_F64:
 		memcpy(&d, v, 8);
-		n = fs_fmt_f64(tmp, d);
-		return quoted(p, tmp, n, json && !isfinite(d));
+		q = json && !isfinite(d);
+		return quoted(p, fs_fmt_f64(p + q, d), q);
 	case FS_K_F32:
 		memcpy(&fl, v, 4);
-		n = fmt_f32(tmp, fl);
-		return quoted(p, tmp, n, json && !isfinite(fl));
+		q = json && !isfinite(fl);
+		return quoted(p, fs_fmt_f32(p + q, fl), q);
 	default:	/* U64, U32, U16, U8, ID */
 		return p + fs_fmt_u64(p, load_u(v, k->size));
 	}
@@ -386,7 +395,7 @@ static void explain_text(struct cat *c, const struct fs_hdr *h,
 			ob_put(b, ";", 1);
 		feature_name(c, b, s->explain[i].feature);
 		ob_put(b, signbit(v) ? ":" : ":+", signbit(v) ? 1 : 2);
-		ob_put(b, num, fmt_f32(num, v));
+		ob_put(b, num, fs_fmt_f32(num, v));
 	}
 }
 
@@ -790,8 +799,8 @@ static int put_record(struct cat *c, const struct plan *pl,
 	return 0;
 }
 
-/* Handle one frame: consume schemas, filter, print.  -1: bad data. */
-static int do_frame(struct cat *c, const struct fs_hdr *h)
+/* Consume schemas, filter, print one frame.  -1: bad data. */
+static int print_frame(struct cat *c, const struct fs_hdr *h)
 {
 	int slot = fs_type_slot(h->type);
 	const struct fs_type *t;
@@ -824,6 +833,23 @@ static int do_frame(struct cat *c, const struct fs_hdr *h)
 	if (!pl->ncols)
 		return 0;	/* none of --fields in this type */
 	return put_record(c, pl, h, t->name);
+}
+
+/*
+ * Handle one frame: consume schemas, filter, print.  -1: bad data, and
+ * nothing of the bad record (not even a header row) is left in the
+ * output: what comes before it ends with a complete line.
+ */
+static int do_frame(struct cat *c, const struct fs_hdr *h)
+{
+	size_t at = c->out.len;
+	unsigned gen = c->last_gen;
+
+	if (print_frame(c, h) == 0)
+		return 0;
+	c->out.len = at;
+	c->last_gen = gen;
+	return -1;
 }
 
 /* ---- --follow ---- */

@@ -271,6 +271,34 @@ print(len(rows), rows[1]["amount"], rows[1]["currency"], rows[2]["type"], rows[2
 	assert_match "fs-cat: cannot print txn record: body shorter than its type \(frame 2, byte offset 88"
 }
 
+# A bad record of each kind that is checked while printing, after good
+# records of the same types: the output is exactly the good records'
+# (complete lines, no header row nor any part of the bad one), exit 3.
+@test "fs-cat: a bad record prints nothing of itself, in every format" {
+	local kind fmt
+	py 'out.write(jsonrec("{\"a\":1}", seq=6))' >json.fsr
+	dynamic >good.fsr
+	cat json.fsr >>good.fsr
+	for kind in json features agg schema txn; do
+		case $kind in
+		json) py 'out.write(frame(13, struct.pack("<I", 1000) + b"{\"a\":1}", seq=7))' ;;
+		features) py 'out.write(frame(8, struct.pack("<II", 100, 3), seq=7))' ;;
+		agg) py 'out.write(frame(11, struct.pack("<IIq", 1, 4, 3), seq=7))' ;;
+		schema) py 'out.write(frame(0x102, b"\xff\xff\xff\xff", flags=1))' ;;
+		txn) py 'out.write(frame(5, b"\0" * 8, seq=7))' ;;
+		esac >bad1.fsr
+		cat good.fsr bad1.fsr json.fsr >bad.fsr
+		for fmt in text csv tsv jsonl; do
+			fs-cat --control -f $fmt -i good.fsr >want.txt
+			run_t 10 fs-cat --control -f $fmt -i bad.fsr -o out.txt
+			assert_status 3
+			assert_match "fs-cat: cannot print $kind record: .* \(frame 8, byte offset [0-9]+"
+			cmp want.txt out.txt || { echo "$kind $fmt:"; cat out.txt; return 1; }
+			[ "$(tail -c 1 out.txt | od -An -c | tr -d ' ')" = '\n' ]
+		done
+	done
+}
+
 @test "fs-cat: unknown record type is skipped with one warning" {
 	py 'out.write(frame(77, b"") + frame(77, b"") + txn(5, 1))' >in.fsr
 	run_t 10 fs-cat -f csv --no-header --fields account -i in.fsr
@@ -344,4 +372,75 @@ print("ok")'
 	fs-cat -f csv --fields ts_event,key,seq,symbol,side,price,qty,trade_id,venue -i g.fsr >a
 	mlr --icsv --ocsv cut -o -f ts_event,key,seq,symbol,side,price,qty,trade_id,venue back.csv >b
 	diff a b
+}
+
+# Floats print as "%.*g" at the fewest digits, 6 (float) or 15 (double) at
+# least, that read back (strtof, strtod), checked against Python's own
+# formatting (its dtoa, not glibc's printf) over random bit patterns,
+# short decimals, exact binary fractions (ties) and whole numbers.
+@test "fs-cat: floats and doubles print as Python's %g loop says" {
+	py '
+import random, math
+random.seed(11)
+def vals(bits):
+    for i in range(3000):
+        yield struct.unpack("<f" if bits == 32 else "<d",
+                            random.getrandbits(bits).to_bytes(bits // 8, "little"))[0]
+        yield float("%.*e" % (random.randint(0, 8), random.uniform(1, 10))) * 10.0 ** random.randint(-45, 38 if bits == 32 else 300)
+        yield math.ldexp(random.getrandbits(random.randint(1, 24 if bits == 32 else 53)) | 1, -random.randint(1, 40))
+        yield float(random.randint(-10**7, 10**7))
+f32 = [v for v in vals(32) if abs(v) < 3.4e38]
+f64 = [v for v in vals(64)]
+out.write(schema(8, 1, [("f%d" % i, F32) for i in range(100)]))
+out.write(schema(11, 2, [("d%d" % i, F64) for i in range(100)]))
+for i in range(0, len(f32) - 99, 100):
+    out.write(frame(8, struct.pack("<II100f", 100, 1, *f32[i:i + 100])))
+for i in range(0, len(f64) - 99, 100):
+    out.write(frame(11, struct.pack("<II100d", 100, 2, *f64[i:i + 100])))
+' >in.fsr
+	fs-cat -f csv --no-header -i in.fsr >out.csv
+	python3 - in.fsr out.csv <<-'EOT'
+	import ctypes, math, struct, sys
+	libc = ctypes.CDLL(None)
+	libc.strtof.restype = ctypes.c_float
+	libc.strtof.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+	def g(v, lo, hi, back):
+	    if math.isnan(v):
+	        return "nan"
+	    if math.isinf(v):
+	        return "-inf" if v < 0 else "inf"
+	    for p in range(lo, hi + 1):
+	        s = "%.*g" % (p, v)
+	        if back(s) == v:
+	            return s
+	    return s
+	def f32(v):
+	    if abs(v) < 1e6 and v == int(v) and not (v == 0 and math.copysign(1, v) < 0):
+	        return str(int(v))
+	    return g(v, 6, 9, lambda s: libc.strtof(s.encode(), None))
+	def f64(v):
+	    if abs(v) < 2.0 ** 53 and v == int(v) and not (v == 0 and math.copysign(1, v) < 0):
+	        return str(int(v))
+	    return g(v, 15, 17, float)
+	b = open(sys.argv[1], "rb").read()
+	lines = open(sys.argv[2]).read().split("\n")
+	rows = [l.split(",")[4:] for l in lines if l]
+	at, n = 0, 0
+	want = []
+	while at < len(b):
+	    ln, typ = struct.unpack_from("<IH", b, at)
+	    if typ in (8, 11):
+	        cnt = struct.unpack_from("<I", b, at + 40)[0]
+	        fmt = "<%d%s" % (cnt, "f" if typ == 8 else "d")
+	        vs = struct.unpack_from(fmt, b, at + 48)
+	        want.append([(f32 if typ == 8 else f64)(v) for v in vs])
+	    at += ln + 4
+	assert len(rows) == len(want) > 200, (len(rows), len(want))
+	for w, r in zip(want, rows):
+	    assert len(w) == len(r), (len(w), len(r))
+	    for x, y in zip(w, r):
+	        assert x == y, (x, y)
+	        n += 1
+	print("checked", n)
+	EOT
 }
