@@ -64,8 +64,10 @@ $(call need_pkg,rdkafka,librdkafka-dev)
 $(call need_pkg,zlib,zlib1g-dev)
 $(call need_pkg,liblzma,liblzma-dev)
 $(call need_pkg,libzstd,libzstd-dev)
+$(call need_pkg,double-conversion,libdouble-conversion-dev)
 
-PKGS = libarchive libcjson libcrypto sqlite3 rdkafka zlib liblzma libzstd
+PKGS = libarchive libcjson libcrypto sqlite3 rdkafka zlib liblzma libzstd \
+       double-conversion
 CFLAGS += $(shell pkg-config --cflags $(PKGS))
 LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 
@@ -220,12 +222,11 @@ clean:
 # sanitizers, from the C++ compiler of the C compiler's family (clang's
 # ASan runtime does not take gcc's objects); its UBSan leaves out vptr,
 # whose runtime only a C++ link brings.  The tools link libstdc++.
-$(call need_pkg,double-conversion,libdouble-conversion-dev)
 SHIM_CXX ?= $(if $(findstring clang,$(CC)),$(subst clang,clang++,$(CC)),$(CXX))
 SHIM_SRC = $(wildcard libcommon/*.cc)
 SHIM_FLAGS = -std=c++17 -Wall -Wextra -Werror -Ilibcommon \
 	$(shell pkg-config --cflags double-conversion)
-LIBS += $(shell pkg-config --libs double-conversion) -lstdc++
+LIBS += -lstdc++
 $(B)/libfs.a: $(SHIM_SRC:%.cc=$(B)/%.o)
 $(B)/libcommon/fmtfloat.o: libcommon/dconv.h
 $(B)/%.o: %.cc libcommon/dconv.h

@@ -1092,8 +1092,7 @@ static void parse_args(struct cat *c, struct opts *o, int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "f:hi:n:o:", long_options,
-				 NULL)) != -1) {
+	while ((ch = fs_getopt(argc, argv, "f:hi:n:o:", long_options)) != -1) {
 		switch (ch) {
 		case 'f': c->fmt = parse_format(optarg, &c->delim); break;
 		case 'h': usage(stdout); exit(FS_EXIT_OK);
@@ -1113,7 +1112,7 @@ static void parse_args(struct cat *c, struct opts *o, int argc, char **argv)
 		case O_NO_HEADER: c->header = 0; break;
 		case O_TYPES: o->types = optarg; break;
 		case O_VERSION: fs_print_version(NULL); exit(FS_EXIT_OK);
-		default: fs_usage_error("bad option");
+		default: fs_bug("option %d not handled", ch);
 		}
 	}
 	if (optind < argc)
