@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # fs-window hardening: exact sums checked as each record is added (every
-# window kind, sum, vwap, ohlc), the results before a bad record kept;
+# window kind, sum, vwap, ohlc): a record that would overflow one is left
+# out and named, every other record's results are written, exit 3;
 # --features at every documented limit (merchants, devices, countries,
 # history), its window sums past 64 bits, --state-ttl on both sides of
 # its boundaries; the man page's window bounds.
@@ -10,23 +11,27 @@ load window-helper
 
 BIG=9000000000000	# cents: 90,000,000,000.00, amount 9e18
 
-@test "fs-window: tumble sum overflow keeps SCHEMA, other keys and earlier windows, names the frame" {
+@test "fs-window: tumble sum overflow: the record is left out and named, every other record counted, exit 3" {
 	printf 'txn 0 3 100\ntxn 70 1 %s\ntxn 71 2 500\ntxn 72 1 %s\ntxn 73 4 100\n' \
 		$BIG $BIG | mk >in.fsr
 	run_t 10 fs-window --tumble 1m --agg 'count,sum(amount)' -i in.fsr \
 		-o out.fsr
 	assert_status 3
-	assert_match "fs-window: bad input 'in.fsr': the exact sum 'sum_amount' would not fit in 64 bits \(key 1, window \[2026-01-01T00:01:00Z, 2026-01-01T00:02:00Z\), frame 4, byte offset 264\)"
+	assert_match "fs-window: bad input 'in.fsr': the exact sum 'sum_amount' would not fit in 64 bits \(key 1, window \[2026-01-01T00:01:00Z, 2026-01-01T00:02:00Z\), frame 4, byte offset 264\); the record is left out"
+	assert_match "fs-window: 1 record left out"
 	run show <out.fsr
 	[ "${lines[0]}" = "agg - key=3 0-60 count=1 sum_amount=1" ]
 	[ "${lines[1]}" = "wm 70" ]
 	[ "${lines[2]}" = "agg - key=1 60-120 count=1 sum_amount=9e+10" ]
 	[ "${lines[3]}" = "agg - key=2 60-120 count=1 sum_amount=5" ]
-	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[4]}" = "agg - key=4 60-120 count=1 sum_amount=1" ]
+	[ "${lines[5]}" = "wm 73" ]
+	[ "${#lines[@]}" -eq 6 ]
 }
 
-@test "fs-window: a sum overflowing on the second record still writes SCHEMA and the first" {
-	# the reported case: key 1 twice at INT64_MAX, then key 2
+@test "fs-window: a sum overflowing on the second record: the first and the other key written" {
+	# the reported case: key 1 twice at INT64_MAX, then key 2, whose
+	# result in the same window was lost
 	"$PY" -c 'import struct, sys
 for acc, ts, amt in ((1, 0, 2**63 - 1), (1, 1, 2**63 - 1), (2, 2, 5 * 10**8)):
     sys.stdout.buffer.write(struct.pack("<IHBBqqQQ", 84, 5, 1, 0,
@@ -39,7 +44,9 @@ for acc, ts, amt in ((1, 0, 2**63 - 1), (1, 1, 2**63 - 1), (2, 2, 5 * 10**8)):
 	assert_match "frame 2, byte offset 88\)"
 	run show <out.fsr
 	[ "${lines[0]}" = "agg - key=1 86400-86460 count=1 sum_amount=9.22337e+10" ]
-	[ "${#lines[@]}" -eq 1 ]
+	[ "${lines[1]}" = "agg - key=2 86400-86460 count=1 sum_amount=5" ]
+	[ "${lines[2]}" = "wm 86400.000000002" ]
+	[ "${#lines[@]}" -eq 3 ]
 }
 
 @test "fs-window: avg of sums past 64 bits is exact, not an error" {
@@ -58,8 +65,9 @@ for acc, ts, amt in ((1, 0, 2**63 - 1), (1, 1, 2**63 - 1), (2, 2, 5 * 10**8)):
 	assert_match "window \[2026-01-01T00:00:00Z, 2026-01-01T00:02:00Z\), frame 2, byte offset 88\)"
 	run show <out.fsr
 	[ "${lines[0]}" = "agg - key=1 -60-60 count=1 sum_amount=9e+10" ]
-	[ "${lines[1]}" = "agg - key=1 0-120 count=1 sum_amount=9e+10" ]
-	[ "${#lines[@]}" -eq 2 ]	# no [60, 180) holding the bad record
+	[ "${lines[1]}" = "wm 90" ]
+	[ "${lines[2]}" = "agg - key=1 0-120 count=1 sum_amount=9e+10" ]
+	[ "${#lines[@]}" -eq 3 ]	# no [60, 180) holding the bad record
 }
 
 @test "fs-window: cumulate sum overflow names the frame, keeps the rest" {
@@ -71,9 +79,10 @@ for acc, ts, amt in ((1, 0, 2**63 - 1), (1, 1, 2**63 - 1), (2, 2, 5 * 10**8)):
 	run show <out.fsr
 	[ "${lines[0]}" = "agg - key=1 0-60 count=1 sum_amount=9e+10" ]
 	[ "${lines[1]}" = "agg - key=2 0-60 count=1 sum_amount=0.07" ]
-	[ "${lines[2]}" = "agg - key=1 0-120 count=1 sum_amount=9e+10" ]
-	[ "${lines[3]}" = "agg - key=2 0-120 count=1 sum_amount=0.07" ]
-	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[2]}" = "wm 90" ]
+	[ "${lines[3]}" = "agg - key=1 0-120 count=1 sum_amount=9e+10" ]
+	[ "${lines[4]}" = "agg - key=2 0-120 count=1 sum_amount=0.07" ]
+	[ "${#lines[@]}" -eq 5 ]
 }
 
 @test "fs-window: a session merge that overflows is refused before merging" {
@@ -87,7 +96,8 @@ for acc, ts, amt in ((1, 0, 2**63 - 1), (1, 1, 2**63 - 1), (2, 2, 5 * 10**8)):
 	[ "${lines[0]}" = "agg - key=1 0-60 count=1 sum_amount=9e+10" ]
 	[ "${lines[1]}" = "agg - key=2 10-70 count=1 sum_amount=5" ]
 	[ "${lines[2]}" = "agg - key=1 100-160 count=1 sum_amount=9e+10" ]
-	[ "${#lines[@]}" -eq 3 ]
+	[ "${lines[3]}" = "wm 100" ]
+	[ "${#lines[@]}" -eq 4 ]
 }
 
 @test "fs-window: vwap's price x qty past 128 bits is bad input, named" {
@@ -102,7 +112,8 @@ trade 3 AAA 90000000000 9000000000000000000\n' | mk >in.fsr
 	run show <out.fsr
 	[[ ${lines[0]} =~ ^agg\ -\ key=[0-9]+\ 0-60\ count=2\ vwap=9e\+10$ ]]
 	[[ ${lines[1]} =~ ^agg\ -\ key=[0-9]+\ 0-60\ count=1\ vwap=10$ ]]
-	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[2]}" = "wm 3" ]
+	[ "${#lines[@]}" -eq 3 ]
 }
 
 @test "fs-window: an ohlc volume past 64 bits is bad input; other bars kept" {
@@ -115,7 +126,8 @@ trade 2 AAA 11 5000000000000000000\n' | mk >in.fsr
 	run show <out.fsr
 	[[ ${lines[0]} =~ ^bar\ -\ key=[0-9]+\ 0-60\ 10\ 10\ 10\ 10\ 5000000000000000000\ 1$ ]]
 	[[ ${lines[1]} =~ ^bar\ -\ key=[0-9]+\ 0-60\ 20\ 20\ 20\ 20\ 5\ 1$ ]]
-	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[2]}" = "wm 2" ]
+	[ "${#lines[@]}" -eq 3 ]
 }
 
 @test "fs-window --features: window sums past 64 bits are exact" {

@@ -183,8 +183,10 @@ static void aligned_event(struct wctx *c, const struct fs_hdr *h,
 	/* before any state changes: a fresh slot (no count) is empty */
 	for (unsigned k = 0; c->as.has_exact && k < m; k++)
 		if (agg_check(&c->as, &c->a_slot[k], c->a_slot[k]->count != 0,
-			      h, &bad) != 0)
+			      h, &bad) != 0) {
 			out_overflow(c, bad, key, c->a_start[k], c->a_end[k]);
+			return;		/* left out of every window */
+		}
 	for (unsigned k = 0; k < m; k++) {
 		struct win *w = &c->wins[c->a_win[k]];
 		struct slot *sl = c->a_slot[k];
@@ -388,8 +390,10 @@ static void chk_add(struct wctx *c, uint32_t n, struct slot *sl)
  * it, or W_NONE when none overlaps.  *late is set, and nothing changed,
  * when the merged window would be past its lateness.  Before anything
  * changes, the merged state with h must fit its exact sums, else
- * out_overflow.
+ * out_overflow, nothing changed, and W_REFUSED.
  */
+#define W_REFUSED (W_NONE - 1)	/* sess_merge: the record is left out */
+
 static uint32_t sess_merge(struct wctx *c, const struct fs_hdr *h,
 			   uint64_t key, int *late)
 {
@@ -407,8 +411,10 @@ static uint32_t sess_merge(struct wctx *c, const struct fs_hdr *h,
 	*late = w_sat_add(me - 1, c->o.lateness) <= c->wm;
 	if (*late)
 		return W_NONE;
-	if (c->as.has_exact && agg_check(&c->as, c->chk, n, h, &bad) != 0)
+	if (c->as.has_exact && agg_check(&c->as, c->chk, n, h, &bad) != 0) {
 		out_overflow(c, bad, key, ms, me);
+		return W_REFUSED;
+	}
 	for (i = ktab_get(&c->skeys, key); i != W_NONE; i = nx) {
 		nx = c->ss[i].next;
 		if (!(c->ss[i].start < te && t < c->ss[i].end))
@@ -440,6 +446,8 @@ static void session_event(struct wctx *c, const struct fs_hdr *h,
 		out_late(c, h);
 		return;
 	}
+	if (i == W_REFUSED)
+		return;
 	if (i == W_NONE)
 		i = sess_new(c, key, t);
 	s = &c->ss[i];

@@ -292,8 +292,8 @@ static void send_schema(struct wctx *c)
 	c->schema_sent = 1;
 }
 
-_Noreturn void out_overflow(struct wctx *c, const struct agg *a,
-			    uint64_t key, int64_t start, int64_t end)
+void out_overflow(struct wctx *c, const struct agg *a, uint64_t key,
+		  int64_t start, int64_t end)
 {
 	char msg[512], what[192], ts[FS_FMT_MAX], te[FS_FMT_MAX];
 
@@ -313,8 +313,8 @@ _Noreturn void out_overflow(struct wctx *c, const struct agg *a,
 		 fs_reader_name(c->r), what, (unsigned long long)key, ts, te,
 		 (unsigned long long)c->rec_frame,
 		 (unsigned long long)c->rec_off);
-	eng_flush(c);
-	data_fail(c, msg);
+	fs_warn("%s; the record is left out", msg);
+	c->n_refused++;
 }
 
 static _Noreturn void overflow(struct wctx *c, const char *what,
@@ -702,7 +702,11 @@ static int run_windows(struct wctx *c)
 		send_wm(c, c->max_ts > c->wm ? c->max_ts : c->wm);
 	}
 	progress(c);
-	return rc == -1 ? FS_EXIT_DATA : FS_EXIT_OK;
+	if (c->n_refused)
+		fs_warn("%llu record%s left out: an exact sum would not fit "
+			"(messages above)", (unsigned long long)c->n_refused,
+			c->n_refused > 1 ? "s" : "");
+	return rc == -1 || c->n_refused ? FS_EXIT_DATA : FS_EXIT_OK;
 }
 
 /* ---- features ---- */

@@ -276,6 +276,7 @@ struct wctx {
 	int64_t *cols;		/* AGG column buffer */
 	uint64_t rec_frame;	/* the record in hand: its frame number */
 	uint64_t rec_off;	/* and byte offset in the input */
+	uint64_t n_refused;	/* records left out: an exact sum overflowed */
 
 	/* aligned windows (tumble, hop, cumulate) */
 	struct win *wins;
@@ -325,10 +326,12 @@ void out_result(struct wctx *c, int64_t start, int64_t end,
 void out_late(struct wctx *c, const struct fs_hdr *h);
 /*
  * The record in hand would take aggregate a of key in window [start,
- * end) out of range (agg_check): write the results of every record
- * before it, then exit 3 naming its frame.
+ * end) out of range (agg_check): report it now, naming its frame, and
+ * count it in c->n_refused; the caller leaves it out of every window
+ * and goes on, and the run ends with exit 3 once every good record's
+ * results are written.
  */
-_Noreturn void out_overflow(struct wctx *c, const struct agg *a,
-			    uint64_t key, int64_t start, int64_t end);
+void out_overflow(struct wctx *c, const struct agg *a, uint64_t key,
+		  int64_t start, int64_t end);
 
 #endif
