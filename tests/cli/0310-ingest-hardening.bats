@@ -257,3 +257,45 @@ for l in sys.stdin.read().split()[1:]:
 	run fs-ingest -t txn --tz ../../etc/passwd -i z.csv
 	assert_status 2
 }
+
+@test "ingest: the largest time (pandas Timestamp.max) is a record, not a crash" {
+	printf 'ts_event,account,amount\n2026-01-02T00:00:00Z,1,1\n2262-04-11T23:47:16.854775807Z,2,1\n9223372036854775807,3,1\n' >max.csv
+	run_t 10 bash -c 'fs-ingest -t txn -i max.csv | fs-cat -f csv --fields ts_event,account'
+	assert_status 0
+	[ "${lines[2]}" = "2262-04-11T23:47:16.854775807Z,2" ]
+	[ "${lines[3]}" = "2262-04-11T23:47:16.854775807Z,3" ]
+	run_t 10 bash -c 'fs-ingest -t txn -i max.csv --max-delay 1s | fs-cat --types txn | wc -l'
+	assert_status 0
+	[ "$output" -eq 3 ]
+}
+
+@test "ingest features: pandas booleans (True, False) are 1 and 0" {
+	/usr/bin/python3 -c '
+import pandas as pd
+pd.DataFrame({"x": [1.5, 2.0], "is_foreign": [True, False]}).to_csv("b.csv")'
+	run_t 10 bash -c 'fs-ingest -t features -i b.csv | fs-cat -f csv --fields x,is_foreign'
+	assert_status 0
+	[ "${lines[1]}" = "1.5,1" ]
+	[ "${lines[2]}" = "2,0" ]
+}
+
+@test "ingest: gzip on a slow pipe gives each row as it comes; SIGTERM keeps the rows read" {
+	/usr/bin/python3 - <<-'PY'
+	import zlib
+	z = zlib.compressobj(6, zlib.DEFLATED, 31)
+	out = z.compress(b"ts_event,account,amount\n2026-01-02T00:00:00Z,1,1\n")
+	out += z.flush(zlib.Z_SYNC_FLUSH)
+	open("head.gz", "wb").write(out)
+	PY
+	mkfifo gz.fifo
+	{ cat head.gz; sleep 60; } > gz.fifo &
+	feeder=$!
+	fs-ingest -t txn < gz.fifo > out.fsr &
+	pid=$!
+	for i in $(seq 50); do [ -s out.fsr ] && break; sleep 0.1; done
+	[ -s out.fsr ]		# the row came out while the pipe stayed open
+	kill -TERM "$pid"
+	wait "$pid"
+	pkill -P "$feeder" sleep || true
+	[ "$(fs-cat -i out.fsr | wc -l)" -eq 1 ]
+}

@@ -221,12 +221,14 @@ static ssize_t src_read(struct ing *g, struct src *s, char *buf, size_t n)
 
 /*
  * Fill s->pre with the first bytes, enough to sniff a tar header, but
- * stop at a line of text (no NUL): a slow producer is not kept waiting.
+ * stop at a line of text (no NUL) or at the magic of a compressed
+ * stream: a slow producer is not kept waiting.
  */
 static int peek(struct ing *g, struct src *s)
 {
 	while (s->pren < 262 && !(memchr(s->pre, '\n', s->pren) &&
-				  !memchr(s->pre, 0, s->pren))) {
+				  !memchr(s->pre, 0, s->pren)) &&
+	       !ing_dec_sniff(s->pre, s->pren)) {
 		ssize_t k = raw_read(g, s, s->pre + s->pren,
 				     sizeof(s->pre) - s->pren);
 
@@ -320,11 +322,8 @@ static int stream(struct ing *g, const char *name, struct src *s)
 		n = src_read(g, s, g->buf + len, g->cap - len);
 		if (n < 0)
 			return -1;
-		if (fs_stop) {
-			g->stopped = 1;
-			return 0;
-		}
-		eof = n == 0;
+		/* on a stop, the whole rows read so far still count */
+		eof = n == 0 && !fs_stop;
 		len += (size_t)n;
 		g->bytes += (uint64_t)n;
 		g->now = fs_now_ns();
@@ -337,6 +336,10 @@ static int stream(struct ing *g, const char *name, struct src *s)
 		len -= (size_t)c;
 		if (g->tick)
 			g->tick(g);
+		if (fs_stop) {
+			g->stopped = 1;
+			return 0;
+		}
 	}
 	return 0;
 }

@@ -464,13 +464,20 @@ static int set_bool(struct ing *g, const char *s, size_t n, uint8_t *dst)
 	return 0;
 }
 
-/* A floating-point value (f64 or f32). */
+/*
+ * A floating-point value (f64 or f32); a boolean as pandas writes one
+ * (True, False, in any case) is 1 or 0.
+ */
 static int set_float(struct ing *g, const struct ing_slot *sl,
 		     const char *s, size_t n, char *dst)
 {
 	double d;
 
-	if (fs_parse_f64(s, n, &d) < 0)
+	if (n == 4 && !strncasecmp(s, "true", 4))
+		d = 1;
+	else if (n == 5 && !strncasecmp(s, "false", 5))
+		d = 0;
+	else if (fs_parse_f64(s, n, &d) < 0)
 		return refuse(g, "not a number", s, n);
 	if (sl->kind == FS_K_F32) {
 		float f = (float)d;
@@ -778,7 +785,8 @@ static inline void note_time(struct ing *g, int64_t ts)
 {
 	if (ts > g->max_ts) {
 		g->max_ts = ts;
-		if (ts >= g->next_wm)
+		/* next_wm is INT64_MAX when off: the largest time reaches it */
+		if (ts >= g->next_wm && g->wm_iv)
 			watermark(g);
 	}
 }
