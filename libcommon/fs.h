@@ -196,6 +196,13 @@ struct fs_bar {
 };
 
 #define FS_EXPLAIN_MAX 8
+/*
+ * The schema_id of fs-score-gpu --all-classes' class probabilities
+ * (FEATURES class_0..class_K-1 after each SCORE).  A SCORE's explain[]
+ * indexes the last FEATURES schema before it of any other id.
+ */
+#define FS_SCHEMA_ID_CLASSES 0xc1a55e5u
+
 struct fs_score {
 	double score;
 	uint64_t model_id;

@@ -664,7 +664,9 @@ static struct dyn *dyn_store(struct cat *c, struct fs_schema *s, int real)
 	d->real = real;
 	d->s = s;
 	d->pl = plan_new(c, s->for_type, t->name, s->fields, s->nfields);
-	if (real && s->for_type == FS_T_FEATURES)
+	/* explanations name the model's input, not its class outputs */
+	if (real && s->for_type == FS_T_FEATURES &&
+	    s->schema_id != FS_SCHEMA_ID_CLASSES)
 		c->features = s;
 	return d;
 }

@@ -272,3 +272,26 @@ EOF
 	assert_status 2
 	assert_match "needs --explain K and --threshold T"
 }
+
+@test "score cli: --all-classes --explain: fs-cat names explanations by the model's input, not class_K" {
+	/usr/bin/python3 - <<-'PY'
+	import numpy as np, pandas as pd, xgboost as xgb
+	r = np.random.default_rng(3)
+	X = r.normal(size=(300, 3)).astype(np.float32)
+	y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
+	d = xgb.DMatrix(X, label=y, feature_names=["amt", "cnt", "age"])
+	b = xgb.train({"objective": "multi:softprob", "num_class": 3,
+	               "max_depth": 3}, d, 5)
+	b.save_model("m.json")
+	pd.DataFrame(X[:20], columns=["amt", "cnt", "age"]).to_csv("f.csv", index=False)
+	PY
+	run_t 20 bash -c 'fs-ingest -t features -i f.csv |
+		fs-score-gpu -m m.json --device cpu --all-classes --explain 3 |
+		fs-cat --types score -f csv --fields explain --no-header'
+	assert_status 0
+	[ "${#lines[@]}" -eq 20 ]
+	for l in "${lines[@]}"; do
+		[[ $l =~ ^(amt|cnt|age):[-+] ]] || { echo "bad: $l"; return 1; }
+		! [[ $l =~ class_ ]]
+	done
+}

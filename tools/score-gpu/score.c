@@ -30,7 +30,7 @@
 #define BATCH_MAX (1 << 20)
 #define RESERVOIR_CAP 65536
 #define BATCH_FLOATS (64 << 20)	/* 256 MiB of rows per batch */
-#define CLASS_SCHEMA_ID 0xc1a55e5u	/* --all-classes' FEATURES */
+#define CLASS_SCHEMA_ID FS_SCHEMA_ID_CLASSES	/* --all-classes' */
 
 enum { DEV_AUTO, DEV_GPU, DEV_CPU };
 
