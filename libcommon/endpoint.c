@@ -5,7 +5,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +28,15 @@ struct claim {
 
 static struct claim claims[CLAIMS_MAX];
 static size_t nclaims;
+
+#define OUTS_MAX 16
+
+/* The output paths of this run, by name: some are made or replaced later. */
+static struct {
+	char *canon;
+	char name[96];
+} outs[OUTS_MAX];
+static size_t nouts;
 static int stop_rd = -1;	/* read end of the stop pipe, or -1 */
 
 int fs_claim_fd(int fd, const char *name, int output)
@@ -65,14 +77,64 @@ void fs_unclaim(int claim)
 		claims[claim].used = 0;
 }
 
+/*
+ * path made absolute and free of symlinks in its folder (the file itself
+ * may not exist yet), into buf; -1 when its folder does not exist.
+ */
+static int canon(const char *path, char *buf, size_t size)
+{
+	char dir[PATH_MAX], rdir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *base;
+
+	if (realpath(path, rdir))
+		return snprintf(buf, size, "%s", rdir) < (int)size ? 0 : -1;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if (snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
+			  path) >= (int)sizeof(dir))
+		return -1;
+	base = slash ? slash + 1 : path;
+	if (!realpath(dir, rdir))
+		return -1;
+	if (snprintf(buf, size, "%s/%s", strcmp(rdir, "/") ? rdir : "",
+		     base) >= (int)size)
+		return -1;
+	return 0;
+}
+
+void fs_note_output_path(const char *path)
+{
+	char c[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return;		/* /dev/null, a FIFO: no file to lose */
+	if (canon(path, c, sizeof(c)) < 0)
+		return;
+	for (i = 0; i < nouts; i++)
+		if (!strcmp(outs[i].canon, c))
+			fs_die(FS_EXIT_USAGE, "refusing to use '%s' as an "
+			       "output: it is the same file as the output "
+			       "'%s'", path, outs[i].name);
+	if (nouts == OUTS_MAX)
+		return;
+	outs[nouts].canon = fs_xstrdup(c);
+	snprintf(outs[nouts].name, sizeof(outs[nouts].name), "%s", path);
+	nouts++;
+}
+
 void fs_check_output_path(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
-	if (fd < 0)
-		return;		/* not there yet: it cannot be an input */
-	fs_unclaim(fs_claim_fd(fd, path, 1));
-	close(fd);
+	if (fd >= 0) {	/* there already: it may be an input */
+		fs_unclaim(fs_claim_fd(fd, path, 1));
+		close(fd);
+	}
+	fs_note_output_path(path);
 }
 
 void fs_stop_pipe_set(int fd)

@@ -516,10 +516,13 @@ int fs_claim_fd(int fd, const char *name, int output);
 void fs_unclaim(int claim);
 /*
  * For an output a tool writes later or replaces (--metrics, a saved
- * reference): die with exit 2 now if path is an input or output of this
- * run already.  Nothing is noted.
+ * reference, a dead-letter file): die with exit 2 now if path is an input
+ * of this run (same file) or another output (same name, symlinks in its
+ * folder resolved); then note its name as an output.
  */
 void fs_check_output_path(const char *path);
+/* The name check alone; fs_writer_open calls it for every path. */
+void fs_note_output_path(const char *path);
 /* main() hands over the read end of the pipe its signal handler writes. */
 void fs_stop_pipe_set(int fd);
 /*
@@ -649,6 +652,11 @@ void fs_metrics_summary(struct fs_metrics *m, const char *name,
 			const char *help, const struct fs_hist *h);
 void fs_metrics_tick(struct fs_metrics *m);	/* cheap; call often */
 void fs_metrics_close(struct fs_metrics *m);
+/*
+ * Write the open metrics file once more now, for a tool about to end on
+ * a closed stdout or an error (fs_writers_flush_all calls it).
+ */
+void fs_metrics_last(void);
 
 /*
  * Progress line on stderr, only when stderr is a TTY: "\r" + the text

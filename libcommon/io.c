@@ -108,6 +108,8 @@ struct fs_reader *fs_reader_open(const char *uri)
 	}
 	fs_check_scheme(uri);
 	fd = open(uri, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == EINTR && fs_stop)
+		exit(FS_EXIT_OK);	/* stopped while a FIFO waited */
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", uri);
 	r = fs_reader_fd(fd, uri);
@@ -331,7 +333,12 @@ struct fs_writer *fs_writer_open(const char *uri)
 	}
 	fs_check_scheme(uri);
 	/* No O_TRUNC: a clash with an input is found before data is lost */
+	fs_note_output_path(uri);
 	fd = open(uri, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EINTR && fs_stop) {
+		fs_writers_flush_all();
+		exit(FS_EXIT_OK);	/* stopped while a FIFO waited */
+	}
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot create '%s'", uri);
 	c = fs_claim_fd(fd, uri, 1);
@@ -405,6 +412,7 @@ void fs_writers_flush_all(void)
 	for (int i = 0; i < WRITERS_MAX; i++)
 		if (writers[i] && !writers[i]->dead)
 			fs_writer_flush(writers[i]);
+	fs_metrics_last();
 	exiting = was;
 }
 

@@ -218,6 +218,8 @@ static int metrics_write(struct fs_metrics *m)
 	return 0;
 }
 
+static struct fs_metrics *open_metrics;	/* for fs_metrics_last */
+
 /* Write now; a failure after the first write is reported once. */
 static void metrics_flush(struct fs_metrics *m)
 {
@@ -246,7 +248,14 @@ struct fs_metrics *fs_metrics_open(const char *path)
 	if (metrics_write(m) < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot write metrics '%s'", path);
 	m->last = fs_mono_ns();
+	open_metrics = m;
 	return m;
+}
+
+void fs_metrics_last(void)
+{
+	if (open_metrics)
+		metrics_flush(open_metrics);
 }
 
 static void metrics_add(struct fs_metrics *m, int kind, const char *name,
@@ -300,6 +309,8 @@ void fs_metrics_close(struct fs_metrics *m)
 	if (!m)
 		return;
 	metrics_flush(m);
+	if (open_metrics == m)
+		open_metrics = NULL;
 	for (i = 0; i < m->n; i++) {
 		free(m->m[i].name);
 		free(m->m[i].help);

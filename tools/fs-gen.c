@@ -1293,10 +1293,10 @@ int tool_main(int argc, char **argv)
 
 	parse_opts(&g, &o, argc, argv);
 	setup(&g, o.seed);
+	g.w = fs_writer_open(o.out);	/* before --metrics replaces a file */
 	g.metrics = fs_metrics_open(o.metrics);
 	fs_metrics_counter(g.metrics, "fs_gen_records_total",
 			   "data records written", &g.records);
-	g.w = fs_writer_open(o.out);
 	run(&g);
 	fs_progress_done();
 	fs_writer_close(g.w);

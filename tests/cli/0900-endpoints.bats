@@ -280,3 +280,55 @@ for i in range(200000): print('2026-01-02T00:00:00Z,%d,%s' % (i, '1.5' if i % 2 
 		assert_match "^fs-[a-z-]+: cannot read 'd'.*: Is a directory$"
 	done
 }
+
+@test "same file: the model, a reference, --metrics or a dead-letter file as another output is refused, files kept" {
+	cp "$M" m.json
+	fs-gen -n 100 --seed 2 | fs-window --features fraud-v1 > f.fsr
+	for a in "-o m.json" "--alerts m.json" "--save-reference m.json" "--metrics m.json"; do
+		run_t 10 fs-score-gpu -m m.json --device cpu -i f.fsr $a
+		assert_status 2
+		cmp m.json "$M"
+	done
+	fs-score-gpu -m m.json --device cpu -i f.fsr -o /dev/null --save-reference r.txt
+	cp r.txt r.keep
+	run_t 10 fs-score-gpu -m m.json --device cpu -i f.fsr --reference r.txt -o r.txt
+	assert_status 2
+	cmp r.txt r.keep
+	run_t 10 fs-score-gpu -m m.json --device cpu -i f.fsr -o /dev/null \
+		--save-reference s.txt --metrics ./s.txt
+	assert_status 2
+	fs-gen -n 10 > g.fsr
+	run_t 10 fs-gen -n 10 -o g.fsr --metrics "$PWD/g.fsr"
+	assert_status 2
+	[ "$(fs-cat -i g.fsr | wc -l)" -eq 10 ]
+	printf 'ts_event,account,amount\n2026-01-02T00:00:00Z,1,x\n' > b.csv
+	run_t 10 fs-ingest -t txn -i b.csv -e dead-letter:g.fsr -o g.fsr
+	assert_status 2
+	[ "$(fs-cat -i g.fsr | wc -l)" -eq 10 ]
+	run_t 10 fs-ingest -t txn -i b.csv -e dead-letter:m.prom --metrics m.prom -o /dev/null
+	assert_status 2
+	# devices are no files to lose: /dev/null twice is fine
+	run_t 10 fs-window --tumble 1m -i g.fsr -o /dev/null --late /dev/null
+	assert_status 0
+}
+
+@test "--metrics: written at the end also when stdout closes early" {
+	echo old > m.prom
+	run_t 20 bash -c 'fs-gen -n 1000000 --metrics m.prom | head -c 1000 > /dev/null'
+	grep -q '^fs_gen_records_total{tool="fs-gen"} [1-9]' m.prom
+	echo old > s.prom
+	run_t 20 bash -c 'fs-gen -n 1000000 | fs-stat -q --metrics s.prom | head -c 1000 > /dev/null'
+	grep -q '^fs_stat_records_total{tool="fs-stat"} [1-9]' s.prom
+}
+
+@test "signals: SIGTERM while opening a FIFO nobody opens is a quiet exit 0" {
+	mkfifo lonely
+	for c in "fs-cat -i lonely" "fs-stat -q -o lonely" \
+		 "fs-window --tumble 1m --late lonely" "fs-ingest -t txn -i lonely"; do
+		$c < /dev/null > /dev/null 2> err &
+		pid=$!
+		term_in 0.5
+		[ "$status" -eq 0 ] || { echo "$c: exit $status: $(cat err)"; return 1; }
+		[ ! -s err ] || { echo "$c: $(cat err)"; return 1; }
+	done
+}

@@ -65,6 +65,8 @@ TABLE=$(cat <<EOF_TABLE
 1#fs-window --tumble 1m -i nosuch.fsr#^fs-window: cannot open 'nosuch.fsr': No such file or directory$
 1#fs-score-gpu -m $M --device cpu -i nosuch.fsr#^fs-score-gpu: cannot open 'nosuch.fsr': No such file or directory$
 1#fs-ingest -t txn -i nosuch.csv#^fs-ingest: cannot open 'nosuch.csv': No such file or directory$
+1#fs-score-gpu -m $M --device cpu -i feat.fsr --reference nosuch.ref#^fs-score-gpu: cannot open reference 'nosuch.ref': No such file or directory$
+1#fs-score-gpu -m $M --device cpu -i feat.fsr --reference dir#^fs-score-gpu: cannot read reference 'dir': Is a directory$
 1#fs-score-gpu -m nosuch.json --device cpu -i feat.fsr#^fs-score-gpu: cannot open model 'nosuch.json': No such file or directory$
 1#fs-cat -i dir#^fs-cat: cannot read 'dir'.*: Is a directory$
 1#fs-stat -i dir#^fs-stat: cannot read 'dir'.*: Is a directory$

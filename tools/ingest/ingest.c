@@ -276,6 +276,8 @@ int tool_main(int argc, char **argv)
 	g.w = fs_writer_open(out);
 	g.tick = tick;
 	metrics = fs_metrics_open(mpath);
+	if (g.dead_path)	/* appended to later: refuse a clash now */
+		fs_check_output_path(g.dead_path);
 	fs_metrics_counter(metrics, "fs_ingest_rows_total",
 			   "data rows read", &g.rows);
 	fs_metrics_counter(metrics, "fs_ingest_records_total",

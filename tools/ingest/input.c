@@ -524,6 +524,10 @@ int ing_input_path(struct ing *g, const char *path)
 
 	fs_check_scheme(path);
 	s->fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	if (s->fd < 0 && errno == EINTR && fs_stop) {
+		fs_writers_flush_all();
+		exit(FS_EXIT_OK);	/* stopped while a FIFO waited */
+	}
 	if (s->fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", path);
 	if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode))

@@ -94,6 +94,7 @@ struct drift *drift_load(const char *path, size_t window, char *err,
 		free(d);
 		return NULL;
 	}
+	fs_claim_fd(fileno(fp), path, 0);	/* no output may be it */
 	rc = read_ref(d, fp, err, errlen);
 	fclose(fp);
 	if (rc < 0) {

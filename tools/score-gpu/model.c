@@ -336,6 +336,7 @@ static char *slurp(const char *path, size_t *len)
 
 	if (fd < 0)
 		return NULL;
+	fs_claim_fd(fd, path, 0);	/* no output may be the model */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		cap = (size_t)st.st_size;
 	for (;;) {

@@ -12,10 +12,12 @@
  * FEATURES before them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -931,6 +933,23 @@ static int run(struct scorer *s)
 
 /* ---- setup and teardown ---- */
 
+/*
+ * A file that cannot be opened or read (missing, a directory) is a
+ * failure, exit 1; what it holds is judged later (bad data, exit 3).
+ */
+static void check_readable(const char *path, const char *what)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot open %s '%s'", what, path);
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+		fs_die(FS_EXIT_FAIL, "cannot read %s '%s': Is a directory",
+		       what, path);
+	close(fd);
+}
+
 static void setup(struct scorer *s)
 {
 	char err[256];
@@ -950,6 +969,8 @@ static void setup(struct scorer *s)
 	}
 	if (s->m->type != MODEL_LOGIT)
 		s->f = forest_build(s->m);
+	if (s->o.reference)
+		check_readable(s->o.reference, "reference");
 	if (s->o.reference &&
 	    !(s->drift = drift_load(s->o.reference, s->o.psi_window, err,
 				    sizeof(err))))
