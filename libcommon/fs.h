@@ -406,8 +406,12 @@ struct fs_schema {
 struct fs_schema *fs_schema_new(unsigned for_type, uint32_t schema_id,
 				unsigned ncols, const char *const *names,
 				const uint8_t *kinds);
-/* Decode a SCHEMA record; NULL and a message on a malformed body. */
-struct fs_schema *fs_schema_decode(const struct fs_hdr *h);
+/*
+ * Decode a SCHEMA record (fs-record(5)); on a malformed body NULL, with
+ * what is wrong in why (for the caller's message, which says where).
+ */
+struct fs_schema *fs_schema_decode(const struct fs_hdr *h, char *why,
+				   size_t whylen);
 void fs_schema_free(struct fs_schema *s);
 /* Encoded SCHEMA body length, and the encoder (body of that length). */
 size_t fs_schema_body_len(const struct fs_schema *s);

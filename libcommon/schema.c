@@ -299,7 +299,8 @@ void fs_schema_free(struct fs_schema *s)
 	free(s);
 }
 
-struct fs_schema *fs_schema_decode(const struct fs_hdr *h)
+struct fs_schema *fs_schema_decode(const struct fs_hdr *h, char *why,
+				   size_t whylen)
 {
 	const struct fs_schema_hdr *sh = fs_body(h);
 	size_t blen = fs_body_len(h), at;
@@ -307,15 +308,14 @@ struct fs_schema *fs_schema_decode(const struct fs_hdr *h)
 	const char *p, *names[FS_SCHEMA_MAXCOLS];
 
 	if (h->type != FS_T_SCHEMA || blen < sizeof(*sh)) {
-		fs_warn("malformed SCHEMA record: body too short (seq %llu)",
-			(unsigned long long)h->seq);
+		snprintf(why, whylen, "body too short");
 		return NULL;
 	}
 	if ((sh->for_type != FS_T_FEATURES && sh->for_type != FS_T_AGG) ||
 	    sh->ncols > FS_SCHEMA_MAXCOLS ||
 	    sizeof(*sh) + sh->ncols > blen) {
-		fs_warn("malformed SCHEMA record: type %u, %u columns",
-			sh->for_type, sh->ncols);
+		snprintf(why, whylen, "type %u, %u columns", sh->for_type,
+			 sh->ncols);
 		return NULL;
 	}
 	kinds = (const uint8_t *)(sh + 1);
@@ -325,7 +325,9 @@ struct fs_schema *fs_schema_decode(const struct fs_hdr *h)
 		const char *nul = memchr(p, '\0', blen - at);
 
 		if (!nul || nul == p || !dyn_kind_ok(sh->for_type, kinds[i])) {
-			fs_warn("malformed SCHEMA record: column %u", i + 1);
+			snprintf(why, whylen, "column %u: %s", i + 1,
+				 !nul ? "name runs past the record" :
+				 nul == p ? "empty name" : "bad kind");
 			return NULL;
 		}
 		names[i] = p;

@@ -809,10 +809,11 @@ static int print_frame(struct cat *c, const struct fs_hdr *h)
 	struct plan *pl;
 
 	if (h->type == FS_T_SCHEMA) {
-		struct fs_schema *s = fs_schema_decode(h);
+		char why[128];
+		struct fs_schema *s = fs_schema_decode(h, why, sizeof(why));
 
 		if (!s)
-			return bad_record(c, h, "schema", "malformed body");
+			return bad_record(c, h, "schema", why);
 		c->last_schema = dyn_store(c, s, 1)->s;
 	}
 	t = slot < 0 ? NULL : fs_type_by_id(h->type);

@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fs_reader *r;
 	const struct fs_hdr *h;
 	uint64_t sum = 0;
+	char why[128];
 
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		return 0;
@@ -33,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < fs_body_len(h); i++)
 			sum += b[i];
 		if (h->type == FS_T_SCHEMA)
-			fs_schema_free(fs_schema_decode(h));
+			fs_schema_free(fs_schema_decode(h, why, sizeof(why)));
 	}
 	fs_reader_close(r);
 	close(fd);

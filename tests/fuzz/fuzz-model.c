@@ -26,12 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct model *m = model_parse((const char *)data, size, err,
 				      sizeof(err));
 	float row[64];
-	double out[4], *phi;
+	double *out, *prob, *phi;
 	struct shap_work *w;
 
 	if (!m)
 		return 0;
 	if (m->nfeat <= 64) {
+		out = calloc(m->nclass, sizeof(double));
+		prob = calloc(m->nclass, sizeof(double));
 		for (int i = 0; i < m->nfeat; i++)
 			row[i] = i < (int)size ? (float)data[i] / 16 - 8 : NAN;
 		if (m->type == MODEL_LOGIT) {
@@ -42,12 +44,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			forest_margin(f, row, 1, out);
 			forest_free(f);
 		}
-		(void)model_link(m, out[0]);
+		if (m->nclass > 1)
+			(void)model_classes(m, out, prob);
+		else
+			(void)model_link(m, out[0]);
 		phi = calloc(m->nfeat + 1, sizeof(double));
 		w = shap_work_new(m);
-		shap_row(m, w, row, phi);
+		shap_row(m, w, row, phi, m->nclass - 1);
 		shap_work_free(w);
 		free(phi);
+		free(prob);
+		free(out);
 	}
 	model_free(m);
 	return 0;

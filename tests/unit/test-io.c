@@ -168,6 +168,7 @@ static void test_schema_table(void **state)
 
 static void test_schema_codec(void **state)
 {
+	char why[128];
 	const char *names[] = { "window_start", "count", "sum_amount" };
 	uint8_t kinds[] = { FS_K_TS, FS_K_I64, FS_K_FIX };
 	struct fs_schema *s = fs_schema_new(FS_T_AGG, 9, 3, names, kinds);
@@ -184,7 +185,7 @@ static void test_schema_codec(void **state)
 	r = fs_reader_fd(fd, "mem");
 	assert_int_equal(fs_read(r, &h), 1);
 	assert_true(h->flags & FS_F_CONTROL);
-	d = fs_schema_decode(h);
+	d = fs_schema_decode(h, why, sizeof(why));
 	assert_non_null(d);
 	assert_int_equal(d->for_type, FS_T_AGG);
 	assert_int_equal(d->schema_id, 9);

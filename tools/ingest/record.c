@@ -179,13 +179,14 @@ int ing_slot_for(const struct ing *g, const char *name, size_t n)
 		name = m;
 		n = strlen(m);
 	}
+	/* a name of other length never matches (it may hold a NUL) */
 	for (i = 0; i < g->nslots; i++)
-		if (!strncmp(g->slots[i].name, name, n) &&
-		    !g->slots[i].name[n])
+		if (strnlen(g->slots[i].name, n + 1) == n &&
+		    !memcmp(g->slots[i].name, name, n))
 			return (int)i;
 	for (i = 0; i < g->nslots; i++)
-		if (!strncasecmp(g->slots[i].name, name, n) &&
-		    !g->slots[i].name[n])
+		if (strnlen(g->slots[i].name, n + 1) == n &&
+		    !strncasecmp(g->slots[i].name, name, n))
 			return (int)i;
 	return -1;
 }

@@ -791,6 +791,7 @@ static void passthrough(struct scorer *s, const struct fs_hdr *h);
 
 static void on_schema(struct scorer *s, const struct fs_hdr *h)
 {
+	char why[128];
 	struct fs_schema *sc;
 	struct schema_map *sm = NULL;
 	const struct fs_schema_hdr *sh = fs_body(h);
@@ -799,8 +800,8 @@ static void on_schema(struct scorer *s, const struct fs_hdr *h)
 		passthrough(s, h);
 		return;
 	}
-	if (!(sc = fs_schema_decode(h)))
-		bad_input(s, "bad SCHEMA record");
+	if (!(sc = fs_schema_decode(h, why, sizeof(why))))
+		bad_input(s, "malformed SCHEMA record: %s", why);
 	if (s->o.all_classes && sc->schema_id == CLASS_SCHEMA_ID) {
 		fs_schema_free(sc);
 		bad_input(s, "FEATURES SCHEMA id %u is the one --all-classes "
@@ -867,7 +868,9 @@ static void on_features(struct scorer *s, const struct fs_hdr *h)
 			  d->schema_id);
 	if (d->ncols != sm->ncols ||
 	    fs_body_len(h) < sizeof(*d) + sizeof(float) * (size_t)d->ncols)
-		bad_input(s, "FEATURES record has %u columns, its SCHEMA %u",
+		bad_input(s, d->ncols != sm->ncols ? "FEATURES record has %u "
+			  "columns, its SCHEMA %u" : "FEATURES record of %u "
+			  "columns too short for them (its SCHEMA has %u)",
 			  d->ncols, sm->ncols);
 	if (!b->n && !b->npass)
 		b->t_first = fs_mono_ns();
