@@ -639,6 +639,72 @@ void fs_hist_merge(struct fs_hist *dst, const struct fs_hist *src);
 /* Value at quantile q in [0,1], within 1/64 relative; 0 when empty. */
 int64_t fs_hist_quantile(const struct fs_hist *h, double q);
 
+/* ---- the checkpoint store (libcommon/ckpt.c, fs-checkpoint(5)) ---- */
+/*
+ * One SQLite file in WAL mode per pipeline (--state FILE), checkpoints
+ * by --job NAME and a rising id n.  Sources put their input positions
+ * for n, stateful stages their snapshots (opaque bytes, per partition),
+ * sinks their committed lengths; the sink completes n.  Any process of
+ * the pipeline may write at once (busy timeout 10 s).  Failures die
+ * with exit 1 naming the store; a file that is not a store, exit 3.
+ */
+struct fs_ckpt;
+struct fs_ckpt *fs_ckpt_open(const char *path, const char *job);
+void fs_ckpt_close(struct fs_ckpt *c);
+const char *fs_ckpt_job(const struct fs_ckpt *c);
+/* The latest complete checkpoint of the job, 0 when there is none. */
+int64_t fs_ckpt_latest(struct fs_ckpt *c);
+/* Each put makes checkpoint id pending if it was not there yet. */
+void fs_ckpt_put_position(struct fs_ckpt *c, int64_t id, const char *source,
+			  int64_t partition, int64_t position);
+void fs_ckpt_put_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
+			  int64_t partition, const void *state, size_t n);
+void fs_ckpt_put_sink(struct fs_ckpt *c, int64_t id, const char *sink,
+		      int64_t length);
+void fs_ckpt_complete(struct fs_ckpt *c, int64_t id);
+/* Gets: 0 and the value, or -1 (NULL) when checkpoint id has none. */
+int fs_ckpt_get_position(struct fs_ckpt *c, int64_t id, const char *source,
+			 int64_t partition, int64_t *position);
+/* A new buffer of *n bytes (free it), or NULL. */
+void *fs_ckpt_get_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
+			   int64_t partition, size_t *n);
+int fs_ckpt_get_sink(struct fs_ckpt *c, int64_t id, const char *sink,
+		     int64_t *length);
+
+/* What fs-checkpoint lists and shows. */
+struct fs_ckpt_info {
+	const char *job;
+	int64_t id;
+	int complete;
+	int64_t started_ns, completed_ns;	/* completed: 0 if pending */
+	int64_t npositions, nsnapshots, snapshot_bytes, nsinks;
+};
+struct fs_ckpt_part {
+	const char *kind;	/* "position", "snapshot", "sink" */
+	const char *name;	/* source, stage or sink */
+	int64_t partition;
+	int64_t value;		/* position, snapshot bytes, sink length */
+};
+/* fn for each checkpoint of the job (of every job with all_jobs). */
+void fs_ckpt_list(struct fs_ckpt *c, int all_jobs,
+		  void (*fn)(const struct fs_ckpt_info *, void *), void *arg);
+void fs_ckpt_parts(struct fs_ckpt *c, int64_t id,
+		   void (*fn)(const struct fs_ckpt_part *, void *), void *arg);
+/*
+ * Keep the keep (>= 1) newest complete checkpoints; drop older ones and
+ * pending ones older than the newest complete.  Returns how many went.
+ */
+int64_t fs_ckpt_prune(struct fs_ckpt *c, int64_t keep);
+/*
+ * Make complete checkpoint id the latest (a savepoint): every newer one
+ * of the job goes (*removed says how many).  -1 if id is not complete.
+ */
+int fs_ckpt_restore(struct fs_ckpt *c, int64_t id, int64_t *removed);
+/* Copy complete checkpoint id into a new store at path; -1 if none. */
+int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path);
+/* Copy every checkpoint of the store at path in; returns how many. */
+int64_t fs_ckpt_import(struct fs_ckpt *c, const char *path);
+
 /* ---- metrics and progress (libcommon/metrics.c) ---- */
 struct fs_metrics;
 /*

@@ -1,0 +1,545 @@
+/*
+ * ckpt.c - the checkpoint store: one SQLite file in WAL mode per job,
+ * shared by the processes of a pipeline (fs-checkpoint(5)).  A source
+ * records its input positions for checkpoint n, each stateful stage its
+ * snapshot for n, a sink its committed length; the sink marks n
+ * complete.  A restart restores the latest complete checkpoint.
+ *
+ * Every write is one short transaction; SQLite's busy timeout makes
+ * the processes of a pipeline take turns.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "fs.h"
+
+#define BUSY_MS 10000		/* how long a writer waits for another */
+#define FORMAT "1"		/* the store's format, in meta */
+
+struct fs_ckpt {
+	sqlite3 *db;
+	char *path;
+	char *job;
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta ("
+	" key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS checkpoints ("
+	" job TEXT NOT NULL, id INTEGER NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('pending', 'complete')),"
+	" started_ns INTEGER NOT NULL, completed_ns INTEGER,"
+	" PRIMARY KEY (job, id));"
+	"CREATE TABLE IF NOT EXISTS positions ("
+	" job TEXT NOT NULL, id INTEGER NOT NULL, source TEXT NOT NULL,"
+	" partition INTEGER NOT NULL, position INTEGER NOT NULL,"
+	" PRIMARY KEY (job, id, source, partition));"
+	"CREATE TABLE IF NOT EXISTS snapshots ("
+	" job TEXT NOT NULL, id INTEGER NOT NULL, stage TEXT NOT NULL,"
+	" partition INTEGER NOT NULL, state BLOB NOT NULL,"
+	" PRIMARY KEY (job, id, stage, partition));"
+	"CREATE TABLE IF NOT EXISTS sinks ("
+	" job TEXT NOT NULL, id INTEGER NOT NULL, sink TEXT NOT NULL,"
+	" length INTEGER NOT NULL,"
+	" PRIMARY KEY (job, id, sink));"
+	"INSERT OR IGNORE INTO meta VALUES ('format', '" FORMAT "');";
+
+/* Die naming the store and SQLite's reason; exit 1 (I/O). */
+static _Noreturn void ckpt_die(const struct fs_ckpt *c, const char *what)
+{
+	fs_die(FS_EXIT_FAIL, "checkpoint store '%s': %s: %s", c->path, what,
+	       sqlite3_errmsg(c->db));
+}
+
+/* The store's format must be ours: exit 3 for another file. */
+static void check_format(struct fs_ckpt *c)
+{
+	sqlite3_stmt *st;
+	int ok;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = "
+			       "'format'", -1, &st, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot read its format");
+	ok = sqlite3_step(st) == SQLITE_ROW &&
+	     !strcmp((const char *)sqlite3_column_text(st, 0), FORMAT);
+	sqlite3_finalize(st);
+	if (!ok)
+		fs_die(FS_EXIT_DATA, "checkpoint store '%s': not format "
+		       FORMAT " (another program's database?)", c->path);
+}
+
+/* A database with tables of its own and no meta is not ours to touch. */
+static int foreign(struct fs_ckpt *c)
+{
+	sqlite3_stmt *st;
+	int n = 0, meta = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*), "
+			       "sum(name = 'meta') FROM sqlite_master "
+			       "WHERE type = 'table'", -1, &st,
+			       NULL) != SQLITE_OK) {
+		if (sqlite3_errcode(c->db) == SQLITE_NOTADB)
+			fs_die(FS_EXIT_DATA, "checkpoint store '%s': not a "
+			       "checkpoint store: %s", c->path,
+			       sqlite3_errmsg(c->db));
+		ckpt_die(c, "cannot read its tables");
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int(st, 0);
+		meta = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	return n > 0 && !meta;
+}
+
+struct fs_ckpt *fs_ckpt_open(const char *path, const char *job)
+{
+	struct fs_ckpt *c = fs_xcalloc(1, sizeof(*c));
+
+	c->path = fs_xstrdup(path);
+	c->job = fs_xstrdup(job ? job : "");
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot open");
+	sqlite3_busy_timeout(c->db, BUSY_MS);
+	if (foreign(c))
+		fs_die(FS_EXIT_DATA, "checkpoint store '%s': not a checkpoint "
+		       "store: another program's database (it has tables, "
+		       "but no 'meta')", c->path);
+	if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL;"
+			 "PRAGMA synchronous = FULL;", NULL, NULL,
+			 NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot use it");
+	if (sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot create its tables");
+	check_format(c);
+	return c;
+}
+
+void fs_ckpt_close(struct fs_ckpt *c)
+{
+	if (!c)
+		return;
+	sqlite3_close(c->db);
+	free(c->path);
+	free(c->job);
+	free(c);
+}
+
+const char *fs_ckpt_job(const struct fs_ckpt *c)
+{
+	return c->job;
+}
+
+/*
+ * Run sql with the job and id bound to ?1 and ?2, then what bind()
+ * binds from ?3 on; one step.  Dies on failure (what names it).
+ */
+static void run(struct fs_ckpt *c, const char *what, const char *sql,
+		int64_t id, void (*bind)(sqlite3_stmt *, const void *),
+		const void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		ckpt_die(c, what);
+	sqlite3_bind_text(st, 1, c->job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if (bind)
+		bind(st, arg);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ckpt_die(c, what);
+}
+
+/* Checkpoint id as pending, if it is not there yet. */
+static void begin(struct fs_ckpt *c, int64_t id)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO checkpoints "
+			       "(job, id, status, started_ns) VALUES "
+			       "(?1, ?2, 'pending', ?3)", -1, &st,
+			       NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot begin a checkpoint");
+	sqlite3_bind_text(st, 1, c->job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	sqlite3_bind_int64(st, 3, fs_now_ns());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		ckpt_die(c, "cannot begin a checkpoint");
+	}
+	sqlite3_finalize(st);
+}
+
+struct pos_arg {
+	const char *name;
+	int64_t part, value;
+	const void *blob;
+	size_t n;
+};
+
+static void bind_pos(sqlite3_stmt *st, const void *p)
+{
+	const struct pos_arg *a = p;
+
+	sqlite3_bind_text(st, 3, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, a->part);
+	if (a->blob)
+		sqlite3_bind_blob64(st, 5, a->n ? a->blob : "", a->n,
+				    SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 5, a->value);
+}
+
+/* Put one row of table (name, partition, value or blob) for id. */
+static void put(struct fs_ckpt *c, int64_t id, const char *sql,
+		const struct pos_arg *a, const char *what)
+{
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		ckpt_die(c, what);
+	begin(c, id);
+	run(c, what, sql, id, bind_pos, a);
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ckpt_die(c, what);
+}
+
+void fs_ckpt_put_position(struct fs_ckpt *c, int64_t id, const char *source,
+			  int64_t partition, int64_t position)
+{
+	struct pos_arg a = { source, partition, position, NULL, 0 };
+
+	put(c, id, "INSERT OR REPLACE INTO positions VALUES "
+	    "(?1, ?2, ?3, ?4, ?5)", &a, "cannot record a source position");
+}
+
+void fs_ckpt_put_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
+			  int64_t partition, const void *state, size_t n)
+{
+	struct pos_arg a = { stage, partition, 0, state, n };
+
+	put(c, id, "INSERT OR REPLACE INTO snapshots VALUES "
+	    "(?1, ?2, ?3, ?4, ?5)", &a, "cannot write a snapshot");
+}
+
+void fs_ckpt_put_sink(struct fs_ckpt *c, int64_t id, const char *sink,
+		      int64_t length)
+{
+	struct pos_arg a = { sink, 0, length, NULL, 0 };
+
+	put(c, id, "INSERT OR REPLACE INTO sinks (job, id, sink, length) "
+	    "VALUES (?1, ?2, ?3, ?5)", &a, "cannot record a sink length");
+}
+
+static void bind_now(sqlite3_stmt *st, const void *p)
+{
+	(void)p;
+	sqlite3_bind_int64(st, 3, fs_now_ns());
+}
+
+void fs_ckpt_complete(struct fs_ckpt *c, int64_t id)
+{
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		ckpt_die(c, "cannot complete a checkpoint");
+	begin(c, id);
+	run(c, "cannot complete a checkpoint", "UPDATE checkpoints SET "
+	    "status = 'complete', completed_ns = ?3 WHERE job = ?1 AND "
+	    "id = ?2 AND status = 'pending'", id, bind_now, NULL);
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot complete a checkpoint");
+}
+
+/*
+ * One integer (or, with n, a blob copied into a new buffer at *blob)
+ * from sql for id and the name and partition in a; 0 when found, -1
+ * when there is no such row.
+ */
+static int get(struct fs_ckpt *c, int64_t id, const char *sql,
+	       const struct pos_arg *a, int64_t *v, void **blob, size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot read a checkpoint");
+	sqlite3_bind_text(st, 1, c->job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if (a) {
+		sqlite3_bind_text(st, 3, a->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, a->part);
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && blob) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+		*blob = fs_xmalloc(len ? len : 1);
+		if (len)
+			memcpy(*blob, sqlite3_column_blob(st, 0), len);
+		*n = len;
+	} else if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ckpt_die(c, "cannot read a checkpoint");
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int64_t fs_ckpt_latest(struct fs_ckpt *c)
+{
+	int64_t id = 0;
+
+	if (get(c, 0, "SELECT max(id) FROM checkpoints WHERE job = ?1 AND "
+		"status = 'complete' AND ?2 = 0 HAVING max(id) IS NOT NULL",
+		NULL, &id, NULL, NULL) < 0)
+		return 0;
+	return id;
+}
+
+int fs_ckpt_get_position(struct fs_ckpt *c, int64_t id, const char *source,
+			 int64_t partition, int64_t *position)
+{
+	struct pos_arg a = { source, partition, 0, NULL, 0 };
+
+	return get(c, id, "SELECT position FROM positions WHERE job = ?1 "
+		   "AND id = ?2 AND source = ?3 AND partition = ?4", &a,
+		   position, NULL, NULL);
+}
+
+void *fs_ckpt_get_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
+			   int64_t partition, size_t *n)
+{
+	struct pos_arg a = { stage, partition, 0, NULL, 0 };
+	void *blob = NULL;
+
+	if (get(c, id, "SELECT state FROM snapshots WHERE job = ?1 AND "
+		"id = ?2 AND stage = ?3 AND partition = ?4", &a, NULL, &blob,
+		n) < 0)
+		return NULL;
+	return blob;
+}
+
+int fs_ckpt_get_sink(struct fs_ckpt *c, int64_t id, const char *sink,
+		     int64_t *length)
+{
+	struct pos_arg a = { sink, 0, 0, NULL, 0 };
+
+	return get(c, id, "SELECT length FROM sinks WHERE job = ?1 AND "
+		   "id = ?2 AND sink = ?3 AND ?4 = 0", &a, length, NULL,
+		   NULL);
+}
+
+/* sqlite3_exec in a transaction; dies naming what. */
+static void exec_tx(struct fs_ckpt *c, const char *what, const char *sql)
+{
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite3_exec(c->db, sql, NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		ckpt_die(c, what);
+	}
+}
+
+void fs_ckpt_list(struct fs_ckpt *c, int all_jobs,
+		  void (*fn)(const struct fs_ckpt_info *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db,
+	    "SELECT c.job, c.id, c.status, c.started_ns, c.completed_ns,"
+	    " (SELECT count(*) FROM positions p WHERE p.job = c.job AND"
+	    "  p.id = c.id),"
+	    " (SELECT count(*) FROM snapshots s WHERE s.job = c.job AND"
+	    "  s.id = c.id),"
+	    " (SELECT coalesce(sum(length(s.state)), 0) FROM snapshots s"
+	    "  WHERE s.job = c.job AND s.id = c.id),"
+	    " (SELECT count(*) FROM sinks k WHERE k.job = c.job AND"
+	    "  k.id = c.id)"
+	    " FROM checkpoints c WHERE ?1 OR c.job = ?2"
+	    " ORDER BY c.job, c.id", -1, &st, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot list checkpoints");
+	sqlite3_bind_int(st, 1, all_jobs);
+	sqlite3_bind_text(st, 2, c->job, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct fs_ckpt_info i = {
+			.job = (const char *)sqlite3_column_text(st, 0),
+			.id = sqlite3_column_int64(st, 1),
+			.complete = !strcmp((const char *)
+					    sqlite3_column_text(st, 2),
+					    "complete"),
+			.started_ns = sqlite3_column_int64(st, 3),
+			.completed_ns = sqlite3_column_int64(st, 4),
+			.npositions = sqlite3_column_int64(st, 5),
+			.nsnapshots = sqlite3_column_int64(st, 6),
+			.snapshot_bytes = sqlite3_column_int64(st, 7),
+			.nsinks = sqlite3_column_int64(st, 8),
+		};
+
+		fn(&i, arg);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		ckpt_die(c, "cannot list checkpoints");
+}
+
+void fs_ckpt_parts(struct fs_ckpt *c, int64_t id,
+		   void (*fn)(const struct fs_ckpt_part *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db,
+	    "SELECT 'position', source, partition, position FROM positions"
+	    " WHERE job = ?1 AND id = ?2"
+	    " UNION ALL SELECT 'snapshot', stage, partition, length(state)"
+	    " FROM snapshots WHERE job = ?1 AND id = ?2"
+	    " UNION ALL SELECT 'sink', sink, 0, length FROM sinks"
+	    " WHERE job = ?1 AND id = ?2 ORDER BY 1, 2, 3", -1, &st,
+	    NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot read a checkpoint");
+	sqlite3_bind_text(st, 1, c->job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct fs_ckpt_part p = {
+			.kind = (const char *)sqlite3_column_text(st, 0),
+			.name = (const char *)sqlite3_column_text(st, 1),
+			.partition = sqlite3_column_int64(st, 2),
+			.value = sqlite3_column_int64(st, 3),
+		};
+
+		fn(&p, arg);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		ckpt_die(c, "cannot read a checkpoint");
+}
+
+/*
+ * Delete the job's checkpoints whose ids match cond (SQL over the
+ * checkpoints table, "id > 5"), with their rows in every table.
+ * Returns how many checkpoints went.
+ */
+static int64_t delete_where(struct fs_ckpt *c, const char *what,
+			    const char *cond)
+{
+	char *sql = sqlite3_mprintf(
+		"CREATE TEMP TABLE IF NOT EXISTS gone (id INTEGER);"
+		"DELETE FROM gone;"
+		"INSERT INTO gone SELECT id FROM checkpoints"
+		" WHERE job = %Q AND (%s);"
+		"DELETE FROM positions WHERE job = %Q AND id IN gone;"
+		"DELETE FROM snapshots WHERE job = %Q AND id IN gone;"
+		"DELETE FROM sinks WHERE job = %Q AND id IN gone;"
+		"DELETE FROM checkpoints WHERE job = %Q AND id IN gone;",
+		c->job, cond, c->job, c->job, c->job, c->job);
+	int64_t n;
+
+	exec_tx(c, what, sql);
+	sqlite3_free(sql);
+	n = sqlite3_changes(c->db);	/* the checkpoints rows */
+	return n;
+}
+
+int64_t fs_ckpt_prune(struct fs_ckpt *c, int64_t keep)
+{
+	char *cond;
+	int64_t n;
+
+	/*
+	 * Older than the keep-th newest complete one; pending ones older
+	 * than the newest complete one (they will never complete).
+	 */
+	cond = sqlite3_mprintf("id < coalesce((SELECT id FROM checkpoints "
+			       "WHERE job = %Q AND status = 'complete' "
+			       "ORDER BY id DESC LIMIT 1 OFFSET %lld), 0) OR "
+			       "(status = 'pending' AND id < %lld)", c->job,
+			       (long long)(keep - 1),
+			       (long long)fs_ckpt_latest(c));
+	n = delete_where(c, "cannot prune", cond);
+	sqlite3_free(cond);
+	return n;
+}
+
+int fs_ckpt_restore(struct fs_ckpt *c, int64_t id, int64_t *removed)
+{
+	char cond[64];
+	int64_t v;
+
+	if (get(c, id, "SELECT 1 FROM checkpoints WHERE job = ?1 AND "
+		"id = ?2 AND status = 'complete'", NULL, &v, NULL, NULL) < 0)
+		return -1;
+	/* the newer ones, complete or not: a savepoint goes back */
+	snprintf(cond, sizeof(cond), "id > %lld", (long long)id);
+	*removed = delete_where(c, "cannot restore", cond);
+	return 0;
+}
+
+int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path)
+{
+	struct fs_ckpt *x;
+	char *sql;
+	int64_t v;
+
+	if (get(c, id, "SELECT 1 FROM checkpoints WHERE job = ?1 AND "
+		"id = ?2 AND status = 'complete'", NULL, &v, NULL, NULL) < 0)
+		return -1;
+	x = fs_ckpt_open(path, c->job);		/* a store of its own */
+	fs_ckpt_close(x);
+	sql = sqlite3_mprintf(
+		"ATTACH %Q AS x;"
+		"BEGIN IMMEDIATE;"
+		"INSERT INTO x.checkpoints SELECT * FROM checkpoints"
+		" WHERE job = %Q AND id = %lld;"
+		"INSERT INTO x.positions SELECT * FROM positions"
+		" WHERE job = %Q AND id = %lld;"
+		"INSERT INTO x.snapshots SELECT * FROM snapshots"
+		" WHERE job = %Q AND id = %lld;"
+		"INSERT INTO x.sinks SELECT * FROM sinks"
+		" WHERE job = %Q AND id = %lld;"
+		"COMMIT; DETACH x;", path, c->job, (long long)id, c->job,
+		(long long)id, c->job, (long long)id, c->job, (long long)id);
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_free(sql);
+		ckpt_die(c, "cannot export");
+	}
+	sqlite3_free(sql);
+	return 0;
+}
+
+int64_t fs_ckpt_import(struct fs_ckpt *c, const char *path)
+{
+	struct fs_ckpt *x = fs_ckpt_open(path, NULL);	/* checks format */
+	char *sql;
+	int64_t n;
+
+	fs_ckpt_close(x);
+	sql = sqlite3_mprintf(
+		"ATTACH %Q AS x;"
+		"BEGIN IMMEDIATE;"
+		"INSERT INTO checkpoints SELECT * FROM x.checkpoints;"
+		"INSERT INTO positions SELECT * FROM x.positions;"
+		"INSERT INTO snapshots SELECT * FROM x.snapshots;"
+		"INSERT INTO sinks SELECT * FROM x.sinks;"
+		"COMMIT;", path);
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_free(sql);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(c->db, "DETACH x", NULL, NULL, NULL);
+		ckpt_die(c, "cannot import (a checkpoint of the same job and "
+			 "id is there already?)");
+	}
+	sqlite3_free(sql);
+	if (get(c, 0, "SELECT count(*) FROM x.checkpoints WHERE ?1 = ?1 "
+		"AND ?2 = 0", NULL, &n, NULL, NULL) < 0)
+		n = 0;
+	sqlite3_exec(c->db, "DETACH x", NULL, NULL, NULL);
+	return n;
+}
