@@ -60,3 +60,15 @@ setup() {
 		-o /dev/null
 	assert_status 0
 }
+
+@test "valgrind: fs-checkpoint" {
+	fs-checkpoint init --state job.db
+	sqlite3 job.db "INSERT INTO checkpoints VALUES ('j', 1, 'complete', 1, 2);
+		INSERT INTO snapshots VALUES ('j', 1, 's', 0, zeroblob(1000))"
+	run_t 120 "${VG[@]}" fs-checkpoint list --state job.db
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-checkpoint show --state job.db --job j
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-checkpoint export --state job.db --job j 1 -o x.db
+	assert_status 0
+}
