@@ -44,6 +44,10 @@ TABLE=$(cat <<EOF_TABLE
 2#fs-stat --bogus#^fs-stat: unknown option '--bogus'
 2#fs-window --bogus#^fs-window: unknown option '--bogus'
 2#fs-score-gpu --bogus#^fs-score-gpu: unknown option '--bogus'
+2#fs-checkpoint list --bogus#^fs-checkpoint: unknown option '--bogus'
+2#fs-checkpoint frob --state good.fsr#^fs-checkpoint: unknown command 'frob'
+1#fs-checkpoint list --state nosuch.db#^fs-checkpoint: cannot open checkpoint store 'nosuch.db': No such file or directory$
+3#fs-checkpoint list --state good.fsr#^fs-checkpoint: checkpoint store 'good.fsr': not a checkpoint store
 2#fs-cat -i#^fs-cat: option '-i' needs an argument
 2#fs-window --tumble#^fs-window: option '--tumble' needs an argument
 2#fs-gen -n -1#^fs-gen: bad -n '-1'
