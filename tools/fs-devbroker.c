@@ -57,6 +57,8 @@ struct devbroker {
 	size_t len;
 	int overlong;			/* skipping the rest of a long line */
 	int quiet;
+	char **props;			/* -X PROP=VALUE, nprops of them */
+	int nprops;
 };
 
 static void usage(FILE *f)
@@ -684,13 +686,14 @@ int tool_main(int argc, char **argv)
 {
 	static struct devbroker broker;
 	struct devbroker *d = &broker;
-	char **props = fs_xcalloc((size_t)argc + 1, sizeof(*props));
-	int nprops = 0, ch;
+	int ch;
 	const char *list;
 
 	d->nbrokers = 3;
 	d->ctl_fd = -1;
+	/* in d, reachable until exit: usage errors leave no leak */
 	d->topics = fs_xcalloc((size_t)argc + 1, sizeof(*d->topics));
+	d->props = fs_xcalloc((size_t)argc + 1, sizeof(*d->props));
 	while ((ch = fs_getopt(argc, argv, "b:c:f:hqt:X:", long_options)) !=
 	       -1) {
 		switch (ch) {
@@ -703,7 +706,7 @@ int tool_main(int argc, char **argv)
 		case 'h': usage(stdout); return FS_EXIT_OK;
 		case 'q': d->quiet = 1; break;
 		case 't': add_topic(d, optarg); break;
-		case 'X': props[nprops++] = optarg; break;
+		case 'X': d->props[d->nprops++] = optarg; break;
 		case O_VERSION: fs_print_version(NULL); return FS_EXIT_OK;
 		default: fs_bug("option %d not handled", ch);
 		}
@@ -714,14 +717,12 @@ int tool_main(int argc, char **argv)
 		fs_check_output_path(d->bsfile);
 	if (d->control)
 		control_open(d);
-	start(d, props, nprops);
-	free(props);
+	start(d, d->props, d->nprops);
 	list = rd_kafka_mock_cluster_bootstraps(d->mc);
 	if (d->bsfile && write_bootstrap(d, list) < 0) {
 		remove_files(d);
 		rd_kafka_mock_cluster_destroy(d->mc);
 		rd_kafka_destroy(d->rk);
-		free(d->topics);
 		return FS_EXIT_FAIL;
 	}
 	reply("%s", list);
@@ -737,7 +738,5 @@ int tool_main(int argc, char **argv)
 	 * needs flushing; the kernel closes its sockets.
 	 */
 	remove_files(d);
-	free(d->topics);
-	d->topics = NULL;
 	return FS_EXIT_OK;
 }
