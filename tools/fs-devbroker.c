@@ -31,7 +31,7 @@
 #define BROKERS_MAX 64
 #define PARTITIONS_MAX 10000
 #define TOPIC_NAME_MAX 249	/* Kafka's limit */
-#define LINE_SIZE 1024		/* longest control command, newline included */
+#define LINE_SIZE 1024		/* longest command line, with its newline */
 #define ERRORS_MAX 1000000	/* COUNT of one "error" command */
 #define RTT_MAX_MS 600000
 
@@ -48,7 +48,7 @@ struct devbroker {
 	struct topic *topics;
 	int ntopics;
 	const char *bsfile;		/* --bootstrap-file, or NULL */
-	struct stat bs_st;		/* what we wrote, to remove it at exit */
+	struct stat bs_st;		/* the file we wrote, removed at exit */
 	int bs_written;
 	const char *control;		/* --control: a FIFO path or "-" */
 	int ctl_fd;			/* -1: no control channel */
@@ -713,6 +713,9 @@ int tool_main(int argc, char **argv)
 	}
 	if (optind < argc)
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
+	if (d->bsfile && d->control && !strcmp(d->bsfile, d->control))
+		fs_usage_error("refusing '%s' as both --bootstrap-file and "
+			       "--control", d->bsfile);
 	if (d->bsfile)
 		fs_check_output_path(d->bsfile);
 	if (d->control)

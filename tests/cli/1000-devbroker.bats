@@ -301,6 +301,7 @@ port() {
 	--brokers 65
 	--brokers many
 	--control plain
+	--control bs
 	--bogus
 	-X nonsense
 	-X no.such.property=1
