@@ -72,3 +72,25 @@ setup() {
 	run_t 120 "${VG[@]}" fs-checkpoint export --state job.db --job j 1 -o x.db
 	assert_status 0
 }
+
+@test "valgrind: fs-devbroker serving kcat, fault commands, SIGTERM" {
+	command -v kcat >/dev/null || skip "kcat not installed"
+	mkfifo ctl
+	# the exit does not join librdkafka's threads (fs-devbroker(1)):
+	# their stacks are "possibly lost", nothing is definitely lost
+	"${VG[@]}" --show-leak-kinds=definite fs-devbroker -q --brokers 2 --topic t:2 \
+		--bootstrap-file bs --control ctl > dev.out 2> dev.err &
+	local pid=$! i
+	for i in $(seq 300); do [ -s bs ] && break; sleep 0.1; done
+	[ -s bs ]
+	exec 7>ctl
+	echo "rtt 1 5" >&7
+	echo "down 2" >&7
+	echo "up 2" >&7
+	exec 7>&-
+	run_t 60 kcat -L -b "$(cat bs)" -m 10
+	assert_status 0
+	kill -TERM "$pid"
+	wait "$pid" || { cat dev.err >&2; return 1; }
+	[ ! -s dev.err ] || { cat dev.err >&2; return 1; }
+}
