@@ -7,6 +7,10 @@
 load helper
 
 KB=$TOP/scripts/kafka-broker
+# The cache's layout: DIR/kafka-VERSION/classpath.RECIPE, the mark of a
+# complete fetch.
+KV=kafka-$(sed -n 's/^KAFKA_PINNED=\([0-9.]*\).*/\1/p' "$KB")
+CP=classpath.$(sed -n 's/^RECIPE=\([0-9]*\).*/\1/p' "$KB")
 
 setup_file() {
 	command -v java >/dev/null 2>&1 ||
@@ -126,7 +130,7 @@ teardown() {
 	# A fetch stopped halfway leaves jars but no classpath file, or a
 	# classpath naming a jar that is not there: both mean fetch again,
 	# which needs mvn: without it, exit 4 naming mvn.
-	mkdir -p bin c/kafka-3.9.1/m2 d/kafka-3.9.1
+	mkdir -p bin c/$KV/m2 d/$KV
 	local t
 	for t in java sed head cat; do
 		ln -s "$(command -v $t)" bin/$t
@@ -136,7 +140,7 @@ teardown() {
 	assert_status 4
 	assert_match 'mvn not found'
 	for ((t = 0; t < 20; t++)); do echo "$T/d/no-$t.jar"; done |
-		paste -sd: >d/kafka-3.9.1/classpath.1
+		paste -sd: >d/$KV/$CP
 	run_t 20 env PATH="$T/bin" /bin/bash "$KB" --cache-dir "$T/d" \
 		--fetch-only
 	assert_status 4
@@ -156,11 +160,11 @@ EOF
 		--fetch-only
 	assert_status 4
 	assert_match 'Maven Central unreachable'
-	[ ! -e c/kafka-3.9.1/classpath.1 ]
-	[ -z "$(ls -d c/kafka-3.9.1/fetch.* 2>/dev/null)" ]
+	[ ! -e c/$KV/$CP ]
+	[ -z "$(ls -d c/$KV/fetch.* 2>/dev/null)" ]
 }
 
-@test "kafka-broker: one node: kcat sees it, gets back what it produced; SIGTERM leaves nothing" {
+@test "kafka-broker: one node: kcat sees it, gets back what it produced, transactions hold; SIGTERM leaves nothing" {
 	start_broker -t fs-kb-3:3
 	[[ $bs =~ ^127\.0\.0\.1:[0-9]+$ ]]
 	[ "$(cat "$T/kb.out")" = "$bs" ]
@@ -187,6 +191,52 @@ EOF
 	done
 	run_t 20 kcat -L -b "$bs" -t fs-kb-auto
 	assert_match 'topic "fs-kb-auto" with 1 partitions'
+
+	# Transactions, which librdkafka's mock lacks: the Java client
+	# commits c0..c4 and aborts a0..a4; kcat read_committed gets only
+	# the committed five, read_uncommitted all ten.
+	if command -v javac >/dev/null 2>&1; then
+		cat >"$T/Txn.java" <<'EOF'
+import java.util.Properties;
+import org.apache.kafka.clients.producer.*;
+public class Txn {
+	public static void main(String[] a) throws Exception {
+		Properties p = new Properties();
+		p.put("bootstrap.servers", a[0]);
+		p.put("transactional.id", "fs-kb-txn");
+		String s = "org.apache.kafka.common.serialization.StringSerializer";
+		p.put("key.serializer", s);
+		p.put("value.serializer", s);
+		try (KafkaProducer<String, String> k = new KafkaProducer<>(p)) {
+			k.initTransactions();
+			k.beginTransaction();
+			for (int i = 0; i < 5; i++)
+				k.send(new ProducerRecord<>(a[1], "c" + i));
+			k.commitTransaction();
+			k.beginTransaction();
+			for (int i = 0; i < 5; i++)
+				k.send(new ProducerRecord<>(a[1], "a" + i));
+			k.flush();
+			k.abortTransaction();
+		}
+	}
+}
+EOF
+		run_t 60 java -cp "$(cat "$(cat "$BATS_FILE_TMPDIR/cache")/$CP")" \
+			"$T/Txn.java" "$bs" fs-kb-txn
+		assert_status 0
+		run_t 30 kcat -C -b "$bs" -t fs-kb-txn -o beginning -e -q \
+			-X isolation.level=read_committed
+		assert_status 0
+		[ "$(sort <<<"$output" | paste -sd' ')" = "c0 c1 c2 c3 c4" ]
+		run_t 30 kcat -C -b "$bs" -t fs-kb-txn -o beginning -e -q \
+			-X isolation.level=read_uncommitted
+		assert_status 0
+		[ "$(sort <<<"$output" | paste -sd' ')" = \
+		  "a0 a1 a2 a3 a4 c0 c1 c2 c3 c4" ]
+	else
+		echo "# no javac: the transaction check is left out" >&3
+	fi
 
 	stop_broker
 	assert_status 0
@@ -284,11 +334,11 @@ EOF
 	wait "$kp" || rc=$?
 	[ $rc -eq 0 ]
 	# Whether it was stopped or had finished: complete or nothing.
-	if [ -e c/kafka-3.9.1/classpath.1 ]; then
-		tr : '\n' <c/kafka-3.9.1/classpath.1 | while read -r j; do
+	if [ -e c/$KV/$CP ]; then
+		tr : '\n' <c/$KV/$CP | while read -r j; do
 			[ -f "$j" ]
 		done
 	fi
-	[ -z "$(ls -d c/kafka-3.9.1/fetch.* 2>/dev/null)" ]
+	[ -z "$(ls -d c/$KV/fetch.* 2>/dev/null)" ]
 	[ -z "$(ours)" ]
 }
