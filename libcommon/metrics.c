@@ -202,6 +202,7 @@ static int metrics_write(struct fs_metrics *m)
 	}
 	for (i = 0; i < m->n; i++)
 		put_metric(f, &m->m[i]);
+	fs_kafka_metrics(f);
 	if (ferror(f)) {
 		e = errno;
 		fclose(f);
