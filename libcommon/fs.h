@@ -520,8 +520,8 @@ int fs_writers_sync(void);
  */
 enum { FS_OPT_EXIT_AT_END = 0x7f00, FS_OPT_CONNECT_TIMEOUT };
 int fs_kafka_opt(int c, const char *arg);
-void fs_kafka_usage(FILE *f, int short_e);
-#define FS_KAFKA_SYNOPSIS "[-X PROP=VALUE] [-F FILE] [-e] " \
+void fs_kafka_usage(FILE *f, int input);
+#define FS_KAFKA_SYNOPSIS "[-X PROP=VALUE] [-F FILE] " \
 	"[--connect-timeout DURATION]"
 struct fs_kafka;
 int fs_is_kafka(const char *uri);

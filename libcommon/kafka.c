@@ -148,15 +148,17 @@ int fs_kafka_opt(int c, const char *arg)
 	return 0;
 }
 
-void fs_kafka_usage(FILE *f, int short_e)
+void fs_kafka_usage(FILE *f, int input)
 {
-	fprintf(f,
-"  -X PROP=VALUE         set a librdkafka property for kafka:// URIs\n"
+	fprintf(f, "Kafka (kafka://HOST:PORT/TOPIC URIs, finstream(7)):\n"
+"  -X PROP=VALUE         set a librdkafka property (repeatable)\n"
 "  -F FILE               read librdkafka properties from FILE\n"
-"  %s     stop at the end of the Kafka partitions read\n"
 "      --connect-timeout DURATION\n"
-"                        give up reaching Kafka brokers after DURATION "
-"(10s)\n", short_e ? "-e, --exit-at-end" : "    --exit-at-end");
+"                        give up reaching the brokers after DURATION "
+"(10s)\n");
+	if (input)
+		fprintf(f, "  -e, --exit-at-end     stop at the end of the "
+			"partitions read\n");
 }
 
 /* ---- URI ---- */
