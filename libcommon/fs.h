@@ -532,7 +532,10 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 		  int timeout_ms, struct fs_writer *flush_w);
 /* Produce n bytes of whole frames, one message each. */
 void fs_kafka_produce(struct fs_kafka *k, const char *p, size_t n);
-/* Wait until every message is delivered; dies (exit 1) on a failure. */
+/*
+ * Wait until every message is delivered; dies (exit 1) on a failure.
+ * Producers still open when the tool exits are flushed then too.
+ */
 int fs_kafka_flush(struct fs_kafka *k);
 void fs_kafka_close(struct fs_kafka *k);
 /* The consumer lag lines of --metrics (metrics.c calls it). */
@@ -695,6 +698,12 @@ void fs_metrics_close(struct fs_metrics *m);
  * a closed stdout or an error (fs_writers_flush_all calls it).
  */
 void fs_metrics_last(void);
+/*
+ * For an input that waits (a Kafka consumer): write the open metrics
+ * file if a second has passed, so gauges such as the consumer lag stay
+ * current while no record arrives.
+ */
+void fs_metrics_idle(void);
 
 /*
  * Progress line on stderr, only when stderr is a TTY: "\r" + the text

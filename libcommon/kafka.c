@@ -21,8 +21,10 @@
  */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -72,6 +74,8 @@ struct fs_kafka {
 };
 
 static struct fs_kafka *metrics_k;	/* consumer shown in --metrics */
+#define PRODUCERS_MAX 16
+static struct fs_kafka *producers[PRODUCERS_MAX];	/* open outputs */
 static int dying;	/* failing: the other writers are being flushed */
 
 /* End the tool (exit 1) after flushing the other writers. */
@@ -717,6 +721,7 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			flushed = 1;
 			if (fs_mono_ns() >= k->next_commit)
 				commit(k, 0);
+			fs_metrics_idle();
 			continue;
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -747,9 +752,32 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 
 /* ---- producer ---- */
 
+/*
+ * At exit: wait (at most --connect-timeout) for the messages of the
+ * outputs still open; undelivered ones turn a success into exit 1.
+ */
+static void flush_at_exit(void)
+{
+	for (int i = 0; i < PRODUCERS_MAX; i++) {
+		struct fs_kafka *k = producers[i];
+
+		if (!k || dying)
+			continue;
+		rd_kafka_flush(k->rk, (int)(opt.connect_ns / 1000000));
+		if (rd_kafka_outq_len(k->rk) > 0 || k->dr_failed) {
+			fs_warn("cannot write to Kafka topic '%s' on '%s': %s",
+				k->topic, k->brokers, k->dr_failed ? k->dr_err :
+				"messages not delivered at exit");
+			_exit(FS_EXIT_FAIL);
+		}
+	}
+}
+
 struct fs_kafka *fs_kafka_writer(const char *uri)
 {
 	struct fs_kafka *k = kafka_new(uri, 1);
+	static int registered;
+	int i;
 
 	k->nparts_out = connect_topic(k);
 	if (k->partition >= k->nparts_out)
@@ -757,6 +785,14 @@ struct fs_kafka *fs_kafka_writer(const char *uri)
 		       "has %d", (int)k->partition, uri, k->topic,
 		       (int)k->nparts_out);
 	k->rkt = rd_kafka_topic_new(k->rk, k->topic, NULL);
+	for (i = 0; i < PRODUCERS_MAX && producers[i]; i++)
+		;
+	if (i == PRODUCERS_MAX)
+		fs_die(FS_EXIT_USAGE, "more than %d Kafka outputs",
+		       PRODUCERS_MAX);
+	producers[i] = k;
+	if (!registered++)
+		atexit(flush_at_exit);
 	return k;
 }
 
@@ -829,6 +865,9 @@ void fs_kafka_close(struct fs_kafka *k)
 	if (!k)
 		return;
 	if (k->output) {
+		for (int i = 0; i < PRODUCERS_MAX; i++)
+			if (producers[i] == k)
+				producers[i] = NULL;
 		fs_kafka_flush(k);
 		if (dying)	/* on the way out: do not wait for the rest */
 			rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE |
@@ -852,8 +891,19 @@ void fs_kafka_close(struct fs_kafka *k)
 
 /*
  * --metrics: the lag of each assigned partition (high watermark minus
- * the next offset to hand out), what an autoscaler watches.
+ * the next offset to hand out), what an autoscaler watches; NaN until
+ * a fetch has told the partition's high watermark.
  */
+static const char *fmt_lag(double v)
+{
+	static char buf[FS_FMT_MAX];
+
+	if (isnan(v))
+		return "NaN";
+	fs_fmt_f64(buf, v);
+	return buf;
+}
+
 void fs_kafka_metrics(FILE *f)
 {
 	struct fs_kafka *k = metrics_k;
@@ -867,19 +917,21 @@ void fs_kafka_metrics(FILE *f)
 		int64_t lo, hi;
 		struct kpart *p = &k->part[i];
 
-		if (!p->assigned || rd_kafka_get_watermark_offsets(k->rk,
-		    k->topic, i, &lo, &hi) || hi < 0)
+		if (!p->assigned)
 			continue;
-		p->lag = (double)(hi - (p->next >= 0 ? p->next : lo));
-		if (p->lag < 0)
+		if (rd_kafka_get_watermark_offsets(k->rk, k->topic, i, &lo,
+						   &hi) || hi < 0 || lo < 0)
+			p->lag = NAN;
+		else if ((p->lag = (double)(hi - (p->next >= 0 ? p->next
+						  : lo))) < 0)
 			p->lag = 0;
 		total += p->lag;
 		fprintf(f, "fs_kafka_consumer_lag{tool=\"%s\",topic=\"%s\","
-			"partition=\"%d\"} %.0f\n", fs_progname, k->topic,
-			(int)i, p->lag);
+			"partition=\"%d\"} %s\n", fs_progname, k->topic,
+			(int)i, fmt_lag(p->lag));
 	}
 	fprintf(f, "# HELP fs_kafka_consumer_lag_total the sum over the "
 		"assigned partitions\n# TYPE fs_kafka_consumer_lag_total "
 		"gauge\nfs_kafka_consumer_lag_total{tool=\"%s\",topic=\"%s\"}"
-		" %.0f\n", fs_progname, k->topic, total);
+		" %s\n", fs_progname, k->topic, fmt_lag(total));
 }

@@ -253,6 +253,14 @@ struct fs_metrics *fs_metrics_open(const char *path)
 	return m;
 }
 
+void fs_metrics_idle(void)
+{
+	struct fs_metrics *m = open_metrics;
+
+	if (m && fs_mono_ns() - m->last >= METRICS_PERIOD)
+		metrics_flush(m);
+}
+
 void fs_metrics_last(void)
 {
 	if (open_metrics)
