@@ -428,15 +428,16 @@ struct fs_reader;
 struct fs_writer;
 
 /*
- * Open an input endpoint: "-" (stdin) or a path.  "kafka://" URIs are
- * recognized and refused until the Kafka endpoint lands.  Dies (exit 1,
- * or 4 for an unavailable service) when it cannot open.
+ * Open an input endpoint: "-" (stdin), a path, or a kafka:// URI
+ * (finstream(7) Endpoints; libcommon/kafka.c).  Dies (exit 1, 2 for a
+ * malformed URI, 4 for brokers that cannot be reached) when it cannot
+ * open.
  */
 struct fs_reader *fs_reader_open(const char *uri);
 /*
- * For tools that open an endpoint themselves (fs-ingest's input): a
- * "kafka://" URI, which this build cannot open yet, ends the tool with
- * exit 4 (a needed service unavailable).
+ * For tools that open an endpoint themselves and read something other
+ * than frames (fs-ingest's text input): a "kafka://" URI, which such an
+ * input cannot take, ends the tool with exit 4.
  */
 void fs_check_scheme(const char *uri);
 /* Wrap an open descriptor (not closed by fs_reader_close). */
@@ -503,6 +504,42 @@ void fs_writers_flush_all(void);
 void fs_writer_close(struct fs_writer *w);
 uint64_t fs_writer_frames(const struct fs_writer *w);
 uint64_t fs_writer_bytes(const struct fs_writer *w);
+
+/*
+ * Flush every open writer, waiting for Kafka deliveries; 0 when all are
+ * flushed, -1 when one has failed (a consumer then commits nothing).
+ */
+int fs_writers_sync(void);
+
+/* ---- Kafka endpoints (libcommon/kafka.c), for io.c and fs_getopt ---- */
+/*
+ * The options every tool takes through fs_getopt: -X PROP=VALUE,
+ * -F FILE, -e/--exit-at-end (where the tool has no -e of its own) and
+ * --connect-timeout DURATION.  fs_kafka_opt handles option c; 0 when c
+ * is not one of them.  fs_kafka_usage prints their --help lines.
+ */
+enum { FS_OPT_EXIT_AT_END = 0x7f00, FS_OPT_CONNECT_TIMEOUT };
+int fs_kafka_opt(int c, const char *arg);
+void fs_kafka_usage(FILE *f, int input);
+#define FS_KAFKA_SYNOPSIS "[-X PROP=VALUE] [-F FILE] " \
+	"[--connect-timeout DURATION]"
+struct fs_kafka;
+int fs_is_kafka(const char *uri);
+struct fs_kafka *fs_kafka_reader(const char *uri);
+struct fs_kafka *fs_kafka_writer(const char *uri);
+/* As fs_read_timed; flush_w is flushed before the first wait. */
+int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
+		  int timeout_ms, struct fs_writer *flush_w);
+/* Produce n bytes of whole frames, one message each. */
+void fs_kafka_produce(struct fs_kafka *k, const char *p, size_t n);
+/*
+ * Wait until every message is delivered; dies (exit 1) on a failure.
+ * Producers still open when the tool exits are flushed then too.
+ */
+int fs_kafka_flush(struct fs_kafka *k);
+void fs_kafka_close(struct fs_kafka *k);
+/* The consumer lag lines of --metrics (metrics.c calls it). */
+void fs_kafka_metrics(FILE *f);
 
 /* ---- what endpoints share (libcommon/endpoint.c) ---- */
 /*
@@ -727,6 +764,12 @@ void fs_metrics_close(struct fs_metrics *m);
  * a closed stdout or an error (fs_writers_flush_all calls it).
  */
 void fs_metrics_last(void);
+/*
+ * For an input that waits (a Kafka consumer): write the open metrics
+ * file if a second has passed, so gauges such as the consumer lag stay
+ * current while no record arrives.
+ */
+void fs_metrics_idle(void);
 
 /*
  * Progress line on stderr, only when stderr is a TTY: "\r" + the text

@@ -202,6 +202,7 @@ static int metrics_write(struct fs_metrics *m)
 	}
 	for (i = 0; i < m->n; i++)
 		put_metric(f, &m->m[i]);
+	fs_kafka_metrics(f);
 	if (ferror(f)) {
 		e = errno;
 		fclose(f);
@@ -250,6 +251,14 @@ struct fs_metrics *fs_metrics_open(const char *path)
 	m->last = fs_mono_ns();
 	open_metrics = m;
 	return m;
+}
+
+void fs_metrics_idle(void)
+{
+	struct fs_metrics *m = open_metrics;
+
+	if (m && fs_mono_ns() - m->last >= METRICS_PERIOD)
+		metrics_flush(m);
 }
 
 void fs_metrics_last(void)

@@ -107,6 +107,7 @@ static void usage(FILE *f)
 "usage: fs-cat [-f text|csv|tsv|jsonl] [--fields LIST] [--types LIST]\n"
 "              [--no-header] [--epoch] [--control] [--follow] [-n N]\n"
 "              [-i URI] [-o URI] [--metrics FILE]\n"
+"              [-e] " FS_KAFKA_SYNOPSIS "\n"
 "Print records as text, CSV, TSV or JSON Lines.\n"
 "\n"
 "  -f, --format FMT    text (default), csv, tsv or jsonl\n"
@@ -123,6 +124,7 @@ static void usage(FILE *f)
 "      --metrics FILE  write Prometheus metrics to FILE every second\n"
 "  -h, --help          print this help and exit\n"
 "      --version       print the version and exit\n");
+	fs_kafka_usage(f, 1);
 }
 
 /* ---- output buffer ---- */

@@ -972,6 +972,7 @@ static void usage(FILE *f)
 "              [--symbols N] [--merchants N] [--fraud-rate F]\n"
 "              [--disorder D] [--watermark-interval D] [--fixed-ingest]\n"
 "              [--metrics FILE] [-o URI]\n"
+"              " FS_KAFKA_SYNOPSIS "\n"
 "Write a seeded synthetic record stream.\n"
 "\n"
 "  --kind KIND          txn (default), trade, quote, book, position, bar\n"
@@ -1000,6 +1001,7 @@ static void usage(FILE *f)
 "  -o, --output URI     output endpoint (default -)\n"
 "  -h, --help           show this help\n"
 "  --version            show the version\n");
+	fs_kafka_usage(f, 0);
 }
 
 /* A count with an optional k, M or G suffix (1000s): "20M", "1.5k". */

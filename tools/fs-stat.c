@@ -44,6 +44,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: fs-stat [-q] [--json] [--every DURATION] [--warmup DURATION]\n"
 "               [-i URI] [-o URI] [--metrics FILE]\n"
+"               [-e] " FS_KAFKA_SYNOPSIS "\n"
 "Pass records through unchanged; report counts, rate, bytes, end-to-end\n"
 "latency percentiles and event-time lag on stderr.\n"
 "\n"
@@ -57,6 +58,7 @@ static void usage(FILE *f)
 "      --metrics FILE    write Prometheus metrics to FILE every second\n"
 "  -h, --help            print this help and exit\n"
 "      --version         print the version and exit\n");
+	fs_kafka_usage(f, 1);
 }
 
 /* A duration for people: "850ns", "12.3us", "1.2ms", "3.2s", "1.5h". */

@@ -95,12 +95,12 @@ TABLE=$(cat <<EOF_TABLE
 3#fs-window --tumble 1m -i badver.fsr -o /dev/null#^fs-window: bad input 'badver.fsr': unknown format version 9 \\(frame 2, byte offset 88\\)$
 3#fs-score-gpu -m $M --device cpu -i noschema.fsr -o /dev/null#^fs-score-gpu: .*\\(frame 1, byte offset 0
 3#fs-ingest -t txn -i bad.csv -o /dev/null#^fs-ingest: bad.csv:3:.*amount
-4#fs-cat -i kafka://127.0.0.1:1/t#^fs-cat: cannot open 'kafka://127.0.0.1:1/t': this build has no Kafka endpoint yet
-4#fs-stat -i kafka://127.0.0.1:1/t#^fs-stat: cannot open 'kafka://
-4#fs-window --tumble 1m -i kafka://127.0.0.1:1/t#^fs-window: cannot open 'kafka://
-4#fs-score-gpu -m $M --device cpu -i kafka://127.0.0.1:1/t#^fs-score-gpu: cannot open 'kafka://
+4#fs-cat --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-cat: cannot reach Kafka brokers '127.0.0.1:1': 
+4#fs-stat --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-stat: cannot reach Kafka brokers 
+4#fs-window --tumble 1m --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-window: cannot reach Kafka brokers 
+4#fs-score-gpu -m $M --device cpu --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-score-gpu: cannot reach Kafka brokers 
 4#fs-ingest -t txn -i kafka://127.0.0.1:1/t#^fs-ingest: cannot open 'kafka://
-4#fs-gen -n 1 -o kafka://127.0.0.1:1/t#^fs-gen: cannot open 'kafka://
+4#fs-gen -n 1 --connect-timeout 1s -o kafka://127.0.0.1:1/t#^fs-gen: cannot reach Kafka brokers 
 EOF_TABLE
 )
 

@@ -18,6 +18,7 @@ static const char usage_text[] =
 	"                 [-e fail|skip|dead-letter:FILE] [--metrics FILE]\n"
 	"                 [--max-delay D] [--watermark-interval D]\n"
 	"                 [--epoch-unit s|ms|us|ns] [--tz ZONE]\n"
+	"                 " FS_KAFKA_SYNOPSIS "\n"
 	"\n"
 	"Read text rows and write records.\n"
 	"\n"
@@ -229,7 +230,10 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 		case 'e': set_on_error(g, optarg); break;
 		case 'E': set_epoch_unit(g, optarg); break;
 		case 'f': set_format(g, optarg); break;
-		case 'h': fputs(usage_text, stdout); exit(FS_EXIT_OK);
+		case 'h':
+			fputs(usage_text, stdout);
+			fs_kafka_usage(stdout, 0);
+			exit(FS_EXIT_OK);
 		case 'H': g->no_header = 1; break;
 		case 'i': *in = optarg; break;
 		case 'm': add_map(g, optarg); break;

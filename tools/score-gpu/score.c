@@ -123,6 +123,7 @@ static void usage(FILE *fp)
 "         [--allow-missing] [--all-classes]\n"
 "         [--reference FILE] [--save-reference FILE] [--psi-alert X]\n"
 "         [--psi-window N] [--metrics FILE] [--stats]\n"
+"         [-e] " FS_KAFKA_SYNOPSIS "\n"
 "Score FEATURES records with an XGBoost JSON, LightGBM text or logistic\n"
 "JSON model; write SCORE records (and ALERTs).\n"
 "  -m, --model FILE        the model (format told from its content)\n"
@@ -147,6 +148,7 @@ static void usage(FILE *fp)
 "      --stats             rows/s and batch latency on stderr at the end\n"
 "  -h, --help              this help\n"
 "      --version           version, libraries, CUDA device\n");
+	fs_kafka_usage(fp, 1);
 }
 
 static void print_version(void)

@@ -27,6 +27,7 @@ static void usage(FILE *f)
 "                 [--distinct-exact N] [-i URI] [-o URI] [--metrics FILE]\n"
 "       fs-window --features NAME [--state-ttl D] [--max-delay D]\n"
 "                 [-i URI] [-o URI] [--metrics FILE]\n"
+"       (either form) [-e] " FS_KAFKA_SYNOPSIS "\n"
 "Keyed event-time windows and aggregates (AGG and BAR records), or\n"
 "per-event rolling features (FEATURES records).\n"
 "\n"
@@ -58,6 +59,7 @@ static void usage(FILE *f)
 "                         of the first data record)\n"
 "      --tumble SIZE      fixed windows of SIZE\n"
 "      --version          print the version and exit\n", feat_set_list());
+	fs_kafka_usage(f, 1);
 }
 
 enum {

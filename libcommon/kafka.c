@@ -1,0 +1,937 @@
+/*
+ * kafka.c - kafka:// endpoints: librdkafka wrapped once, behind the
+ * frame reader and writer of io.c (finstream(7), Endpoints).
+ *
+ *   kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?group=G&partition=P&
+ *	offset=beginning|end|N|@TIME]
+ *
+ * A message is one frame: value = the frame without its len field,
+ * key = the record key as 8 bytes little-endian, timestamp = ts_event
+ * in milliseconds.  A consumer rebuilds each frame (len + value) in its
+ * own aligned buffer; a producer sends each frame as one message
+ * (idempotent, keyed by the murmur2 partitioner as Java clients are;
+ * control records go to every partition, so each consumer of a
+ * partition sees the SCHEMA and WATERMARK records).
+ *
+ * Consumers use rd_kafka_consumer_poll only (librdkafka 2.0's batch
+ * calls can lose or repeat messages around a rebalance or a seek).
+ * With group=G they join the group; offsets are committed by hand, at
+ * least once: a record's offset is committed only after the tool asked
+ * for the next one and every open writer was flushed (delivered).
+ */
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define CONNECT_DEFAULT (10 * 1000000000LL)
+#define COMMIT_PERIOD 1000000000LL	/* ns between commits */
+#define POLL_SLICE 100			/* ms: fs_stop is seen this soon */
+
+/* -X, -F, -e, --connect-timeout: what every tool takes. */
+static struct {
+	char **prop;		/* name, value, name, value ... */
+	size_t nprop, cap;
+	int exit_at_end;
+	int64_t connect_ns;
+} opt = { .connect_ns = CONNECT_DEFAULT };
+
+struct kpart {
+	int assigned;
+	int eof;
+	int64_t next;		/* offset after the last handed out; -1 */
+	int64_t done;		/* offset after the last finished; -1 */
+	double lag;
+};
+
+struct fs_kafka {
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;	/* producer */
+	int output;
+	char *brokers, *topic, *group;
+	int32_t partition;	/* -1: all (by key when producing) */
+	int64_t start;		/* RD_KAFKA_OFFSET_* or an offset */
+	int64_t start_time;	/* offset=@TIME, ns; or INT64_MIN */
+	char uri[256];
+	/* consumer */
+	struct kpart *part;
+	int32_t npart;
+	rd_kafka_message_t *held;	/* handed out, not yet finished */
+	char *buf;
+	size_t cap;
+	int64_t next_commit;
+	int assigned;		/* partitions assigned now */
+	int last_read_err;	/* the last error said, not to repeat it */
+	/* producer */
+	int32_t nparts_out;	/* partitions of the topic, for control */
+	int dr_failed;
+	char dr_err[256];
+	char last_err[256];
+};
+
+static struct fs_kafka *metrics_k;	/* consumer shown in --metrics */
+#define PRODUCERS_MAX 16
+static struct fs_kafka *producers[PRODUCERS_MAX];	/* open outputs */
+static int dying;	/* failing: the other writers are being flushed */
+
+/* End the tool (exit 1) after flushing the other writers. */
+static void fail(struct fs_kafka *k, const char *why)
+{
+	if (dying)
+		return;
+	dying = 1;
+	fs_writers_flush_all();
+	fs_die(FS_EXIT_FAIL, "cannot write to Kafka topic '%s' on '%s': %s",
+	       k->topic, k->brokers, why);
+}
+
+/* ---- options ---- */
+
+static void prop_add(const char *name, size_t n, const char *value)
+{
+	if (opt.nprop + 2 > opt.cap) {
+		opt.cap = opt.cap ? 2 * opt.cap : 16;
+		opt.prop = fs_xrealloc(opt.prop, opt.cap * sizeof(char *));
+	}
+	opt.prop[opt.nprop] = fs_xmalloc(n + 1);
+	memcpy(opt.prop[opt.nprop], name, n);
+	opt.prop[opt.nprop][n] = 0;
+	opt.prop[opt.nprop + 1] = fs_xstrdup(value);
+	opt.nprop += 2;
+}
+
+/* "name=value" from -X or a line of -F FILE; where names the origin. */
+static void prop_line(const char *s, const char *where)
+{
+	const char *eq = strchr(s, '=');
+
+	if (!eq || eq == s)
+		fs_usage_error("bad %s '%s': want PROPERTY=VALUE", where, s);
+	prop_add(s, (size_t)(eq - s), eq + 1);
+}
+
+/* -F FILE: lines of name=value; blank lines and # comments skipped. */
+static void prop_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+
+	if (!f)
+		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", path);
+	while (fgets(line, sizeof(line), f)) {
+		char *s = line, *e = line + strlen(line);
+
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' ||
+				 e[-1] == ' ' || e[-1] == '\t'))
+			*--e = 0;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s && *s != '#')
+			prop_line(s, "line in -F file");
+	}
+	if (ferror(f))
+		fs_die_errno(FS_EXIT_FAIL, "cannot read '%s'", path);
+	fclose(f);
+}
+
+int fs_kafka_opt(int c, const char *arg)
+{
+	switch (c) {
+	case 'X': prop_line(arg, "-X"); return 1;
+	case 'F': prop_file(arg); return 1;
+	case 'e': case FS_OPT_EXIT_AT_END: opt.exit_at_end = 1; return 1;
+	case FS_OPT_CONNECT_TIMEOUT:
+		opt.connect_ns = fs_opt_duration("--connect-timeout", arg,
+						 (size_t)-1, 1, INT64_MAX);
+		return 1;
+	}
+	return 0;
+}
+
+void fs_kafka_usage(FILE *f, int input)
+{
+	fprintf(f, "Kafka (kafka://HOST:PORT/TOPIC URIs, finstream(7)):\n"
+"  -X PROP=VALUE         set a librdkafka property (repeatable)\n"
+"  -F FILE               read librdkafka properties from FILE\n"
+"      --connect-timeout DURATION\n"
+"                        give up reaching the brokers after DURATION "
+"(10s)\n");
+	if (input)
+		fprintf(f, "  -e, --exit-at-end     stop at the end of the "
+			"partitions read\n");
+}
+
+/* ---- URI ---- */
+
+int fs_is_kafka(const char *uri)
+{
+	return strncmp(uri, "kafka://", 8) == 0;
+}
+
+static int topic_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > 249)
+		return 0;
+	for (; *t; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+		      (*t >= '0' && *t <= '9') || *t == '.' || *t == '_' ||
+		      *t == '-'))
+			return 0;
+	return 1;
+}
+
+/* offset=VALUE into k->start / k->start_time. */
+static void parse_offset(struct fs_kafka *k, const char *v)
+{
+	int64_t n;
+
+	if (strcmp(v, "beginning") == 0)
+		k->start = RD_KAFKA_OFFSET_BEGINNING;
+	else if (strcmp(v, "end") == 0)
+		k->start = RD_KAFKA_OFFSET_END;
+	else if (v[0] == '@' && fs_parse_time(v + 1, (size_t)-1, &n) == 0)
+		k->start_time = n;
+	else if (fs_parse_i64(v, (size_t)-1, 0, INT64_MAX, &n) == 0)
+		k->start = n;
+	else
+		fs_usage_error("bad offset '%s' in '%s': want beginning, end, "
+			       "an offset or @TIME", v, k->uri);
+}
+
+/* One name=value of the query. */
+static void parse_param(struct fs_kafka *k, char *p)
+{
+	char *v = strchr(p, '=');
+	int64_t n;
+
+	if (!v || !v[1])
+		fs_usage_error("bad parameter '%s' in '%s': want NAME=VALUE",
+			       p, k->uri);
+	*v++ = 0;
+	if (strcmp(p, "group") == 0 && !k->output) {
+		free(k->group);
+		k->group = fs_xstrdup(v);
+	} else if (strcmp(p, "partition") == 0) {
+		if (fs_parse_i64(v, (size_t)-1, 0, INT32_MAX, &n) < 0)
+			fs_usage_error("bad partition '%s' in '%s': want a "
+				       "number from 0", v, k->uri);
+		k->partition = (int32_t)n;
+	} else if (strcmp(p, "offset") == 0 && !k->output) {
+		parse_offset(k, v);
+	} else {
+		fs_usage_error("unknown parameter '%s' in %s URI '%s': want %s",
+			       p, k->output ? "an output" : "an input", k->uri,
+			       k->output ? "partition" :
+			       "group, partition or offset");
+	}
+}
+
+/* Split kafka://BROKERS/TOPIC?QUERY; a malformed URI is exit 2. */
+static void parse_uri(struct fs_kafka *k, const char *uri)
+{
+	char *s = fs_xstrdup(uri + 8), *slash, *q, *p, *amp;
+
+	snprintf(k->uri, sizeof(k->uri), "%s", uri);
+	k->partition = -1;
+	k->start = RD_KAFKA_OFFSET_BEGINNING;
+	k->start_time = INT64_MIN;
+	slash = strchr(s, '/');
+	if (!slash || slash == s) {
+		free(s);
+		fs_usage_error("bad Kafka URI '%s': want kafka://HOST:PORT"
+			       "[,HOST:PORT]/TOPIC[?PARAMS]", uri);
+	}
+	*slash = 0;
+	q = strchr(slash + 1, '?');
+	if (q)
+		*q++ = 0;
+	if (!topic_ok(slash + 1)) {
+		free(s);
+		fs_usage_error("bad Kafka URI '%s': the topic is 1 to 249 of "
+			       "a-z A-Z 0-9 . _ -", uri);
+	}
+	k->brokers = fs_xstrdup(s);
+	k->topic = fs_xstrdup(slash + 1);
+	for (p = q; p && *p; p = amp) {
+		amp = strchr(p, '&');
+		if (amp)
+			*amp++ = 0;
+		parse_param(k, p);
+	}
+	free(s);
+	if (k->group && (k->partition >= 0 || k->start_time != INT64_MIN ||
+			 k->start >= 0))
+		fs_usage_error("bad Kafka URI '%s': group= takes offset="
+			       "beginning or end only, and no partition=",
+			       uri);
+}
+
+/* ---- setting up ---- */
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason,
+		     void *opaque)
+{
+	struct fs_kafka *k = opaque;
+
+	(void)rk;
+	snprintf(k->last_err, sizeof(k->last_err), "%s", reason);
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char why[256];
+
+		rd_kafka_fatal_error(k->rk, why, sizeof(why));
+		if (k->output)
+			fail(k, why);
+		else
+			fs_die(FS_EXIT_FAIL, "cannot read '%s': %s", k->uri,
+			       why);
+	}
+}
+
+/* librdkafka's own log: only errors, or everything with -X debug=... */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac,
+		   const char *buf)
+{
+	(void)rk;
+	if (level <= 2)
+		fs_warn("kafka: %s: %s", fac, buf);
+	else if (level == 7)
+		fprintf(stderr, "%s: kafka debug: %s: %s\n", fs_progname, fac,
+			buf);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+			void *opaque)
+{
+	struct fs_kafka *k = opaque;
+
+	(void)rk;
+	if (m->err && !k->dr_failed++)
+		snprintf(k->dr_err, sizeof(k->dr_err), "%s (partition %d)",
+			 rd_kafka_err2str(m->err), (int)m->partition);
+}
+
+static void conf_set(rd_kafka_conf_t *c, const char *name,
+		     const char *value)
+{
+	char err[256];
+
+	if (rd_kafka_conf_set(c, name, value, err, sizeof(err)) !=
+	    RD_KAFKA_CONF_OK)
+		fs_usage_error("bad Kafka property %s=%s: %s", name, value,
+			       err);
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+/* The configuration: ours for throughput, then -F and -X in order. */
+static rd_kafka_conf_t *make_conf(struct fs_kafka *k)
+{
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+
+	rd_kafka_conf_set_opaque(c, k);
+	rd_kafka_conf_set_error_cb(c, on_error);
+	rd_kafka_conf_set_log_cb(c, on_log);
+	conf_set(c, "bootstrap.servers", k->brokers);
+	conf_set(c, "client.id", fs_progname);
+	if (k->output) {
+		conf_set(c, "enable.idempotence", "true");
+		conf_set(c, "partitioner", "murmur2_random");
+		conf_set(c, "linger.ms", "5");
+		conf_set(c, "batch.num.messages", "100000");
+		conf_set(c, "batch.size", "1000000");
+		conf_set(c, "queue.buffering.max.messages", "1000000");
+		conf_set(c, "compression.codec", "lz4");
+		rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+	} else {
+		conf_set(c, "enable.partition.eof", "true");
+		conf_set(c, "enable.auto.commit", "false");
+		conf_set(c, "enable.auto.offset.store", "false");
+		conf_set(c, "auto.offset.reset",
+			 k->start == RD_KAFKA_OFFSET_END ? "latest"
+							 : "earliest");
+		conf_set(c, "fetch.wait.max.ms", "100");
+		conf_set(c, "queued.min.messages", "100000");
+		/* Without group=, a group.id that never joins (assign) */
+		conf_set(c, "group.id", k->group ? k->group : "fs-assign");
+		if (k->group)
+			rd_kafka_conf_set_rebalance_cb(c, rebalance);
+	}
+	for (size_t i = 0; i < opt.nprop; i += 2)
+		conf_set(c, opt.prop[i], opt.prop[i + 1]);
+	return c;
+}
+
+/*
+ * Ask for the topic's metadata until the brokers answer, for at most
+ * --connect-timeout (librdkafka reconnects with backoff meanwhile).
+ * Returns the partition count; exit 4 when no broker answered or the
+ * topic does not exist, exit 0 on SIGTERM while waiting.
+ */
+static int32_t connect_topic(struct fs_kafka *k)
+{
+	int64_t end = fs_mono_ns() + opt.connect_ns;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(k->rk, k->topic, NULL);
+	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TRANSPORT;
+	int32_t n = -1;
+
+	for (;;) {
+		const struct rd_kafka_metadata *md;
+		int64_t left = (end - fs_mono_ns()) / 1000000;
+
+		if (fs_stop) {
+			rd_kafka_topic_destroy(t);
+			exit(FS_EXIT_OK);
+		}
+		if (left <= 0)
+			break;
+		err = rd_kafka_metadata(k->rk, 0, t, &md,
+					left < 500 ? (int)left : 500);
+		rd_kafka_poll(k->rk, 0);
+		if (!err) {
+			err = md->topic_cnt ? md->topics[0].err :
+			      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+			if (!err)
+				n = md->topics[0].partition_cnt;
+			rd_kafka_metadata_destroy(md);
+			if (n > 0)
+				break;
+			if (err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+			    err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+				break;
+		}
+		if (err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+		    err == RD_KAFKA_RESP_ERR__TIMED_OUT)
+			(void)fs_sleep_until(fs_mono_ns() + 100000000LL);
+	}
+	rd_kafka_topic_destroy(t);
+	if (n > 0)
+		return n;
+	if (err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+	    err == RD_KAFKA_RESP_ERR__TIMED_OUT)
+		fs_die(FS_EXIT_UNAVAIL, "cannot reach Kafka brokers '%s': %s",
+		       k->brokers, k->last_err[0] ? k->last_err :
+		       rd_kafka_err2str(err));
+	fs_die(FS_EXIT_UNAVAIL, "cannot use Kafka topic '%s' on '%s': %s",
+	       k->topic, k->brokers, rd_kafka_err2str(err));
+}
+
+static struct fs_kafka *kafka_new(const char *uri, int output)
+{
+	struct fs_kafka *k = fs_xcalloc(1, sizeof(*k));
+	char err[512];
+	rd_kafka_conf_t *c;
+
+	k->output = output;
+	parse_uri(k, uri);
+	c = make_conf(k);
+	k->rk = rd_kafka_new(output ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
+			     c, err, sizeof(err));
+	if (!k->rk)
+		fs_usage_error("cannot set up Kafka '%s': %s", uri, err);
+	return k;
+}
+
+/* ---- consumer ---- */
+
+static struct kpart *part_at(struct fs_kafka *k, int32_t p)
+{
+	if (p >= k->npart) {
+		int32_t n = p + 1;
+
+		k->part = fs_xrealloc(k->part, (size_t)n * sizeof(*k->part));
+		for (int32_t i = k->npart; i < n; i++)
+			k->part[i] = (struct kpart){ .next = -1, .done = -1 };
+		k->npart = n;
+	}
+	return &k->part[p];
+}
+
+/*
+ * Commit the finished offsets of the assigned partitions (only = -1) or
+ * of partition only, after flushing every writer so that what those
+ * records made has been delivered.  sync: wait for the broker.
+ */
+static void commit(struct fs_kafka *k, int sync)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t err;
+
+	k->next_commit = fs_mono_ns() + COMMIT_PERIOD;
+	if (!k->group)
+		return;
+	l = rd_kafka_topic_partition_list_new(k->npart ? k->npart : 1);
+	for (int32_t i = 0; i < k->npart; i++)
+		if (k->part[i].assigned && k->part[i].done >= 0)
+			rd_kafka_topic_partition_list_add(l, k->topic, i)
+				->offset = k->part[i].done;
+	if (l->cnt && fs_writers_sync() == 0) {
+		err = rd_kafka_commit(k->rk, l, !sync);
+		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			fs_warn("cannot commit offsets of '%s': %s", k->uri,
+				rd_kafka_err2str(err));
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void note_assign(struct fs_kafka *k,
+			const rd_kafka_topic_partition_list_t *parts, int on)
+{
+	for (int i = 0; i < parts->cnt; i++) {
+		struct kpart *p = part_at(k, parts->elems[i].partition);
+
+		if (p->assigned != on)
+			k->assigned += on ? 1 : -1;
+		p->assigned = on;
+		p->eof = 0;
+		p->next = p->done = -1;
+	}
+}
+
+/* Group rebalance: commit before letting partitions go. */
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct fs_kafka *k = opaque;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		note_assign(k, parts, 1);
+		rd_kafka_assign(rk, parts);
+		return;
+	}
+	commit(k, 1);
+	note_assign(k, parts, 0);
+	rd_kafka_assign(rk, NULL);
+}
+
+/*
+ * The timestamp of the message at offset off of partition p, or of the
+ * first after it; INT64_MAX when there is none before hi.  Used by the
+ * offset=@TIME search where offsets_for_times gives no answer.
+ */
+static int64_t ts_at(struct fs_kafka *k, int32_t p, int64_t off, int64_t hi)
+{
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(1);
+	int64_t ts = INT64_MAX, end = fs_mono_ns() + opt.connect_ns;
+
+	rd_kafka_topic_partition_list_add(l, k->topic, p)->offset = off;
+	rd_kafka_assign(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	while (!fs_stop && fs_mono_ns() < end) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 100);
+
+		if (!m)
+			continue;
+		if (m->partition == p && m->offset >= off &&
+		    (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+			if (!m->err)
+				ts = rd_kafka_message_timestamp(m, NULL);
+			rd_kafka_message_destroy(m);
+			break;
+		}
+		rd_kafka_message_destroy(m);
+		if (off >= hi)
+			break;
+	}
+	rd_kafka_assign(k->rk, NULL);
+	return ts;
+}
+
+/* First offset of p whose timestamp is >= ms, by bisection. */
+static int64_t search_time(struct fs_kafka *k, int32_t p, int64_t ms)
+{
+	int64_t lo, hi;
+
+	if (rd_kafka_query_watermark_offsets(k->rk, k->topic, p, &lo, &hi,
+					     (int)(opt.connect_ns / 1000000)))
+		return RD_KAFKA_OFFSET_END;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+
+		if (ts_at(k, p, mid, hi) < ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Start offsets for offset=@TIME: offsets_for_times, and a search over
+ * the message timestamps for each partition it gives no offset for
+ * (librdkafka's mock cluster answers -1 for all).
+ */
+static void times_to_offsets(struct fs_kafka *k,
+			     rd_kafka_topic_partition_list_t *l)
+{
+	int64_t ms = k->start_time / 1000000;
+
+	for (int i = 0; i < l->cnt; i++)
+		l->elems[i].offset = ms;
+	if (rd_kafka_offsets_for_times(k->rk, l,
+				       (int)(opt.connect_ns / 1000000)))
+		for (int i = 0; i < l->cnt; i++)
+			l->elems[i].offset = -1;
+	for (int i = 0; i < l->cnt; i++)
+		if (l->elems[i].offset < 0 || l->elems[i].err)
+			l->elems[i].offset = search_time(k, l->elems[i].
+							 partition, ms);
+}
+
+/* Without a group: assign every partition (or partition=P). */
+static void assign_all(struct fs_kafka *k, int32_t n)
+{
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(n);
+
+	if (k->partition >= n)
+		fs_die(FS_EXIT_USAGE, "bad partition %d in '%s': topic '%s' "
+		       "has %d", (int)k->partition, k->uri, k->topic, (int)n);
+	for (int32_t i = 0; i < n; i++)
+		if (k->partition < 0 || k->partition == i)
+			rd_kafka_topic_partition_list_add(l, k->topic, i)
+				->offset = k->start;
+	if (k->start_time != INT64_MIN)
+		times_to_offsets(k, l);
+	note_assign(k, l, 1);
+	rd_kafka_assign(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+struct fs_kafka *fs_kafka_reader(const char *uri)
+{
+	struct fs_kafka *k = kafka_new(uri, 0);
+	int32_t n = connect_topic(k);
+	rd_kafka_resp_err_t err;
+
+	part_at(k, n - 1);
+	rd_kafka_poll_set_consumer(k->rk);
+	if (k->group) {
+		rd_kafka_topic_partition_list_t *l =
+			rd_kafka_topic_partition_list_new(1);
+
+		rd_kafka_topic_partition_list_add(l, k->topic,
+						  RD_KAFKA_PARTITION_UA);
+		err = rd_kafka_subscribe(k->rk, l);
+		rd_kafka_topic_partition_list_destroy(l);
+		if (err)
+			fs_die(FS_EXIT_UNAVAIL, "cannot join group '%s' on "
+			       "'%s': %s", k->group, k->brokers,
+			       rd_kafka_err2str(err));
+	} else {
+		assign_all(k, n);
+	}
+	k->cap = 1 << 16;
+	if (posix_memalign((void **)&k->buf, 64, k->cap))
+		fs_die(FS_EXIT_FAIL, "out of memory");
+	k->next_commit = fs_mono_ns() + COMMIT_PERIOD;
+	metrics_k = k;
+	return k;
+}
+
+/* The held message is finished: its offset may be committed. */
+static void finish_held(struct fs_kafka *k)
+{
+	rd_kafka_message_t *m = k->held;
+
+	if (!m)
+		return;
+	part_at(k, m->partition)->done = m->offset + 1;
+	rd_kafka_message_destroy(m);
+	k->held = NULL;
+}
+
+/* Whether -e's end is reached: every assigned partition at its end. */
+static int all_eof(struct fs_kafka *k)
+{
+	if (!opt.exit_at_end || k->assigned == 0)
+		return 0;
+	for (int32_t i = 0; i < k->npart; i++)
+		if (k->part[i].assigned && !k->part[i].eof)
+			return 0;
+	return 1;
+}
+
+/* Rebuild the frame of message m in k->buf; -1 if m is not a frame. */
+static int rebuild(struct fs_kafka *k, const rd_kafka_message_t *m,
+		   const struct fs_hdr **h)
+{
+	const char *why = NULL;
+	uint32_t len = (uint32_t)m->len;
+
+	if (m->len < FS_HDR_SIZE - 4)
+		why = "shorter than a frame header";
+	else if (m->len > FS_FRAME_MAX)
+		why = "over the 16 MiB frame limit";
+	else if ((m->len + 4) % 8)
+		why = "not a multiple of 8 with a length field";
+	else if (((const uint8_t *)m->payload)[2] != FS_FORMAT_VERSION)
+		why = "of an unknown format version";
+	if (why) {
+		fs_warn("bad input '%s': a message of %zu bytes is %s "
+			"(partition %d, offset %lld)", k->uri, m->len, why,
+			(int)m->partition, (long long)m->offset);
+		return -1;
+	}
+	if (m->len + 4 > k->cap) {
+		free(k->buf);
+		k->cap = m->len + 4;
+		if (posix_memalign((void **)&k->buf, 64, k->cap))
+			fs_die(FS_EXIT_FAIL, "out of memory");
+	}
+	memcpy(k->buf, &len, 4);
+	memcpy(k->buf + 4, m->payload, m->len);
+	*h = (const struct fs_hdr *)k->buf;
+	return 1;
+}
+
+int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
+		  int timeout_ms, struct fs_writer *flush_w)
+{
+	int64_t end = timeout_ms < 0 ? INT64_MAX :
+		      fs_mono_ns() + (int64_t)timeout_ms * 1000000;
+	int flushed = 0;
+
+	finish_held(k);
+	if (fs_mono_ns() >= k->next_commit)
+		commit(k, 0);
+	for (;;) {
+		rd_kafka_message_t *m;
+		int64_t left;
+		int wait;
+
+		if (fs_stop || all_eof(k))
+			return 0;
+		left = (end - fs_mono_ns()) / 1000000;
+		wait = !flushed ? 0 : left < POLL_SLICE ? (int)left
+							 : POLL_SLICE;
+		if (flushed && left <= 0)
+			return -2;
+		m = rd_kafka_consumer_poll(k->rk, wait < 0 ? 0 : wait);
+		if (!m) {
+			if (!flushed && flush_w)
+				fs_writer_flush(flush_w);
+			flushed = 1;
+			if (fs_mono_ns() >= k->next_commit)
+				commit(k, 0);
+			fs_metrics_idle();
+			continue;
+		}
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if (m->partition < k->npart)
+				k->part[m->partition].eof = 1;
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		if (m->err) {	/* said once; librdkafka retries */
+			if (m->err != k->last_read_err)
+				fs_warn("reading '%s': %s", k->uri,
+					rd_kafka_message_errstr(m));
+			k->last_read_err = m->err;
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		struct kpart *p = part_at(k, m->partition);
+		p->eof = 0;
+		p->next = m->offset + 1;
+		if (rebuild(k, m, h) < 0) {
+			rd_kafka_message_destroy(m);
+			return -1;
+		}
+		k->held = m;
+		return 1;
+	}
+}
+
+/* ---- producer ---- */
+
+/*
+ * At exit: wait (at most --connect-timeout) for the messages of the
+ * outputs still open; undelivered ones turn a success into exit 1.
+ */
+static void flush_at_exit(void)
+{
+	for (int i = 0; i < PRODUCERS_MAX; i++) {
+		struct fs_kafka *k = producers[i];
+
+		if (!k || dying)
+			continue;
+		rd_kafka_flush(k->rk, (int)(opt.connect_ns / 1000000));
+		if (rd_kafka_outq_len(k->rk) > 0 || k->dr_failed) {
+			fs_warn("cannot write to Kafka topic '%s' on '%s': %s",
+				k->topic, k->brokers, k->dr_failed ? k->dr_err :
+				"messages not delivered at exit");
+			_exit(FS_EXIT_FAIL);
+		}
+	}
+}
+
+struct fs_kafka *fs_kafka_writer(const char *uri)
+{
+	struct fs_kafka *k = kafka_new(uri, 1);
+	static int registered;
+	int i;
+
+	k->nparts_out = connect_topic(k);
+	if (k->partition >= k->nparts_out)
+		fs_die(FS_EXIT_USAGE, "bad partition %d in '%s': topic '%s' "
+		       "has %d", (int)k->partition, uri, k->topic,
+		       (int)k->nparts_out);
+	k->rkt = rd_kafka_topic_new(k->rk, k->topic, NULL);
+	for (i = 0; i < PRODUCERS_MAX && producers[i]; i++)
+		;
+	if (i == PRODUCERS_MAX)
+		fs_die(FS_EXIT_USAGE, "more than %d Kafka outputs",
+		       PRODUCERS_MAX);
+	producers[i] = k;
+	if (!registered++)
+		atexit(flush_at_exit);
+	return k;
+}
+
+static void check_delivery(struct fs_kafka *k)
+{
+	if (k->dr_failed)
+		fail(k, k->dr_err);
+}
+
+/* One message; waits while librdkafka's queue is full. */
+static void produce(struct fs_kafka *k, const struct fs_hdr *h,
+		    int32_t partition)
+{
+	for (;;) {
+		rd_kafka_resp_err_t err = rd_kafka_producev(k->rk,
+			RD_KAFKA_V_RKT(k->rkt),
+			RD_KAFKA_V_PARTITION(partition),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_VALUE((char *)h + 4, h->len),
+			RD_KAFKA_V_KEY(&h->key, 8),
+			RD_KAFKA_V_TIMESTAMP(h->ts_event / 1000000),
+			RD_KAFKA_V_END);
+
+		if (!err)
+			return;
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			fail(k, rd_kafka_err2str(err));
+			return;
+		}
+		rd_kafka_poll(k->rk, 10);
+		check_delivery(k);
+	}
+}
+
+void fs_kafka_produce(struct fs_kafka *k, const char *p, size_t n)
+{
+	size_t off = 0;
+
+	if (dying)
+		return;
+	while (off < n) {
+		const struct fs_hdr *h = (const struct fs_hdr *)(p + off);
+
+		if (k->partition >= 0 || !fs_is_control(h))
+			produce(k, h, k->partition >= 0 ? k->partition :
+				RD_KAFKA_PARTITION_UA);
+		else
+			for (int32_t i = 0; i < k->nparts_out; i++)
+				produce(k, h, i);
+		off += fs_frame_size(h);
+	}
+	rd_kafka_poll(k->rk, 0);
+	check_delivery(k);
+}
+
+int fs_kafka_flush(struct fs_kafka *k)
+{
+	while (!dying && rd_kafka_outq_len(k->rk) > 0) {
+		rd_kafka_flush(k->rk, 1000);
+		check_delivery(k);
+	}
+	check_delivery(k);
+	return 0;
+}
+
+/* ---- both ---- */
+
+void fs_kafka_close(struct fs_kafka *k)
+{
+	if (!k)
+		return;
+	if (k->output) {
+		for (int i = 0; i < PRODUCERS_MAX; i++)
+			if (producers[i] == k)
+				producers[i] = NULL;
+		fs_kafka_flush(k);
+		if (dying)	/* on the way out: do not wait for the rest */
+			rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE |
+				       RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_topic_destroy(k->rkt);
+	} else {
+		finish_held(k);
+		commit(k, 1);
+		if (metrics_k == k)
+			metrics_k = NULL;
+		rd_kafka_consumer_close(k->rk);
+	}
+	rd_kafka_destroy(k->rk);
+	free(k->part);
+	free(k->buf);
+	free(k->brokers);
+	free(k->topic);
+	free(k->group);
+	free(k);
+}
+
+/*
+ * --metrics: the lag of each assigned partition (high watermark minus
+ * the next offset to hand out), what an autoscaler watches; NaN until
+ * a fetch has told the partition's high watermark.
+ */
+static const char *fmt_lag(double v)
+{
+	static char buf[FS_FMT_MAX];
+
+	if (isnan(v))
+		return "NaN";
+	fs_fmt_f64(buf, v);
+	return buf;
+}
+
+void fs_kafka_metrics(FILE *f)
+{
+	struct fs_kafka *k = metrics_k;
+	double total = 0;
+
+	if (!k)
+		return;
+	fputs("# HELP fs_kafka_consumer_lag messages in the partition after "
+	      "the last one read\n# TYPE fs_kafka_consumer_lag gauge\n", f);
+	for (int32_t i = 0; i < k->npart; i++) {
+		int64_t lo, hi;
+		struct kpart *p = &k->part[i];
+
+		if (!p->assigned)
+			continue;
+		if (rd_kafka_get_watermark_offsets(k->rk, k->topic, i, &lo,
+						   &hi) || hi < 0 || lo < 0)
+			p->lag = NAN;
+		else if ((p->lag = (double)(hi - (p->next >= 0 ? p->next
+						  : lo))) < 0)
+			p->lag = 0;
+		total += p->lag;
+		fprintf(f, "fs_kafka_consumer_lag{tool=\"%s\",topic=\"%s\","
+			"partition=\"%d\"} %s\n", fs_progname, k->topic,
+			(int)i, fmt_lag(p->lag));
+	}
+	fprintf(f, "# HELP fs_kafka_consumer_lag_total the sum over the "
+		"assigned partitions\n# TYPE fs_kafka_consumer_lag_total "
+		"gauge\nfs_kafka_consumer_lag_total{tool=\"%s\",topic=\"%s\"}"
+		" %s\n", fs_progname, k->topic, fmt_lag(total));
+}
