@@ -742,6 +742,51 @@ int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path);
 /* Copy every checkpoint of the store at path in; returns how many. */
 int64_t fs_ckpt_import(struct fs_ckpt *c, const char *path);
 
+/* ---- aligned checkpoints of a pipeline (libcommon/pipeline.c) ---- */
+/*
+ * The options every tool takes through fs_getopt (finstream(7)
+ * Checkpoints): --state FILE (the job's checkpoint store), --job NAME
+ * ("default"), --checkpoint-interval DURATION (a source's barrier
+ * period, 1s) and --stage NAME (the name of this stage's snapshots;
+ * the program name by default).  fs_pipeline_opt handles option c; 0
+ * when c is not one of them.  fs_pipeline_usage prints their --help
+ * lines.
+ *
+ * With --state, a reader opened on a regular file is the pipeline's
+ * source: at start it seeks to the position recorded for the restored
+ * checkpoint, and every --checkpoint-interval and at the end of its
+ * input fs_read hands the tool a BARRIER n+1 frame (before the frame at
+ * the recorded position).  A writer opened on a regular file is the
+ * pipeline's sink: at open it truncates the file to the length
+ * recorded for the restored checkpoint (0 without one); a BARRIER
+ * written to it is not written: the file is flushed and synced, its
+ * length recorded and checkpoint n completed.  Readers and writers on
+ * pipes pass barriers through as frames.
+ */
+enum { FS_OPT_STATE = 0x7f10, FS_OPT_JOB, FS_OPT_CKPT_INTERVAL,
+       FS_OPT_STAGE };
+int fs_pipeline_opt(int c, const char *arg);
+void fs_pipeline_usage(FILE *f);
+#define FS_PIPELINE_SYNOPSIS "[--state FILE] [--job NAME] " \
+	"[--stage NAME] [--checkpoint-interval DURATION]"
+/*
+ * The job's open store, or NULL without --state (opened at the first
+ * call, or when a reader or writer opens).  Closed at exit.
+ */
+struct fs_ckpt *fs_pipeline_ckpt(void);
+/*
+ * The latest complete checkpoint when this process started (read once,
+ * at the store's opening): 0 for none, a fresh start.  A stateful
+ * stage restores its snapshot of this checkpoint.
+ */
+int64_t fs_pipeline_restored(void);
+/* The checkpoint number of a BARRIER frame (its u64 body). */
+uint64_t fs_barrier_id(const struct fs_hdr *h);
+/* The --stage name, or the program name ("fs-window"). */
+const char *fs_stage_name(void);
+/* The --checkpoint-interval in ns (io.c's source reader). */
+int64_t fs_pipeline_interval(void);
+
 /* ---- metrics and progress (libcommon/metrics.c) ---- */
 struct fs_metrics;
 /*

@@ -28,8 +28,10 @@ static int has_long(const struct option *lo, const char *name)
 
 /*
  * The tool's options plus the Kafka options every tool takes (-X, -F,
- * -e, --exit-at-end, --connect-timeout; fs_kafka_opt), each only where
- * the tool has no option of that name itself.
+ * -e, --exit-at-end, --connect-timeout; fs_kafka_opt) and the
+ * checkpoint options (--state, --job, --stage, --checkpoint-interval;
+ * fs_pipeline_opt), each only where the tool has no option of that name
+ * itself.
  */
 static const struct option *merged(const char *shortopts,
 				   const struct option *longopts, char *spec,
@@ -40,6 +42,11 @@ static const struct option *merged(const char *shortopts,
 		{ "connect-timeout", required_argument, NULL,
 		  FS_OPT_CONNECT_TIMEOUT },
 		{ "exit-at-end", no_argument, NULL, FS_OPT_EXIT_AT_END },
+		{ "state", required_argument, NULL, FS_OPT_STATE },
+		{ "job", required_argument, NULL, FS_OPT_JOB },
+		{ "stage", required_argument, NULL, FS_OPT_STAGE },
+		{ "checkpoint-interval", required_argument, NULL,
+		  FS_OPT_CKPT_INTERVAL },
 	};
 	size_t i = 0, len;
 
@@ -52,11 +59,11 @@ static const struct option *merged(const char *shortopts,
 	if (!has_short(shortopts, 'e') && len + 1 < n)
 		snprintf(spec + len, n - len, "e");
 	for (; longopts[i].name; i++) {
-		if (i + 3 >= LONGOPTS_MAX)
-			fs_bug("more than %d long options", LONGOPTS_MAX - 3);
+		if (i + 7 >= LONGOPTS_MAX)
+			fs_bug("more than %d long options", LONGOPTS_MAX - 7);
 		all[i] = longopts[i];
 	}
-	for (size_t j = 0; j < 2; j++)
+	for (size_t j = 0; j < sizeof(common) / sizeof(common[0]); j++)
 		if (!has_long(longopts, common[j].name))
 			all[i++] = common[j];
 	memset(&all[i], 0, sizeof(all[i]));
@@ -84,7 +91,7 @@ int fs_getopt(int argc, char **argv, const char *shortopts,
 				       argv[optind - 1]);
 		}
 		if (c == -1 || (c < 256 && has_short(shortopts, c)) ||
-		    !fs_kafka_opt(c, optarg))
+		    (!fs_kafka_opt(c, optarg) && !fs_pipeline_opt(c, optarg)))
 			return c;
 	}
 }

@@ -1,0 +1,105 @@
+/*
+ * pipeline.c - aligned checkpoints of a linear pipeline (finstream(7)
+ * Checkpoints): the common options (--state, --job, --stage,
+ * --checkpoint-interval), the job's store shared by the process's
+ * readers and writers, and what a stateful stage asks of it.
+ *
+ * The source (a reader on a regular file) injects BARRIER frames and
+ * records its positions; the sink (a writer on a regular file) commits
+ * on each barrier and completes the checkpoint (io.c); stages between
+ * forward barriers, snapshotting their state first.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+static struct {
+	const char *state;	/* --state FILE, or NULL */
+	const char *job;	/* --job NAME */
+	const char *stage;	/* --stage NAME, or NULL: the program */
+	int64_t interval_ns;	/* --checkpoint-interval */
+	struct fs_ckpt *store;
+	int64_t restored;	/* latest complete at opening */
+} pl = { NULL, "default", NULL, 1000000000, NULL, 0 };
+
+int fs_pipeline_opt(int c, const char *arg)
+{
+	switch (c) {
+	case FS_OPT_STATE:
+		if (!*arg)
+			fs_usage_error("--state needs a file name");
+		pl.state = arg;
+		return 1;
+	case FS_OPT_JOB:
+		if (!*arg)
+			fs_usage_error("--job needs a name");
+		pl.job = arg;
+		return 1;
+	case FS_OPT_STAGE:
+		if (!*arg)
+			fs_usage_error("--stage needs a name");
+		pl.stage = arg;
+		return 1;
+	case FS_OPT_CKPT_INTERVAL:
+		pl.interval_ns = fs_opt_duration("--checkpoint-interval", arg,
+						 (size_t)-1, 1, INT64_MAX);
+		return 1;
+	}
+	return 0;
+}
+
+void fs_pipeline_usage(FILE *f)
+{
+	fprintf(f, "Checkpoints (finstream(7) Checkpoints):\n"
+"      --state FILE      the job's checkpoint store; restore the latest\n"
+"                        complete checkpoint, take part in new ones\n"
+"      --job NAME        the job's name in the store (default)\n"
+"      --stage NAME      name of this stage's snapshots (the program)\n"
+"      --checkpoint-interval DURATION\n"
+"                        a file source's barrier period (1s)\n");
+}
+
+static void close_store(void)
+{
+	fs_ckpt_close(pl.store);
+	pl.store = NULL;
+}
+
+struct fs_ckpt *fs_pipeline_ckpt(void)
+{
+	if (!pl.state)
+		return NULL;
+	if (!pl.store) {
+		pl.store = fs_ckpt_open(pl.state, pl.job);
+		pl.restored = fs_ckpt_latest(pl.store);
+		atexit(close_store);
+	}
+	return pl.store;
+}
+
+int64_t fs_pipeline_restored(void)
+{
+	fs_pipeline_ckpt();
+	return pl.restored;
+}
+
+int64_t fs_pipeline_interval(void)
+{
+	return pl.interval_ns;
+}
+
+uint64_t fs_barrier_id(const struct fs_hdr *h)
+{
+	uint64_t id;
+
+	if (h->len + 4 < FS_HDR_SIZE + 8)
+		return 0;
+	memcpy(&id, (const char *)h + FS_HDR_SIZE, 8);
+	return id;
+}
+
+const char *fs_stage_name(void)
+{
+	return pl.stage ? pl.stage : fs_progname;
+}
