@@ -918,3 +918,117 @@ void feat_free(struct feat *f)
 	ktab_free(&f->ids);
 	free(f);
 }
+
+/* ---- snapshots (snap.c) ---- */
+
+/*
+ * Every account slot in index order (free ones as their id, a 0 live
+ * flag and their free-list link), each live one as struct acct with its
+ * pointers written as 0, then its history [lo, hi), country list,
+ * merchant table and device set as laid out.  Account indices, table
+ * slots and history positions are kept, so hash-table order, cap
+ * evictions and history compaction go on as they would have.
+ */
+void feat_save(const struct feat *f, struct sbuf *b)
+{
+	sb_i64(b, f->max_ts);
+	sb_i64(b, f->next_sweep);
+	sb_u32(b, f->nacc);
+	sb_u32(b, f->free);
+	sb_u64(b, f->live);
+	sb_u64(b, f->expired);
+	for (uint32_t i = 0; i < f->nacc; i++) {
+		struct acct a = *acct_at(f, i);
+
+		sb_u8(b, a.live);
+		if (!a.live) {
+			sb_u64(b, a.id);
+			sb_u32(b, a.next_free);
+			continue;
+		}
+		a.h = NULL;
+		a.cty = NULL;
+		a.mt = NULL;
+		a.dev = NULL;
+		sb_put(b, &a, sizeof(a));
+		a = *acct_at(f, i);
+		sb_put(b, a.h + a.lo, (size_t)(a.hi - a.lo) * sizeof(*a.h));
+		sb_put(b, a.cty, (size_t)a.ncty * sizeof(*a.cty));
+		sb_put(b, a.mt, (size_t)a.mcap * sizeof(*a.mt));
+		sb_put(b, a.dev, (size_t)a.dcap * sizeof(*a.dev));
+	}
+}
+
+/* A pool block for n bytes of a table at its capacity, or NULL. */
+static void *load_block(struct feat *f, struct srd *r, size_t cap_bytes,
+			size_t off, size_t n)
+{
+	char *p;
+
+	if (!cap_bytes)
+		return NULL;
+	if (cap_bytes > POOL_BLOCK_MAX || off + n > cap_bytes ||
+	    n > r->n - r->off) {
+		sr_fail(r, "bad account table");
+		return NULL;
+	}
+	p = pool_get(&f->pool, (size_t)16 << pool_class(cap_bytes));
+	sr_get(r, p + off, n);
+	return p;
+}
+
+int feat_load(struct feat *f, struct srd *r)
+{
+	uint32_t nacc;
+
+	f->max_ts = sr_i64(r);
+	f->next_sweep = sr_i64(r);
+	nacc = sr_u32(r);
+	f->free = sr_u32(r);
+	f->live = sr_u64(r);
+	f->expired = sr_u64(r);
+	if (nacc > r->n - r->off || (f->free != W_NONE && f->free >= nacc))
+		return sr_fail(r, "bad account count");
+	for (uint32_t i = 0; i < nacc && !r->bad; i++) {
+		struct acct *a;
+		int isnew;
+
+		if (f->nacc == f->nseg * ACC_SEG) {
+			f->seg = fs_xrealloc(f->seg, (f->nseg + 1) *
+					     sizeof(*f->seg));
+			f->seg[f->nseg++] = fs_big_alloc(ACC_SEG *
+							 sizeof(struct acct));
+		}
+		a = acct_at(f, f->nacc++);
+		memset(a, 0, sizeof(*a));
+		if (!sr_u8(r)) {
+			a->id = sr_u64(r);
+			a->next_free = sr_u32(r);
+			continue;
+		}
+		sr_get(r, a, sizeof(*a));
+		a->h = NULL;
+		a->cty = NULL;
+		a->mt = NULL;
+		a->dev = NULL;
+		if (!a->live || a->lo > a->hi || a->hi > a->cap ||
+		    a->ncty > a->capcty || a->mn > a->mcap || a->dn > a->dcap ||
+		    (a->mcap & (a->mcap - 1)) || (a->dcap & (a->dcap - 1))) {
+			a->live = 0;
+			return sr_fail(r, "bad account");
+		}
+		a->h = load_block(f, r, a->cap * sizeof(*a->h),
+				  a->lo * sizeof(*a->h),
+				  (size_t)(a->hi - a->lo) * sizeof(*a->h));
+		a->cty = load_block(f, r, a->capcty * sizeof(*a->cty), 0,
+				    a->ncty * sizeof(*a->cty));
+		a->mt = load_block(f, r, a->mcap * sizeof(*a->mt), 0,
+				   a->mcap * sizeof(*a->mt));
+		a->dev = load_block(f, r, a->dcap * sizeof(*a->dev), 0,
+				    a->dcap * sizeof(*a->dev));
+		*ktab_put(&f->ids, a->id, &isnew) = i;
+		if (!isnew)
+			return sr_fail(r, "an account twice");
+	}
+	return r->bad ? -1 : 0;
+}

@@ -302,3 +302,88 @@ void ddsk_free(struct ddsk *s)
 	free(s->neg.c);
 	free(s);
 }
+
+/* ---- snapshots (snap.c) ---- */
+
+void dset_save(struct sbuf *b, const struct dset *d)
+{
+	sb_u8(b, d != NULL);
+	if (!d)
+		return;
+	sb_u32(b, d->n);
+	sb_u32(b, d->cap);
+	sb_u8(b, d->has_zero);
+	if (d->cap)
+		sb_put(b, d->t, (size_t)d->cap * sizeof(*d->t));
+	else
+		sb_put(b, d->reg, HLL_M);
+}
+
+struct dset *dset_load(struct srd *r)
+{
+	struct dset *d;
+
+	if (!sr_u8(r))
+		return NULL;
+	d = fs_xcalloc(1, sizeof(*d));
+	d->n = sr_u32(r);
+	d->cap = sr_u32(r);
+	d->has_zero = sr_u8(r);
+	if (d->cap & (d->cap - 1) || d->cap > (1u << 26) || d->n > d->cap ||
+	    (size_t)d->cap * 8 > r->n - r->off) {
+		sr_fail(r, "bad distinct set");
+		d->cap = 0;
+	}
+	if (d->cap) {
+		d->t = fs_xmalloc((size_t)d->cap * sizeof(*d->t));
+		sr_get(r, d->t, (size_t)d->cap * sizeof(*d->t));
+	} else {
+		d->reg = fs_xmalloc(HLL_M);
+		sr_get(r, d->reg, HLL_M);
+	}
+	return d;
+}
+
+static void dd_store_save(struct sbuf *b, const struct dd_store *s)
+{
+	sb_u32(b, (uint32_t)s->lo);
+	sb_u32(b, s->len);
+	sb_put(b, s->c, (size_t)s->len * sizeof(*s->c));
+}
+
+static void dd_store_load(struct srd *r, struct dd_store *s)
+{
+	s->lo = (int32_t)sr_u32(r);
+	s->len = sr_u32(r);
+	if ((size_t)s->len * 8 > r->n - r->off) {
+		sr_fail(r, "bad quantile sketch");
+		s->len = 0;
+	}
+	s->c = s->len ? fs_xmalloc((size_t)s->len * sizeof(*s->c)) : NULL;
+	sr_get(r, s->c, (size_t)s->len * sizeof(*s->c));
+}
+
+void ddsk_save(struct sbuf *b, const struct ddsk *s)
+{
+	sb_u8(b, s != NULL);
+	if (!s)
+		return;
+	sb_u64(b, s->n);
+	sb_u64(b, s->zero);
+	dd_store_save(b, &s->pos);
+	dd_store_save(b, &s->neg);
+}
+
+struct ddsk *ddsk_load(struct srd *r)
+{
+	struct ddsk *s;
+
+	if (!sr_u8(r))
+		return NULL;
+	s = fs_xcalloc(1, sizeof(*s));
+	s->n = sr_u64(r);
+	s->zero = sr_u64(r);
+	dd_store_load(r, &s->pos);
+	dd_store_load(r, &s->neg);
+	return s;
+}

@@ -266,7 +266,7 @@ static _Noreturn void data_fail(struct wctx *c, const char *msg)
 	fs_die(FS_EXIT_DATA, "%s", msg);
 }
 
-static void send_schema(struct wctx *c)
+void out_build_schema(struct wctx *c)
 {
 	const char *names[W_MAX_AGGS + 2];
 	uint8_t kinds[W_MAX_AGGS + 2];
@@ -290,6 +290,12 @@ static void send_schema(struct wctx *c)
 				     c->as.ncols, names, kinds);
 	if (!c->as.schema)
 		fs_bug("cannot build the AGG schema");
+}
+
+static void send_schema(struct wctx *c)
+{
+	if (!c->as.schema)
+		out_build_schema(c);
 	fs_write_schema(c->w, c->as.schema, 0);
 	c->schema_sent = 1;
 }
@@ -442,7 +448,7 @@ static void flush_due(struct wctx *c)
 
 /* ---- input ---- */
 
-static void bind_type(struct wctx *c, const struct fs_type *t)
+void bind_type(struct wctx *c, const struct fs_type *t)
 {
 	if (agg_bind(&c->as, t) != 0)
 		fs_die(FS_EXIT_USAGE, "cannot aggregate records of type '%s' "
@@ -532,6 +538,8 @@ static void on_record(struct wctx *c, const struct fs_hdr *h)
 		return;
 	}
 	if (h->type != FS_T_WATERMARK) {
+		if (h->type == FS_T_BARRIER && fs_pipeline_ckpt())
+			snap_put(c, NULL, fs_barrier_id(h));
 		fs_write_frame(c->w, h);	/* BARRIER, SCHEMA, ... */
 		return;
 	}
@@ -676,6 +684,7 @@ static int run_windows(struct wctx *c)
 		poll_ms = (int)(c->o.idle_timeout / 1000000);
 	if (c->o.type)
 		bind_type(c, fs_type_by_name(c->o.type));
+	snap_restore(c, NULL);
 	add_metrics(c);
 	while (!fs_stop) {
 		rc = c->o.idle_timeout ? fs_read_timed(c->r, &h, poll_ms) :
@@ -714,7 +723,7 @@ static int run_windows(struct wctx *c)
 /* ---- features ---- */
 
 static void feat_schema(struct wctx *c, const struct feat *f,
-			struct fs_schema **sp)
+			struct fs_schema **sp, int write)
 {
 	uint8_t kinds[256];
 	const char *const *names = feat_names(f);
@@ -728,7 +737,9 @@ static void feat_schema(struct wctx *c, const struct feat *f,
 			    feat_ncols(f), names, kinds);
 	if (!*sp)
 		fs_bug("cannot build the FEATURES schema");
-	fs_write_schema(c->w, *sp, 0);
+	if (write)
+		fs_write_schema(c->w, *sp, 0);
+	c->schema_sent = 1;
 }
 
 static _Noreturn void short_txn(struct wctx *c, const struct fs_hdr *h)
@@ -795,6 +806,8 @@ static void feat_input(struct wctx *c, struct feat_run *fr,
 {
 	if (h->type != FS_T_TXN || fs_is_control(h)) {
 		feat_flush(c, fr);
+		if (h->type == FS_T_BARRIER && fs_pipeline_ckpt())
+			snap_put(c, fr->f, fs_barrier_id(h));
 		fs_write_frame(c->w, h);
 		c->n_passed += !fs_is_control(h);
 		return;
@@ -804,7 +817,7 @@ static void feat_input(struct wctx *c, struct feat_run *fr,
 		short_txn(c, h);
 	}
 	if (!fr->s)
-		feat_schema(c, fr->f, &fr->s);
+		feat_schema(c, fr->f, &fr->s, 1);
 	c->n_in++;
 	memcpy(fr->batch[fr->n++], h, TXN_FRAME);
 	((struct fs_hdr *)fr->batch[fr->n - 1])->len = TXN_FRAME - 4;
@@ -820,6 +833,9 @@ static int run_features(struct wctx *c)
 	if (!fr->f)
 		fs_usage_error("unknown feature set '%s' (known: %s)",
 			       c->o.features, feat_set_list());
+	snap_restore(c, fr->f);
+	if (c->schema_sent)	/* before the checkpoint: not again */
+		feat_schema(c, fr->f, &fr->s, 0);
 	add_metrics(c);
 	fs_metrics_counter(c->m, "window_expired_keys_total",
 			   "accounts dropped by --state-ttl", &c->n_expired);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "fs.h"
+#include "snapbuf.h"
 
 #define W_MAX_AGGS 64
 #define W_NONE UINT32_MAX
@@ -66,6 +67,11 @@ void ddsk_add(struct ddsk **s, double v);
 void ddsk_merge(struct ddsk **dst, const struct ddsk *src);
 double ddsk_quantile(const struct ddsk *s, double q);
 void ddsk_free(struct ddsk *s);
+/* Snapshots (snap.c): exactly the sketch, NULL included. */
+void dset_save(struct sbuf *b, const struct dset *d);
+struct dset *dset_load(struct srd *r);
+void ddsk_save(struct sbuf *b, const struct ddsk *s);
+struct ddsk *ddsk_load(struct srd *r);
 
 /* ---- agg.c: aggregate functions ---- */
 enum agg_fn {
@@ -241,6 +247,13 @@ uint64_t feat_keys(const struct feat *f);
 /* Accounts dropped by --state-ttl so far. */
 uint64_t feat_expired(const struct feat *f);
 void feat_free(struct feat *f);
+/*
+ * Snapshots: every account's state, exactly (account slots, histories,
+ * merchant, device and country tables as laid out, Welford sums, TTL
+ * bookkeeping).  feat_load fills a fresh f; -1 after sr_fail.
+ */
+void feat_save(const struct feat *f, struct sbuf *b);
+int feat_load(struct feat *f, struct srd *r);
 /* Names of the feature sets, for --help. */
 const char *feat_set_list(void);
 
@@ -333,5 +346,21 @@ void out_late(struct wctx *c, const struct fs_hdr *h);
  */
 void out_overflow(struct wctx *c, const struct agg *a, uint64_t key,
 		  int64_t start, int64_t end);
+
+/* snap.c: checkpoints (fs-window(1) CHECKPOINTS) */
+/*
+ * The snapshot of every state that later output depends on, for
+ * checkpoint id, into the store; feat is the feature state, or NULL.
+ */
+void snap_put(struct wctx *c, struct feat *feat, uint64_t id);
+/*
+ * At start: restore the snapshot of the checkpoint the store restored,
+ * if any (--state); dies with exit 3 on a bad one, 1 on a missing one.
+ * feat: the fresh feature state, or NULL.
+ */
+void snap_restore(struct wctx *c, struct feat *feat);
+/* window.c: build the AGG schema once (written by out_result). */
+void out_build_schema(struct wctx *c);
+void bind_type(struct wctx *c, const struct fs_type *t);
 
 #endif
