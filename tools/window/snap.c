@@ -271,6 +271,7 @@ static void ctx_save(const struct wctx *c, struct sbuf *b)
 static void ctx_load(struct wctx *c, struct srd *r)
 {
 	uint32_t type;
+	int64_t next_due;
 
 	c->wm = sr_i64(r);
 	c->wm_sent = sr_i64(r);
@@ -279,7 +280,7 @@ static void ctx_load(struct wctx *c, struct srd *r)
 	c->schema_sent = sr_u8(r);
 	c->out_seq = sr_u64(r);
 	type = sr_u32(r);
-	c->next_due = sr_i64(r);
+	next_due = sr_i64(r);
 	c->n_in = sr_u64(r);
 	c->n_out = sr_u64(r);
 	c->n_late = sr_u64(r);
@@ -301,6 +302,7 @@ static void ctx_load(struct wctx *c, struct srd *r)
 		sr_fail(r, "another record type");
 		return;
 	}
+	c->next_due = next_due;		/* after eng_init */
 	if (c->schema_sent && c->as.type && c->as.ncols > 2)
 		out_build_schema(c);
 }
@@ -338,8 +340,10 @@ void snap_put(struct wctx *c, struct feat *feat, uint64_t id)
 			     0, b.p, b.n);
 	if (getenv("FS_SNAP_TRACE"))
 		fprintf(stderr, "fs-window: snapshot %llu: %zu bytes, "
-			"%.3f ms\n", (unsigned long long)id, b.n,
-			(double)(fs_mono_ns() - t0) / 1e6);
+			"%.3f ms (wm %lld sent %lld max %lld)\n",
+			(unsigned long long)id, b.n,
+			(double)(fs_mono_ns() - t0) / 1e6, (long long)c->wm,
+			(long long)c->wm_sent, (long long)c->max_ts);
 	free(b.p);
 }
 
