@@ -329,7 +329,8 @@ struct dset *dset_load(struct srd *r)
 	d->n = sr_u32(r);
 	d->cap = sr_u32(r);
 	d->has_zero = sr_u8(r);
-	if (d->cap & (d->cap - 1) || d->cap > (1u << 26) || d->n > d->cap ||
+	if (d->cap & (d->cap - 1) || d->cap > (1u << 26) ||
+	    (d->cap && d->n > d->cap) ||
 	    (size_t)d->cap * 8 > r->n - r->off) {
 		sr_fail(r, "bad distinct set");
 		d->cap = 0;
