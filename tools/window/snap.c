@@ -340,10 +340,8 @@ void snap_put(struct wctx *c, struct feat *feat, uint64_t id)
 			     0, b.p, b.n);
 	if (getenv("FS_SNAP_TRACE"))
 		fprintf(stderr, "fs-window: snapshot %llu: %zu bytes, "
-			"%.3f ms (wm %lld sent %lld max %lld)\n",
-			(unsigned long long)id, b.n,
-			(double)(fs_mono_ns() - t0) / 1e6, (long long)c->wm,
-			(long long)c->wm_sent, (long long)c->max_ts);
+			"%.3f ms\n", (unsigned long long)id, b.n,
+			(double)(fs_mono_ns() - t0) / 1e6);
 	free(b.p);
 }
 
