@@ -98,6 +98,8 @@ static inline int sr_fail(struct srd *r, const char *why)
 
 static inline void sr_get(struct srd *r, void *v, size_t n)
 {
+	if (!n)
+		return;
 	if (r->bad || n > r->n - r->off) {
 		sr_fail(r, "truncated");
 		memset(v, 0, n);
