@@ -133,12 +133,31 @@ static char *ckpt_name(int fd, const char *path)
  * seek to the position of the restored checkpoint, number barriers
  * from it.
  */
+static volatile sig_atomic_t src_stop;	/* SIGINT/SIGTERM at a source */
+
+static void on_src_stop(int sig)
+{
+	(void)sig;
+	src_stop = 1;
+}
+
 static void source_open(struct fs_reader *r)
 {
+	struct sigaction sa;
 	int64_t n, pos = 0;
 
 	if (!(r->src = ckpt_name(r->fd, r->name)))
 		return;
+	/*
+	 * SIGINT/SIGTERM end the source's input at the next frame, with a
+	 * final checkpoint that the tool's output carries on to the sink;
+	 * the tool itself ends as at the end of its input.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_src_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	n = fs_pipeline_restored();
 	if (n > 0 && fs_ckpt_get_position(fs_pipeline_ckpt(), n, r->src, 0,
 					  &pos) < 0)
@@ -360,7 +379,7 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 	if ((r->frames % CLOCK_EVERY) == 0 && fs_mono_ns() >= r->due_ns &&
 	    !r->failed)
 		return barrier(r, h);
-	rc = read_frame(r, h, timeout_ms);
+	rc = src_stop ? 0 : read_frame(r, h, timeout_ms);
 	if (rc == 1)
 		r->last_ts = (*h)->ts_event;
 	if (rc == 0) {		/* the end, or SIGINT/SIGTERM: commit all */
