@@ -94,6 +94,22 @@ static int foreign(struct fs_ckpt *c)
 	return n > 0 && !meta;
 }
 
+/*
+ * sqlite3_exec, retried while another process holds the lock: the
+ * stages of a pipeline open one new store at once, and switching it to
+ * WAL does not wait through the busy handler.
+ */
+static int exec_busy(struct fs_ckpt *c, const char *sql)
+{
+	int64_t until = fs_mono_ns() + (int64_t)BUSY_MS * 1000000;
+	int rc;
+
+	while ((rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL)) ==
+	       SQLITE_BUSY && fs_mono_ns() < until)
+		fs_sleep_until(fs_mono_ns() + 2000000);
+	return rc;
+}
+
 struct fs_ckpt *fs_ckpt_open(const char *path, const char *job)
 {
 	struct fs_ckpt *c = fs_xcalloc(1, sizeof(*c));
@@ -108,11 +124,10 @@ struct fs_ckpt *fs_ckpt_open(const char *path, const char *job)
 		fs_die(FS_EXIT_DATA, "checkpoint store '%s': not a checkpoint "
 		       "store: another program's database (it has tables, "
 		       "but no 'meta')", c->path);
-	if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL;"
-			 "PRAGMA synchronous = FULL;", NULL, NULL,
-			 NULL) != SQLITE_OK)
+	if (exec_busy(c, "PRAGMA journal_mode = WAL;"
+		      "PRAGMA synchronous = FULL;") != SQLITE_OK)
 		ckpt_die(c, "cannot use it");
-	if (sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (exec_busy(c, schema_sql) != SQLITE_OK)
 		ckpt_die(c, "cannot create its tables");
 	check_format(c);
 	return c;

@@ -504,6 +504,18 @@ void fs_writers_flush_all(void);
 void fs_writer_close(struct fs_writer *w);
 uint64_t fs_writer_frames(const struct fs_writer *w);
 uint64_t fs_writer_bytes(const struct fs_writer *w);
+/*
+ * Whether w is the pipeline's checkpointed file sink (--state, a
+ * regular file): a BARRIER written to it commits and is not written.
+ * A text sink (fs-cat) hands it the BARRIERs it reads.
+ */
+int fs_writer_is_sink(const struct fs_writer *w);
+/*
+ * The length a sink kept at open (committed by the restored
+ * checkpoint): > 0 when output goes on after earlier output (fs-cat
+ * prints no second header row then).
+ */
+int64_t fs_writer_resumed(const struct fs_writer *w);
 
 /*
  * Flush every open writer, waiting for Kafka deliveries; 0 when all are

@@ -21,6 +21,7 @@
 #define RBUF_INIT (1u << 20)
 #define WBUF_SIZE (1u << 20)
 #define WRITERS_MAX 16
+#define CLOCK_EVERY 64		/* a source reads the clock every 64 frames */
 
 struct fs_reader {
 	int fd;
@@ -33,6 +34,13 @@ struct fs_reader {
 	uint64_t frames;
 	struct fs_writer *flush_w;
 	struct fs_kafka *k;	/* a kafka:// input, or NULL */
+	/* A checkpointed file source (finstream(7) Checkpoints): */
+	char *src;		/* its name in the store, or NULL */
+	int64_t next_id;	/* the next barrier's checkpoint number */
+	int64_t due_ns;		/* fs_mono_ns() when the next one is due */
+	int64_t last_ts;	/* ts_event of the last frame handed out */
+	int ended;		/* the final barrier went out */
+	uint64_t bar[6];	/* the barrier frame handed out */
 	char name[256];
 };
 
@@ -44,6 +52,10 @@ struct fs_writer {
 	int trunc;		/* a regular file to truncate at first write */
 	int dead;		/* a write failed: never write again */
 	struct fs_kafka *k;	/* a kafka:// output, or NULL */
+	char *sink;		/* a checkpointed file sink's name, or NULL */
+	int64_t resumed;	/* its committed length at open */
+	int bar_pending;	/* a reserved BARRIER waits in bar */
+	uint64_t bar[6];	/* a BARRIER reserved on a sink */
 	char *buf;
 	size_t cap, used;
 	uint64_t frames, bytes;
@@ -97,6 +109,69 @@ struct fs_reader *fs_reader_fd(int fd, const char *name)
 	return r;
 }
 
+/*
+ * The canonical name of the regular file open on fd, for the store: a
+ * new string, or NULL when fd is not a regular file or there is no
+ * store (no --state).
+ */
+static char *ckpt_name(int fd, const char *path)
+{
+	struct stat st;
+	char *real;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    !fs_pipeline_ckpt())
+		return NULL;
+	real = realpath(path, NULL);
+	if (!real)
+		fs_die_errno(FS_EXIT_FAIL, "cannot resolve '%s'", path);
+	return real;
+}
+
+/*
+ * A reader on a regular file with --state is the pipeline's source:
+ * seek to the position of the restored checkpoint, number barriers
+ * from it.
+ */
+static volatile sig_atomic_t src_stop;	/* SIGINT/SIGTERM at a source */
+
+static void on_src_stop(int sig)
+{
+	(void)sig;
+	src_stop = 1;
+}
+
+static void source_open(struct fs_reader *r)
+{
+	struct sigaction sa;
+	int64_t n, pos = 0;
+
+	if (!(r->src = ckpt_name(r->fd, r->name)))
+		return;
+	/*
+	 * SIGINT/SIGTERM end the source's input at the next frame, with a
+	 * final checkpoint that the tool's output carries on to the sink;
+	 * the tool itself ends as at the end of its input.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_src_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	n = fs_pipeline_restored();
+	if (n > 0 && fs_ckpt_get_position(fs_pipeline_ckpt(), n, r->src, 0,
+					  &pos) < 0)
+		fs_die(FS_EXIT_FAIL, "cannot resume '%s': checkpoint %lld of "
+		       "job '%s' has no position for it (another input?)",
+		       r->name, (long long)n, fs_ckpt_job(fs_pipeline_ckpt()));
+	if (pos > 0 && lseek(r->fd, pos, SEEK_SET) != pos)
+		fs_die_errno(FS_EXIT_FAIL, "cannot seek '%s' to byte %lld",
+			     r->name, (long long)pos);
+	r->base = (uint64_t)pos;
+	r->next_id = n + 1;
+	r->due_ns = fs_mono_ns() + fs_pipeline_interval();
+}
+
 struct fs_reader *fs_reader_open(const char *uri)
 {
 	struct fs_reader *r;
@@ -125,6 +200,7 @@ struct fs_reader *fs_reader_open(const char *uri)
 	r = fs_reader_fd(fd, uri);
 	r->claim = fs_claim_fd(fd, uri, 0);
 	r->own_fd = 1;
+	source_open(r);
 	return r;
 }
 
@@ -156,6 +232,7 @@ void fs_reader_close(struct fs_reader *r)
 	fs_kafka_close(r->k);
 	if (r->own_fd)
 		close(r->fd);
+	free(r->src);
 	free(r->buf);
 	free(r);
 }
@@ -263,8 +340,58 @@ static int truncated(struct fs_reader *r, size_t size)
 	return bad_frame(r, msg);
 }
 
+/*
+ * A source's BARRIER for checkpoint r->next_id, after recording the
+ * offset of the next frame as its position: the frame at *h.
+ */
+static int barrier(struct fs_reader *r, const struct fs_hdr **h)
+{
+	struct fs_hdr *b = (struct fs_hdr *)r->bar;
+	uint64_t id = (uint64_t)r->next_id++;
+
+	fs_ckpt_put_position(fs_pipeline_ckpt(), (int64_t)id, r->src, 0,
+			     (int64_t)(r->base + r->pos));
+	memset(r->bar, 0, sizeof(r->bar));
+	b->len = sizeof(r->bar) - 4;
+	b->type = FS_T_BARRIER;
+	b->version = FS_FORMAT_VERSION;
+	b->flags = FS_F_CONTROL;
+	b->ts_event = r->last_ts;
+	b->seq = id;
+	memcpy(b + 1, &id, 8);
+	r->due_ns = fs_mono_ns() + fs_pipeline_interval();
+	*h = b;
+	return 1;
+}
+
+static int read_frame(struct fs_reader *r, const struct fs_hdr **h,
+		      int timeout_ms);
+
 int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		  int timeout_ms)
+{
+	int rc;
+
+	if (!r->src)
+		return read_frame(r, h, timeout_ms);
+	if (r->ended)
+		return 0;
+	if ((r->frames % CLOCK_EVERY) == 0 && fs_mono_ns() >= r->due_ns &&
+	    !r->failed)
+		return barrier(r, h);
+	rc = src_stop ? 0 : read_frame(r, h, timeout_ms);
+	if (rc == 1)
+		r->last_ts = (*h)->ts_event;
+	if (rc == 0) {		/* the end, or SIGINT/SIGTERM: commit all */
+		r->ended = 1;
+		return barrier(r, h);
+	}
+	return rc;
+}
+
+/* The next frame of the endpoint itself (fs_read_timed's contract). */
+static int read_frame(struct fs_reader *r, const struct fs_hdr **h,
+		      int timeout_ms)
 {
 	size_t size = 0;
 	const struct fs_hdr *f;
@@ -338,6 +465,80 @@ struct fs_writer *fs_writer_fd(int fd, const char *name)
 	return w;
 }
 
+static void drain(struct fs_writer *w);
+static void write_failed(struct fs_writer *w, int e);
+
+/*
+ * A writer on a regular file (of size bytes) with --state is the
+ * pipeline's sink: what follows the length committed by the restored
+ * checkpoint (all of it without one) is cut now, and output goes on
+ * from there.  Without --state, nothing changes (truncated at the first
+ * write, as always).
+ */
+static void sink_open(struct fs_writer *w, int64_t size)
+{
+	int64_t n, len = 0;
+
+	if (!(w->sink = ckpt_name(w->fd, w->name)))
+		return;
+	n = fs_pipeline_restored();
+	if (n > 0 && fs_ckpt_get_sink(fs_pipeline_ckpt(), n, w->sink,
+				      &len) < 0)
+		fs_die(FS_EXIT_FAIL, "cannot resume '%s': checkpoint %lld of "
+		       "job '%s' has no length for it (another output?)",
+		       w->name, (long long)n, fs_ckpt_job(fs_pipeline_ckpt()));
+	if (size < len)
+		fs_die(FS_EXIT_FAIL, "cannot resume '%s': it has %lld bytes, "
+		       "checkpoint %lld committed %lld", w->name,
+		       (long long)size, (long long)n, (long long)len);
+	if (ftruncate(w->fd, len) != 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot truncate '%s'", w->name);
+	if (lseek(w->fd, len, SEEK_SET) != len)
+		fs_die_errno(FS_EXIT_FAIL, "cannot seek '%s'", w->name);
+	w->trunc = 0;
+	w->resumed = len;
+}
+
+/*
+ * Commit a sink up to BARRIER id: write out, sync, record the length,
+ * complete the checkpoint.
+ */
+static void sink_commit(struct fs_writer *w, uint64_t id)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+	off_t len;
+
+	drain(w);
+	if (w->dead)
+		return;
+	if (fdatasync(w->fd) != 0)
+		write_failed(w, errno);
+	len = lseek(w->fd, 0, SEEK_CUR);
+	if (len < 0)
+		write_failed(w, errno);
+	fs_ckpt_put_sink(c, (int64_t)id, w->sink, len);
+	fs_ckpt_complete(c, (int64_t)id);
+}
+
+/* A BARRIER reserved on a sink is committed at the next call on w. */
+static void sink_pending(struct fs_writer *w)
+{
+	if (w->bar_pending) {
+		w->bar_pending = 0;
+		sink_commit(w, fs_barrier_id((struct fs_hdr *)w->bar));
+	}
+}
+
+int64_t fs_writer_resumed(const struct fs_writer *w)
+{
+	return w->resumed;
+}
+
+int fs_writer_is_sink(const struct fs_writer *w)
+{
+	return w->sink != NULL;
+}
+
 struct fs_writer *fs_writer_open(const char *uri)
 {
 	struct fs_writer *w;
@@ -374,6 +575,8 @@ struct fs_writer *fs_writer_open(const char *uri)
 	w->claim = c;
 	w->own_fd = 1;
 	w->trunc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (w->trunc)
+		sink_open(w, st.st_size);
 	return w;
 }
 
@@ -466,6 +669,8 @@ static void drain(struct fs_writer *w)
 void fs_writer_flush(struct fs_writer *w)
 {
 	drain(w);
+	if (!exiting)
+		sink_pending(w);
 }
 
 int fs_writers_sync(void)
@@ -508,6 +713,18 @@ struct fs_hdr *fs_write_reserve(struct fs_writer *w, unsigned type,
 		refuse_tty(w);
 	if (size - 4 > FS_FRAME_MAX)
 		fs_bug("frame of %zu bytes is over the limit", size);
+	if (w->sink) {
+		sink_pending(w);
+		if (type == FS_T_BARRIER && size <= sizeof(w->bar)) {
+			h = (struct fs_hdr *)w->bar;
+			memset(h, 0, sizeof(w->bar));
+			h->len = size - 4;
+			h->type = type;
+			h->version = FS_FORMAT_VERSION;
+			w->bar_pending = 1;
+			return h;
+		}
+	}
 	h = (struct fs_hdr *)room(w, size);
 	memset(h, 0, size);
 	h->len = size - 4;
@@ -522,6 +739,13 @@ void fs_write_frame(struct fs_writer *w, const struct fs_hdr *h)
 {
 	size_t size = fs_frame_size(h);
 
+	if (w->sink) {
+		sink_pending(w);
+		if (h->type == FS_T_BARRIER) {
+			sink_commit(w, fs_barrier_id(h));
+			return;
+		}
+	}
 	if (w->tty)
 		refuse_tty(w);
 	memcpy(room(w, size), h, size);
@@ -536,6 +760,30 @@ void fs_write_frames(struct fs_writer *w, const void *p, size_t n)
 
 	if (w->tty && n)
 		refuse_tty(w);
+	if (w->sink) {		/* barriers split the run and commit */
+		size_t from = 0;
+
+		sink_pending(w);
+		while (off < n) {
+			const struct fs_hdr *f = (const void *)(c + off);
+			size_t size = fs_frame_size(f);
+
+			if (f->type == FS_T_BARRIER) {
+				fs_write_frames(w, c + from, off - from);
+				sink_commit(w, fs_barrier_id(f));
+				from = off + size;
+			}
+			off += size;
+		}
+		if (off != n)
+			fs_bug("fs_write_frames: %zu bytes are not whole "
+			       "frames", n);
+		c += from;
+		n -= from;
+		off = 0;
+		if (!n)
+			return;
+	}
 	while (off < n) {	/* count them; each must be whole */
 		uint32_t len;
 
@@ -545,7 +793,7 @@ void fs_write_frames(struct fs_writer *w, const void *p, size_t n)
 	}
 	if (off != n)
 		fs_bug("fs_write_frames: %zu bytes are not whole frames", n);
-	put_bytes(w, p, n);
+	put_bytes(w, c, n);
 }
 
 /* Copy p[0..n) into the buffer, or write it past the buffer. */
@@ -565,6 +813,7 @@ void fs_write_bytes(struct fs_writer *w, const void *p, size_t n)
 	if (w->k)
 		fs_die(FS_EXIT_USAGE, "cannot write text to '%s': a kafka:// "
 		       "output takes records", w->name);
+	sink_pending(w);
 	put_bytes(w, p, n);
 }
 
@@ -582,6 +831,7 @@ void fs_writer_close(struct fs_writer *w)
 	fs_kafka_close(w->k);
 	if (w->own_fd && close(w->fd) != 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot close '%s'", w->name);
+	free(w->sink);
 	free(w->buf);
 	free(w);
 }

@@ -81,6 +81,7 @@ struct cat {
 	enum fmt fmt;
 	char delim;
 	int header, epoch, control;
+	int resumed;		/* a checkpointed sink goes on: no header */
 	uint64_t limit;
 	const char *sel[MAXSEL];	/* --fields, in order */
 	uint8_t sel_found[MAXSEL];
@@ -775,8 +776,10 @@ static int put_record(struct cat *c, const struct plan *pl,
 		return bad_record(c, h, tn, "body shorter than its type");
 	if (pl->gen != c->last_gen) {
 		c->last_gen = pl->gen;
-		if (c->header && (c->fmt == F_CSV || c->fmt == F_TSV))
+		if (c->header && (c->fmt == F_CSV || c->fmt == F_TSV) &&
+		    !c->resumed)
 			ob_put(o, pl->header, pl->headerlen);
+		c->resumed = 0;
 	}
 	p = ob_room(o, pl->fixmax);
 	memcpy(p, pl->start, pl->startlen);
@@ -1149,6 +1152,10 @@ static int run(struct cat *c, struct fs_metrics *m)
 		if (rc < 0)
 			return fs_stop ? FS_EXIT_OK : FS_EXIT_DATA;
 		c->nin++;
+		if (h->type == FS_T_BARRIER && fs_writer_is_sink(c->w)) {
+			push_out(c);	/* commit what came before it */
+			fs_write_frame(c->w, h);
+		}
 		if (do_frame(c, h) < 0)
 			return FS_EXIT_DATA;
 		if (c->out.len >= OUT_PUSH)
@@ -1182,6 +1189,7 @@ int tool_main(int argc, char **argv)
 	init_schema_fields(c);
 	parse_args(c, &o, argc, argv);
 	c->w = fs_writer_open(o.out);
+	c->resumed = fs_writer_resumed(c->w) > 0;
 	if (o.follow && (c->r = follow_open(o.in, &fw, &tid)))
 		followed = 1;
 	if (!c->r)

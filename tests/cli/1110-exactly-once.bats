@@ -1,0 +1,153 @@
+#!/usr/bin/env bats
+# Aligned checkpoints of a file -> pipes -> file pipeline (finstream(7)
+# Checkpoints): the output equals what a run without checkpoints makes
+# (the input itself through fs-stat; fs-cat's CSV of the input), even
+# when stages are SIGKILLed at random moments and the pipeline is
+# restarted; the store is read back with sqlite3 (the independent
+# client): each complete checkpoint's sink length equals its source
+# position, since the stages between pass every data byte through.
+load helper
+
+# q SQL: one query on s.db.
+q() {
+	sqlite3 s.db "$1"
+}
+
+# pipe SINK...: source | stage | sink, each stage's pid in pid.N; the
+# exit statuses in st.
+pipe() {
+	rm -f pid.1 pid.2 pid.3
+	sh -c 'echo $$ >pid.1; exec fs-stat -q --state s.db --job j \
+		-i in.fsr --checkpoint-interval 5ms' 2>>err |
+	sh -c 'echo $$ >pid.2; exec fs-stat -q --state s.db --job j \
+		--stage mid' 2>>err |
+	sh -c 'echo $$ >pid.3; exec "$@"' sink "$@" 2>>err
+	echo "${PIPESTATUS[*]}" >st
+}
+
+# chaos MS SINK...: run the pipeline, SIGKILL a random stage at a random
+# moment in its first MS ms, restart it; 5 kills that land on a live stage, then a run to
+# the end, which must succeed in every stage.
+chaos() {
+	local kills=0 tries=0 bg n pid ms=$1
+	shift
+	while [ $kills -lt 5 ] && [ $tries -lt 60 ]; do
+		tries=$((tries + 1))
+		pipe "$@" &
+		bg=$!
+		for _ in $(seq 100); do
+			[ -s pid.1 ] && [ -s pid.2 ] && [ -s pid.3 ] && break
+			sleep 0.01
+		done
+		sleep "0.$(printf %03d $((RANDOM % ms)))"
+		n=$((RANDOM % 3 + 1))
+		pid=$(cat pid.$n)
+		if grep -q '^[^ ]* ([^)]*) [RSD]' /proc/"$pid"/stat \
+		    2>/dev/null && kill -KILL "$pid" 2>/dev/null; then
+			kills=$((kills + 1))
+		fi
+		wait $bg || true
+	done
+	echo "kills $kills in $tries runs" >&3
+	[ $kills -ge 5 ]
+	timeout 30 bash -c "$(declare -f pipe); pipe $*"
+	[ "$(cat st)" = "0 0 0" ]
+}
+
+@test "exactly-once: file -> fs-stat | fs-stat -> file: output is the input; checkpoints record positions and lengths" {
+	fs-gen -n 200000 --fixed-ingest -o in.fsr
+	run_t 20 bash -c 'fs-stat -q --state s.db --job j -i in.fsr \
+		--checkpoint-interval 2ms 2>/dev/null | fs-stat -q \
+		--state s.db --job j -o out.fsr 2>/dev/null'
+	assert_status 0
+	cmp in.fsr out.fsr
+	# every checkpoint complete, the last at the end of the input
+	[ "$(q "SELECT count(*) FROM checkpoints WHERE status <> 'complete'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM checkpoints")" -ge 1 ]
+	[ "$(q "SELECT length FROM sinks ORDER BY id DESC LIMIT 1")" = "$(stat -c %s in.fsr)" ]
+	[ "$(q "SELECT count(*) FROM positions p JOIN sinks s USING (job, id) WHERE p.position <> s.length")" = 0 ]
+	[ "$(q "SELECT DISTINCT source FROM positions")" = "$(realpath in.fsr)" ]
+	[ "$(q "SELECT DISTINCT sink FROM sinks")" = "$(realpath out.fsr)" ]
+	run_t 10 fs-checkpoint list --state s.db --job j
+	assert_status 0
+	assert_match "j +1 +complete"
+	# one tool reading and writing files is source and sink at once
+	run_t 20 fs-stat -q --state s2.db -i in.fsr -o one.fsr
+	assert_status 0
+	cmp in.fsr one.fsr
+	[ "$(sqlite3 s2.db "SELECT job || ' ' || length FROM sinks")" = "default $(stat -c %s in.fsr)" ]
+}
+
+@test "exactly-once: SIGKILL of random stages at random moments, restarts: byte-identical output" {
+	fs-gen -n 2000000 --fixed-ingest -o in.fsr
+	chaos 40 fs-stat -q --state s.db --job j -o out.fsr
+	cmp in.fsr out.fsr
+	[ "$(q "SELECT count(*) FROM positions p JOIN sinks s USING (job, id) JOIN checkpoints c USING (job, id) WHERE c.status = 'complete' AND p.position <> s.length")" = 0 ]
+	# restarted runs resumed: more than one run wrote a checkpoint
+	[ "$(q "SELECT count(*) FROM checkpoints WHERE status = 'complete'")" -gt 5 ]
+}
+
+@test "exactly-once: the same with fs-cat -f csv as a text sink" {
+	fs-gen -n 1000000 --fixed-ingest -o in.fsr
+	fs-cat -f csv -i in.fsr -o clean.csv
+	chaos 100 fs-cat -f csv --state s.db --job j -o out.csv
+	cmp clean.csv out.csv
+}
+
+@test "exactly-once: running a finished job again leaves its output as it was" {
+	fs-gen -n 100000 --fixed-ingest -o in.fsr
+	fs-cat -f csv -i in.fsr -o clean.csv
+	for i in 1 2 3; do
+		run_t 20 bash -c 'fs-stat -q --state s.db --job j -i in.fsr \
+			2>/dev/null | fs-stat -q --state s.db --job j \
+			-o out.fsr 2>/dev/null'
+		assert_status 0
+		cmp in.fsr out.fsr
+		run_t 20 bash -c 'fs-stat -q --state c.db --job j -i in.fsr \
+			2>/dev/null | fs-cat -f csv --state c.db --job j \
+			-o out.csv'
+		assert_status 0
+		cmp clean.csv out.csv
+	done
+	[ "$(q "SELECT count(*) FROM checkpoints WHERE status = 'complete'")" -ge 3 ]
+	[ "$(q "SELECT count(DISTINCT length) FROM sinks")" = 1 ]
+}
+
+@test "exactly-once: SIGTERM of the source drains, commits a final checkpoint and exits 0; a restart finishes the job" {
+	fs-gen -n 1000000 --fixed-ingest -o in.fsr
+	# the sink starts late, so the source is blocked on a full pipe
+	sh -c 'echo $$ >pid.1; exec fs-stat -q --state s.db --job j \
+		-i in.fsr --checkpoint-interval 1h' 2>/dev/null |
+		(sleep 1; exec fs-stat -q --state s.db --job j -o out.fsr \
+		 2>/dev/null) &
+	bg=$!
+	for _ in $(seq 100); do [ -s pid.1 ] && break; sleep 0.01; done
+	sleep 0.3
+	kill -TERM "$(cat pid.1)"
+	wait $bg
+	# one checkpoint: the final one, at a prefix of the input
+	[ "$(q "SELECT count(*) FROM checkpoints WHERE status = 'complete'")" = 1 ]
+	len=$(stat -c %s out.fsr)
+	[ "$len" -gt 0 ] && [ "$len" -lt "$(stat -c %s in.fsr)" ]
+	[ "$(q "SELECT length FROM sinks")" = "$len" ]
+	[ "$(q "SELECT position FROM positions")" = "$len" ]
+	cmp -n "$len" in.fsr out.fsr
+	run_t 20 bash -c 'fs-stat -q --state s.db --job j -i in.fsr \
+		2>/dev/null | fs-stat -q --state s.db --job j -o out.fsr \
+		2>/dev/null'
+	assert_status 0
+	cmp in.fsr out.fsr
+}
+
+@test "exactly-once: a sink whose committed output is gone, or a checkpoint without this input, is an error" {
+	fs-gen -n 1000 -o in.fsr
+	fs-stat -q --state s.db --job j -i in.fsr -o out.fsr 2>/dev/null
+	: >out.fsr
+	run_t 10 fs-stat -q --state s.db --job j -i in.fsr -o out.fsr
+	assert_status 1
+	assert_match "cannot resume '?out.fsr'?: it has 0 bytes"
+	cp in.fsr other.fsr
+	run_t 10 fs-stat -q --state s.db --job j -i other.fsr -o out2.fsr
+	assert_status 1
+	assert_match "no position for it"
+}
