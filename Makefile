@@ -109,7 +109,7 @@ all: $(BINS)
 $(B)/libfs.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
-$(B)/%.o: %.c libcommon/fs.h libcommon/banned.h $(wildcard tools/*/*.h)
+$(B)/%.o: %.c $(wildcard libcommon/*.h) $(wildcard tools/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
