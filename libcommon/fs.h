@@ -471,6 +471,12 @@ void fs_reader_close(struct fs_reader *r);
  * failed write or read elsewhere (see fs_writer_flush).
  */
 struct fs_writer *fs_writer_open(const char *uri);
+/*
+ * A side output (--late, --alerts): as fs_writer_open, but never the
+ * pipeline's checkpointed sink; with --state it is written at least once
+ * (a restart writes again what followed the last checkpoint).
+ */
+struct fs_writer *fs_writer_open_side(const char *uri);
 struct fs_writer *fs_writer_fd(int fd, const char *name);
 /*
  * Reserve a frame with room for body_len body bytes in the output buffer.

@@ -38,6 +38,7 @@ struct fs_reader {
 	char *src;		/* its name in the store, or NULL */
 	int64_t next_id;	/* the next barrier's checkpoint number */
 	int64_t due_ns;		/* fs_mono_ns() when the next one is due */
+	int bar_out;		/* a barrier was the last thing handed out */
 	int64_t last_ts;	/* ts_event of the last frame handed out */
 	int ended;		/* the final barrier went out */
 	uint64_t bar[6];	/* the barrier frame handed out */
@@ -376,9 +377,20 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		return read_frame(r, h, timeout_ms);
 	if (r->ended)
 		return 0;
-	if ((r->frames % CLOCK_EVERY) == 0 && fs_mono_ns() >= r->due_ns &&
-	    !r->failed)
+	if (r->bar_out) {
+		/*
+		 * The interval runs from when the tool is done with the
+		 * last barrier (its snapshot), and a frame comes between
+		 * two barriers: a snapshot slower than the interval does
+		 * not make the next barrier due at once, for ever.
+		 */
+		r->bar_out = 0;
+		r->due_ns = fs_mono_ns() + fs_pipeline_interval();
+	} else if ((r->frames % CLOCK_EVERY) == 0 &&
+		   fs_mono_ns() >= r->due_ns && !r->failed) {
+		r->bar_out = 1;
 		return barrier(r, h);
+	}
 	rc = src_stop ? 0 : read_frame(r, h, timeout_ms);
 	if (rc == 1)
 		r->last_ts = (*h)->ts_event;
@@ -539,7 +551,20 @@ int fs_writer_is_sink(const struct fs_writer *w)
 	return w->sink != NULL;
 }
 
+static struct fs_writer *writer_open(const char *uri, int side);
+
 struct fs_writer *fs_writer_open(const char *uri)
+{
+	return writer_open(uri, 0);
+}
+
+struct fs_writer *fs_writer_open_side(const char *uri)
+{
+	return writer_open(uri, 1);
+}
+
+/* A main output (side = 0) on a file with --state is the sink. */
+static struct fs_writer *writer_open(const char *uri, int side)
 {
 	struct fs_writer *w;
 	int fd;
@@ -575,7 +600,7 @@ struct fs_writer *fs_writer_open(const char *uri)
 	w->claim = c;
 	w->own_fd = 1;
 	w->trunc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	if (w->trunc)
+	if (w->trunc && !side)
 		sink_open(w, st.st_size);
 	return w;
 }

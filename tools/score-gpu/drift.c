@@ -21,6 +21,7 @@
 
 #include "fs.h"
 #include "score.h"
+#include "snapbuf.h"
 
 #define PSI_FLOOR 1e-4
 
@@ -249,4 +250,56 @@ void reservoir_free(struct reservoir *r)
 		return;
 	free(r->v);
 	free(r);
+}
+
+void drift_snap(const struct drift *d, struct sbuf *b)
+{
+	sb_u64(b, d->win);
+	sb_u64(b, d->pos);
+	sb_u64(b, d->filled);
+	sb_u32(b, (uint32_t)d->nbins);
+	for (int i = 0; i < d->nbins; i++)
+		sb_u64(b, d->count[i]);
+	sb_put(b, d->ring, d->filled < d->win ? d->filled : d->win);
+}
+
+int drift_unsnap(struct drift *d, struct srd *r)
+{
+	size_t n;
+
+	if (sr_u64(r) != d->win)
+		return sr_fail(r, "another --psi-window");
+	d->pos = sr_u64(r);
+	d->filled = sr_u64(r);
+	if (sr_u32(r) != (uint32_t)d->nbins)
+		return sr_fail(r, "another reference (bins)");
+	for (int i = 0; i < d->nbins; i++)
+		d->count[i] = sr_u64(r);
+	if (d->pos >= d->win && d->win)
+		return sr_fail(r, "bad drift window position");
+	n = d->filled < d->win ? d->filled : d->win;
+	sr_get(r, d->ring, n);
+	return r->bad ? -1 : 0;
+}
+
+void reservoir_snap(const struct reservoir *res, struct sbuf *b)
+{
+	sb_u64(b, res->cap);
+	sb_u64(b, res->n);
+	sb_u64(b, res->seen);
+	sb_u64(b, res->rng);
+	sb_put(b, res->v, sizeof(double) * res->n);
+}
+
+int reservoir_unsnap(struct reservoir *res, struct srd *r)
+{
+	if (sr_u64(r) != res->cap)
+		return sr_fail(r, "another reservoir size");
+	res->n = sr_u64(r);
+	res->seen = sr_u64(r);
+	res->rng = sr_u64(r);
+	if (res->n > res->cap)
+		return sr_fail(r, "bad reservoir size");
+	sr_get(r, res->v, sizeof(double) * res->n);
+	return r->bad ? -1 : 0;
 }

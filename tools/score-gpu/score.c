@@ -22,6 +22,7 @@
 
 #include "fs.h"
 #include "score.h"
+#include "snapbuf.h"
 #ifdef FS_HAVE_CUDA
 #include "score_cuda.h"
 #endif
@@ -83,6 +84,7 @@ struct schema_map {
 	uint32_t id;
 	unsigned ncols;
 	int32_t *map;		/* model feature -> column, -1 missing */
+	char *frame;		/* the SCHEMA frame, for snapshots */
 };
 
 struct scorer {
@@ -791,6 +793,35 @@ static void map_schema(struct scorer *s, struct schema_map *sm,
 
 static void passthrough(struct scorer *s, const struct fs_hdr *h);
 
+/* One saved SCHEMA frame (length 0: an unused slot) mapped again. */
+static void unsnap_schema(struct scorer *s, struct schema_map *sm,
+			  struct srd *r)
+{
+	uint32_t n = sr_u32(r);
+	char why[128];
+	struct fs_schema *sc;
+	struct fs_hdr *h;
+
+	if (!n || r->bad)
+		return;
+	if (n < FS_HDR_SIZE || n > r->n - r->off) {
+		sr_fail(r, "bad SCHEMA frame");
+		return;
+	}
+	h = fs_xmalloc(n);
+	sr_get(r, h, n);
+	if (fs_frame_size(h) != n || !(sc = fs_schema_decode(h, why,
+							     sizeof(why)))) {
+		free(h);
+		sr_fail(r, "bad SCHEMA frame");
+		return;
+	}
+	map_schema(s, sm, sc);
+	fs_schema_free(sc);
+	free(sm->frame);
+	sm->frame = (char *)h;
+}
+
 static void on_schema(struct scorer *s, const struct fs_hdr *h)
 {
 	char why[128];
@@ -819,7 +850,111 @@ static void on_schema(struct scorer *s, const struct fs_hdr *h)
 	}
 	map_schema(s, sm, sc);
 	fs_schema_free(sc);
+	free(sm->frame);
+	sm->frame = fs_xmalloc(fs_frame_size(h));
+	memcpy(sm->frame, h, fs_frame_size(h));
 	fs_write_frame(s->w, h);
+}
+
+/* ---- checkpoints: the state that later output depends on ---- */
+#define SNAP_MAGIC "FSSCO1"
+#define SNAP_VERSION 1
+
+/*
+ * At a BARRIER under --state: score what came before it, then save the
+ * FEATURES schemas seen, the PSI window and alert state, the reference
+ * reservoir; the barrier then goes on.
+ */
+static void snap_put(struct scorer *s, uint64_t id)
+{
+	struct sbuf b = { 0 };
+	size_t at;
+
+	drain(s);
+	sb_head(&b, SNAP_MAGIC, SNAP_VERSION);
+	at = sb_sect(&b, "CTX ");
+	sb_u64(&b, s->m->id);
+	sb_u32(&b, (uint32_t)s->next_sch);
+	sb_u8(&b, (uint8_t)s->psi_alerted);
+	sb_u8(&b, (uint8_t)s->class_schema_out);
+	sb_f64(&b, s->psi);
+	sb_u64(&b, s->n_rows);
+	sb_u64(&b, s->n_alerts);
+	sb_end(&b, at);
+	at = sb_sect(&b, "SCHM");
+	for (int i = 0; i < MAX_SCHEMAS; i++) {
+		const struct schema_map *sm = &s->sch[i];
+		uint32_t n = sm->used ? (uint32_t)fs_frame_size(
+			(const struct fs_hdr *)sm->frame) : 0;
+
+		sb_u32(&b, n);
+		sb_put(&b, sm->frame, n);
+	}
+	sb_end(&b, at);
+	at = sb_sect(&b, "DRFT");
+	sb_u8(&b, s->drift != NULL);
+	if (s->drift)
+		drift_snap(s->drift, &b);
+	sb_u8(&b, s->res != NULL);
+	if (s->res)
+		reservoir_snap(s->res, &b);
+	sb_end(&b, at);
+	sb_seal(&b);
+	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
+			     0, b.p, b.n);
+	free(b.p);
+}
+
+/* A snapshot that cannot be used: exit 3 naming the stage and why. */
+static _Noreturn void bad_snap(int64_t id, const char *why)
+{
+	fs_die(FS_EXIT_DATA, "bad snapshot of stage '%s' for checkpoint "
+	       "%lld: %s", fs_stage_name(), (long long)id, why);
+}
+
+/* Put the state of the restored checkpoint back, if there is one. */
+static void snap_restore(struct scorer *s)
+{
+	struct fs_ckpt *st = fs_pipeline_ckpt();
+	int64_t id = st ? fs_pipeline_restored() : 0;
+	struct srd r;
+	size_t n;
+	void *p;
+
+	if (id <= 0)
+		return;
+	if (!(p = fs_ckpt_get_snapshot(st, id, fs_stage_name(), 0, &n)))
+		fs_die(FS_EXIT_FAIL, "checkpoint %lld of job '%s' has no "
+		       "snapshot of stage '%s' (another --stage name?)",
+		       (long long)id, fs_ckpt_job(st), fs_stage_name());
+	if (sr_open(&r, p, n, SNAP_MAGIC, SNAP_VERSION) == 0) {
+		sr_sect(&r, "CTX ");
+		if (sr_u64(&r) != s->m->id)
+			sr_fail(&r, "made with another model");
+		s->next_sch = (int)(sr_u32(&r) % MAX_SCHEMAS);
+		s->psi_alerted = sr_u8(&r);
+		s->class_schema_out = sr_u8(&r);
+		s->psi = sr_f64(&r);
+		s->n_rows = sr_u64(&r);
+		s->n_alerts = sr_u64(&r);
+		sr_sect(&r, "SCHM");
+		for (int i = 0; i < MAX_SCHEMAS && !r.bad; i++)
+			unsnap_schema(s, &s->sch[i], &r);
+		sr_sect(&r, "DRFT");
+		if (sr_u8(&r) != (s->drift != NULL))
+			sr_fail(&r, "--reference given in one run only");
+		else if (s->drift)
+			drift_unsnap(s->drift, &r);
+		if (!r.bad && sr_u8(&r) != (s->res != NULL))
+			sr_fail(&r, "--save-reference given in one run only");
+		else if (!r.bad && s->res)
+			reservoir_unsnap(s->res, &r);
+		if (!r.bad && r.off != r.n)
+			sr_fail(&r, "bytes after the last section");
+	}
+	free(p);
+	if (r.bad)
+		bad_snap(id, r.why);
 }
 
 /* Queue a record that is not scored at its place in the stream. */
@@ -893,12 +1028,16 @@ static void on_record(struct scorer *s, const struct fs_hdr *h)
 	/* the reader has consumed h: its start is one frame back */
 	s->frame_no = fs_reader_frames(s->r);
 	s->frame_off = fs_reader_offset(s->r) - fs_frame_size(h);
-	if (h->type == FS_T_FEATURES)
+	if (h->type == FS_T_FEATURES) {
 		on_features(s, h);
-	else if (h->type == FS_T_SCHEMA)
+	} else if (h->type == FS_T_SCHEMA) {
 		on_schema(s, h);
-	else
+	} else if (h->type == FS_T_BARRIER && fs_pipeline_ckpt()) {
+		snap_put(s, fs_barrier_id(h));	/* after what came before */
+		fs_write_frame(s->w, h);
+	} else {
 		passthrough(s, h);
+	}
 }
 
 /*
@@ -996,7 +1135,7 @@ static void setup(struct scorer *s)
 	s->r = fs_reader_open(s->o.in);
 	s->w = fs_writer_open(s->o.out);
 	if (s->o.alerts)
-		s->aw = fs_writer_open(s->o.alerts);
+		s->aw = fs_writer_open_side(s->o.alerts);
 	fs_reader_flush_on_block(s->r, s->w);
 	if (s->o.save_ref)	/* written at the end: refuse a clash now */
 		fs_check_output_path(s->o.save_ref);
@@ -1043,8 +1182,10 @@ static void teardown(struct scorer *s)
 		fs_die_errno(FS_EXIT_FAIL, "cannot write '%s'", s->o.save_ref);
 	fs_reader_close(s->r);
 	pool_free(s->pool);
-	for (int i = 0; i < MAX_SCHEMAS; i++)
+	for (int i = 0; i < MAX_SCHEMAS; i++) {
 		free(s->sch[i].map);
+		free(s->sch[i].frame);
+	}
 	for (int i = 0; s->o.explain && i < s->o.threads; i++) {
 		free(s->phi[i]);
 		shap_work_free(s->sw[i]);
@@ -1068,7 +1209,9 @@ int tool_main(int argc, char **argv)
 	int rc;
 
 	parse_args(&s.o, argc, argv);
+	(void)fs_pipeline_restored();	/* read before any barrier of ours */
 	setup(&s);
+	snap_restore(&s);
 	s.t0 = fs_mono_ns();
 	rc = run(&s);
 	teardown(&s);

@@ -290,5 +290,15 @@ void reservoir_add(struct reservoir *r, double v);
 /* Write deciles and bin fractions of the sample; -1 on error (errno). */
 int reservoir_save(const struct reservoir *r, const char *path, int nbins);
 void reservoir_free(struct reservoir *r);
+/*
+ * Checkpoint snapshots (snapbuf.h): the drift window and the reservoir
+ * into b, and back; an unsnap that fails says why in r (-1).
+ */
+struct sbuf;
+struct srd;
+void drift_snap(const struct drift *d, struct sbuf *b);
+int drift_unsnap(struct drift *d, struct srd *r);
+void reservoir_snap(const struct reservoir *res, struct sbuf *b);
+int reservoir_unsnap(struct reservoir *res, struct srd *r);
 
 #endif

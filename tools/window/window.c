@@ -874,7 +874,7 @@ int tool_main(int argc, char **argv)
 	c.w = fs_writer_open(c.o.out);
 	fs_reader_flush_on_block(c.r, c.w);	/* results leave when idle */
 	if (c.o.late)
-		c.late_w = fs_writer_open(c.o.late);
+		c.late_w = fs_writer_open_side(c.o.late);
 	fs_reader_flush_on_block(c.r, c.w);
 	c.m = fs_metrics_open(c.o.metrics);
 	rc = c.o.features ? run_features(&c) : run_windows(&c);
