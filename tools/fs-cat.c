@@ -126,6 +126,7 @@ static void usage(FILE *f)
 "  -h, --help          print this help and exit\n"
 "      --version       print the version and exit\n");
 	fs_kafka_usage(f, 1);
+	fs_pipeline_usage(f);
 }
 
 /* ---- output buffer ---- */

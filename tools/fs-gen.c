@@ -1002,6 +1002,7 @@ static void usage(FILE *f)
 "  -h, --help           show this help\n"
 "  --version            show the version\n");
 	fs_kafka_usage(f, 0);
+	fs_pipeline_usage(f);
 }
 
 /* A count with an optional k, M or G suffix (1000s): "20M", "1.5k". */

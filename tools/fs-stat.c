@@ -59,6 +59,7 @@ static void usage(FILE *f)
 "  -h, --help            print this help and exit\n"
 "      --version         print the version and exit\n");
 	fs_kafka_usage(f, 1);
+	fs_pipeline_usage(f);
 }
 
 /* A duration for people: "850ns", "12.3us", "1.2ms", "3.2s", "1.5h". */

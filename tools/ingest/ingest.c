@@ -233,6 +233,7 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 		case 'h':
 			fputs(usage_text, stdout);
 			fs_kafka_usage(stdout, 0);
+			fs_pipeline_usage(stdout);
 			exit(FS_EXIT_OK);
 		case 'H': g->no_header = 1; break;
 		case 'i': *in = optarg; break;

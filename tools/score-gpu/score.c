@@ -151,6 +151,7 @@ static void usage(FILE *fp)
 "  -h, --help              this help\n"
 "      --version           version, libraries, CUDA device\n");
 	fs_kafka_usage(fp, 1);
+	fs_pipeline_usage(fp);
 }
 
 static void print_version(void)

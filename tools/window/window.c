@@ -60,6 +60,7 @@ static void usage(FILE *f)
 "      --tumble SIZE      fixed windows of SIZE\n"
 "      --version          print the version and exit\n", feat_set_list());
 	fs_kafka_usage(f, 1);
+	fs_pipeline_usage(f);
 }
 
 enum {
