@@ -47,6 +47,11 @@ chaos() {
 			kills=$((kills + 1))
 		fi
 		wait $bg || true
+		# the job ran to its end before 5 kills: start it afresh
+		if [ $kills -lt 5 ] && [ "$(cat st)" = "0 0 0" ]; then
+			rm -f s.db s.db-wal s.db-shm out.fsr out.csv
+			kills=0
+		fi
 	done
 	echo "kills $kills in $tries runs" >&3
 	[ $kills -ge 5 ]
@@ -90,7 +95,7 @@ chaos() {
 @test "exactly-once: the same with fs-cat -f csv as a text sink" {
 	fs-gen -n 1000000 --fixed-ingest -o in.fsr
 	fs-cat -f csv -i in.fsr -o clean.csv
-	chaos 100 fs-cat -f csv --state s.db --job j -o out.csv
+	chaos 40 fs-cat -f csv --state s.db --job j -o out.csv
 	cmp clean.csv out.csv
 }
 

@@ -33,13 +33,18 @@ fraud() {
 			[ -s pid.1 ] && [ -s pid.2 ] && break
 			sleep 0.01
 		done
-		sleep "0.$(printf %03d $((RANDOM % 900)))"
+		sleep "0.$(printf %03d $((RANDOM % 400)))"
 		pid=$(cat pid.$((RANDOM % 2 + 1)))
 		if grep -q '^[^ ]* ([^)]*) [RSD]' /proc/"$pid"/stat \
 		    2>/dev/null && kill -KILL "$pid" 2>/dev/null; then
 			kills=$((kills + 1))
 		fi
 		wait $bg || true
+		# the job ran to its end before 5 kills: start it afresh
+		if [ $kills -lt 5 ] && [ "$(cat st)" = "0 0" ]; then
+			rm -f s.db s.db-wal s.db-shm out.fsr
+			kills=0
+		fi
 	done
 	echo "# kills $kills in $tries runs" >&3
 	[ $kills -ge 5 ]
