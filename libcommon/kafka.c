@@ -54,6 +54,8 @@ struct fs_kafka {
 	int output;
 	char *brokers, *topic, *group;
 	int32_t partition;	/* -1: all (by key when producing) */
+	int32_t *psel;		/* input partition=SET: the partitions */
+	int npsel;		/* their number; 0: one (partition) or all */
 	int64_t start;		/* RD_KAFKA_OFFSET_* or an offset */
 	int64_t start_time;	/* offset=@TIME, ns; or INT64_MIN */
 	char uri[256];
@@ -204,11 +206,78 @@ static void parse_offset(struct fs_kafka *k, const char *v)
 			       "an offset or @TIME", v, k->uri);
 }
 
+/*
+ * partition=P for an output; P, or a set such as 0-3,6 for an input
+ * (exactly-once scale-out assigns each instance a static set).  The set
+ * is kept in ascending order without repeats.
+ */
+static void parse_partitions(struct fs_kafka *k, const char *v)
+{
+	char *s = fs_xstrdup(v), *tok, *save = NULL;
+	int64_t a, b;
+
+	k->npsel = 0;
+	for (tok = strtok_r(s, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+
+		if (dash)
+			*dash = 0;
+		if (fs_parse_i64(tok, (size_t)-1, 0, INT32_MAX, &a) < 0 ||
+		    (dash && fs_parse_i64(dash + 1, (size_t)-1, a, a + 65535,
+					  &b) < 0)) {
+			free(s);
+			fs_usage_error("bad partition '%s' in '%s': want %s",
+				       v, k->uri, k->output ? "a number from 0"
+				       : "numbers from 0 and ranges such as "
+				       "0-3,6");
+		}
+		if (!dash)
+			b = a;
+		for (int64_t i = a; i <= b; i++) {
+			int j = k->npsel;
+
+			while (j > 0 && k->psel[j - 1] > i)
+				j--;
+			if (j > 0 && k->psel[j - 1] == i)
+				continue;
+			k->psel = fs_xrealloc(k->psel, (size_t)(k->npsel + 1) *
+					      sizeof(*k->psel));
+			memmove(k->psel + j + 1, k->psel + j,
+				(size_t)(k->npsel - j) * sizeof(*k->psel));
+			k->psel[j] = (int32_t)i;
+			k->npsel++;
+		}
+	}
+	free(s);
+	if (k->npsel == 0 || (k->output && k->npsel > 1))
+		fs_usage_error("bad partition '%s' in '%s': want %s", v, k->uri,
+			       k->output ? "one partition for an output" :
+			       "numbers from 0 and ranges such as 0-3,6");
+	k->partition = k->npsel == 1 ? k->psel[0] : -2;
+	if (k->npsel == 1) {
+		free(k->psel);
+		k->psel = NULL;
+		k->npsel = 0;
+	}
+}
+
+/* Whether an input reads partition i of a topic of n. */
+static int selected(const struct fs_kafka *k, int32_t i)
+{
+	if (k->npsel) {
+		for (int j = 0; j < k->npsel; j++)
+			if (k->psel[j] == i)
+				return 1;
+		return 0;
+	}
+	return k->partition < 0 || k->partition == i;
+}
+
 /* One name=value of the query. */
 static void parse_param(struct fs_kafka *k, char *p)
 {
 	char *v = strchr(p, '=');
-	int64_t n;
 
 	if (!v || !v[1])
 		fs_usage_error("bad parameter '%s' in '%s': want NAME=VALUE",
@@ -218,10 +287,7 @@ static void parse_param(struct fs_kafka *k, char *p)
 		free(k->group);
 		k->group = fs_xstrdup(v);
 	} else if (strcmp(p, "partition") == 0) {
-		if (fs_parse_i64(v, (size_t)-1, 0, INT32_MAX, &n) < 0)
-			fs_usage_error("bad partition '%s' in '%s': want a "
-				       "number from 0", v, k->uri);
-		k->partition = (int32_t)n;
+		parse_partitions(k, v);
 	} else if (strcmp(p, "offset") == 0 && !k->output) {
 		parse_offset(k, v);
 	} else {
@@ -265,7 +331,7 @@ static void parse_uri(struct fs_kafka *k, const char *uri)
 		parse_param(k, p);
 	}
 	free(s);
-	if (k->group && (k->partition >= 0 || k->start_time != INT64_MIN ||
+	if (k->group && (k->partition != -1 || k->start_time != INT64_MIN ||
 			 k->start >= 0))
 		fs_usage_error("bad Kafka URI '%s': group= takes offset="
 			       "beginning or end only, and no partition=",
@@ -585,17 +651,19 @@ static void times_to_offsets(struct fs_kafka *k,
 							 partition, ms);
 }
 
-/* Without a group: assign every partition (or partition=P). */
+/* Without a group: assign every partition (or partition=SET). */
 static void assign_all(struct fs_kafka *k, int32_t n)
 {
 	rd_kafka_topic_partition_list_t *l =
 		rd_kafka_topic_partition_list_new(n);
 
-	if (k->partition >= n)
+	int32_t top = k->npsel ? k->psel[k->npsel - 1] : k->partition;
+
+	if (top >= n)
 		fs_die(FS_EXIT_USAGE, "bad partition %d in '%s': topic '%s' "
-		       "has %d", (int)k->partition, k->uri, k->topic, (int)n);
+		       "has %d", (int)top, k->uri, k->topic, (int)n);
 	for (int32_t i = 0; i < n; i++)
-		if (k->partition < 0 || k->partition == i)
+		if (selected(k, i))
 			rd_kafka_topic_partition_list_add(l, k->topic, i)
 				->offset = k->start;
 	if (k->start_time != INT64_MIN)
@@ -886,6 +954,7 @@ void fs_kafka_close(struct fs_kafka *k)
 	free(k->brokers);
 	free(k->topic);
 	free(k->group);
+	free(k->psel);
 	free(k);
 }
 
