@@ -106,6 +106,7 @@ enum {
 	FS_T_WATERMARK = 0x100,
 	FS_T_BARRIER = 0x101,
 	FS_T_SCHEMA = 0x102,
+	FS_T_COMMIT = 0x103,
 };
 
 /* Flags. */
@@ -243,6 +244,20 @@ struct fs_dyn {
 /* BARRIER body. */
 struct fs_barrier {
 	uint64_t checkpoint;
+};
+
+/*
+ * COMMIT body: the marker a transactional Kafka sink writes to each
+ * partition inside the transaction of a checkpoint (finstream(7)
+ * Checkpoints), then sink, its transactional.id, NUL-terminated, then
+ * the sources' positions as text lines "SOURCE PARTITION POSITION",
+ * NUL-padded to 8.  Kafka inputs skip these.
+ */
+struct fs_commit {
+	uint64_t checkpoint;
+	uint64_t generation;	/* the sink instance's start, ns */
+	uint64_t txn_seq;	/* its transactions, from 1 */
+	char sink[];
 };
 
 /*
@@ -544,7 +559,27 @@ void fs_kafka_usage(FILE *f, int input);
 struct fs_kafka;
 int fs_is_kafka(const char *uri);
 struct fs_kafka *fs_kafka_reader(const char *uri);
-struct fs_kafka *fs_kafka_writer(const char *uri);
+/*
+ * sink: the pipeline's main output; with --state it is then the
+ * checkpointed, transactional sink (one transaction per checkpoint,
+ * finstream(7) Checkpoints).
+ */
+struct fs_kafka *fs_kafka_writer(const char *uri, int sink);
+/*
+ * A checkpointed source (an input with --state): its name in the store
+ * ("kafka:TOPIC"), or NULL; fs_kafka_put_positions records the next
+ * offset of each assigned partition as its position for checkpoint id
+ * (and, in a group, commits those of the latest complete checkpoint).
+ */
+const char *fs_kafka_source_name(const struct fs_kafka *k);
+void fs_kafka_put_positions(struct fs_kafka *k, int64_t id);
+/*
+ * A transactional sink: its name in the store (its transactional.id),
+ * or NULL; fs_kafka_commit commits the output up to BARRIER id (with a
+ * COMMIT marker in each partition) and completes checkpoint id.
+ */
+const char *fs_kafka_sink_name(const struct fs_kafka *k);
+void fs_kafka_commit(struct fs_kafka *k, int64_t id);
 /* As fs_read_timed; flush_w is flushed before the first wait. */
 int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 		  int timeout_ms, struct fs_writer *flush_w);
@@ -798,6 +833,12 @@ struct fs_ckpt *fs_pipeline_ckpt(void);
  * stage restores its snapshot of this checkpoint.
  */
 int64_t fs_pipeline_restored(void);
+/*
+ * The sink's last step of checkpoint id: mark it complete, then prune
+ * the store to the 3 newest complete checkpoints (fs-checkpoint export
+ * keeps one for longer).
+ */
+void fs_pipeline_complete(int64_t id);
 /* The checkpoint number of a BARRIER frame (its u64 body). */
 uint64_t fs_barrier_id(const struct fs_hdr *h);
 /* The --stage name, or the program name ("fs-window"). */

@@ -191,6 +191,11 @@ struct fs_reader *fs_reader_open(const char *uri)
 		r->claim = -1;
 		r->k = fs_kafka_reader(uri);
 		snprintf(r->name, sizeof(r->name), "%s", uri);
+		if (fs_kafka_source_name(r->k)) {	/* with --state */
+			r->src = fs_xstrdup(fs_kafka_source_name(r->k));
+			r->next_id = fs_pipeline_restored() + 1;
+			r->due_ns = fs_mono_ns() + fs_pipeline_interval();
+		}
 		return r;
 	}
 	fd = open(uri, O_RDONLY | O_CLOEXEC);
@@ -350,8 +355,11 @@ static int barrier(struct fs_reader *r, const struct fs_hdr **h)
 	struct fs_hdr *b = (struct fs_hdr *)r->bar;
 	uint64_t id = (uint64_t)r->next_id++;
 
-	fs_ckpt_put_position(fs_pipeline_ckpt(), (int64_t)id, r->src, 0,
-			     (int64_t)(r->base + r->pos));
+	if (r->k)
+		fs_kafka_put_positions(r->k, (int64_t)id);
+	else
+		fs_ckpt_put_position(fs_pipeline_ckpt(), (int64_t)id, r->src,
+				     0, (int64_t)(r->base + r->pos));
 	memset(r->bar, 0, sizeof(r->bar));
 	b->len = sizeof(r->bar) - 4;
 	b->type = FS_T_BARRIER;
@@ -367,6 +375,34 @@ static int barrier(struct fs_reader *r, const struct fs_hdr **h)
 
 static int read_frame(struct fs_reader *r, const struct fs_hdr **h,
 		      int timeout_ms);
+
+/*
+ * A checkpointed Kafka source waits for records no longer than until
+ * its next barrier is due: a quiet topic still checkpoints.  As
+ * read_frame, or 3 when the barrier is due first.
+ */
+static int kafka_source_read(struct fs_reader *r, const struct fs_hdr **h,
+			     int timeout_ms)
+{
+	int64_t end = timeout_ms < 0 ? INT64_MAX :
+		      fs_mono_ns() + (int64_t)timeout_ms * 1000000;
+
+	for (;;) {
+		int64_t now = fs_mono_ns(), until = r->due_ns < end ?
+						   r->due_ns : end;
+		int64_t ms = until > now ? (until - now + 999999) / 1000000
+					 : 0;
+		int rc;
+
+		if (now >= r->due_ns && !r->failed) {
+			r->bar_out = 1;
+			return 3;
+		}
+		rc = read_frame(r, h, ms > INT32_MAX ? INT32_MAX : (int)ms);
+		if (rc != -2 || fs_mono_ns() >= end)
+			return rc;
+	}
+}
 
 int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		  int timeout_ms)
@@ -391,7 +427,12 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		r->bar_out = 1;
 		return barrier(r, h);
 	}
-	rc = src_stop ? 0 : read_frame(r, h, timeout_ms);
+	if (r->k)
+		rc = kafka_source_read(r, h, timeout_ms);
+	else
+		rc = src_stop ? 0 : read_frame(r, h, timeout_ms);
+	if (rc == 3)
+		return barrier(r, h);
 	if (rc == 1)
 		r->last_ts = (*h)->ts_event;
 	if (rc == 0) {		/* the end, or SIGINT/SIGTERM: commit all */
@@ -523,13 +564,17 @@ static void sink_commit(struct fs_writer *w, uint64_t id)
 	drain(w);
 	if (w->dead)
 		return;
+	if (w->k) {
+		fs_kafka_commit(w->k, (int64_t)id);
+		return;
+	}
 	if (fdatasync(w->fd) != 0)
 		write_failed(w, errno);
 	len = lseek(w->fd, 0, SEEK_CUR);
 	if (len < 0)
 		write_failed(w, errno);
 	fs_ckpt_put_sink(c, (int64_t)id, w->sink, len);
-	fs_ckpt_complete(c, (int64_t)id);
+	fs_pipeline_complete((int64_t)id);
 }
 
 /* A BARRIER reserved on a sink is committed at the next call on w. */
@@ -580,10 +625,12 @@ static struct fs_writer *writer_open(const char *uri, int side)
 		return w;
 	}
 	if (fs_is_kafka(uri)) {
-		struct fs_kafka *k = fs_kafka_writer(uri);
+		struct fs_kafka *k = fs_kafka_writer(uri, !side);
 
 		w = fs_writer_fd(-1, uri);
 		w->k = k;
+		if (fs_kafka_sink_name(k))
+			w->sink = fs_xstrdup(fs_kafka_sink_name(k));
 		return w;
 	}
 	/* No O_TRUNC: a clash with an input is found before data is lost */

@@ -20,6 +20,7 @@
  * for the next one and every open writer was flushed (delivered).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <stdlib.h>
@@ -68,8 +69,16 @@ struct fs_kafka {
 	int64_t next_commit;
 	int assigned;		/* partitions assigned now */
 	int last_read_err;	/* the last error said, not to repeat it */
+	char *src;		/* a checkpointed source's name in the store */
 	/* producer */
 	int32_t nparts_out;	/* partitions of the topic, for control */
+	/* the pipeline's transactional sink (--state; finstream(7)) */
+	int txn;		/* transactional: one transaction a checkpoint */
+	char *txn_id;		/* transactional.id, the sink's name */
+	uint64_t gen;		/* this instance's generation (start, ns) */
+	uint64_t txn_seq;	/* its transactions, from 1 */
+	int64_t skip_to;	/* > 0: output up to this barrier is in */
+	char hdr[48];		/* fs-checkpoint header value "GEN.SEQ" */
 	int dr_failed;
 	char dr_err[256];
 	char last_err[256];
@@ -396,6 +405,19 @@ static void conf_set(rd_kafka_conf_t *c, const char *name,
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		      rd_kafka_topic_partition_list_t *parts, void *opaque);
 
+/*
+ * A transactional sink's transaction.timeout.ms (and message.timeout.ms,
+ * which must not exceed it): above the checkpoint interval, whose
+ * records one transaction holds, with a minute to spare, and at most 15
+ * minutes, the brokers' usual transaction.max.timeout.ms.
+ */
+static long long txn_timeout_ms(void)
+{
+	long long ms = fs_pipeline_interval() / 1000000 * 2 + 60000;
+
+	return ms > 900000 ? 900000 : ms;
+}
+
 /* The configuration: ours for throughput, then -F and -X in order. */
 static rd_kafka_conf_t *make_conf(struct fs_kafka *k)
 {
@@ -415,6 +437,14 @@ static rd_kafka_conf_t *make_conf(struct fs_kafka *k)
 		conf_set(c, "queue.buffering.max.messages", "1000000");
 		conf_set(c, "compression.codec", "lz4");
 		rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+		if (k->txn) {
+			char ms[32];
+
+			conf_set(c, "transactional.id", k->txn_id);
+			snprintf(ms, sizeof(ms), "%lld", txn_timeout_ms());
+			conf_set(c, "transaction.timeout.ms", ms);
+			conf_set(c, "message.timeout.ms", ms);
+		}
 	} else {
 		conf_set(c, "enable.partition.eof", "true");
 		conf_set(c, "enable.auto.commit", "false");
@@ -488,14 +518,19 @@ static int32_t connect_topic(struct fs_kafka *k)
 	       k->topic, k->brokers, rd_kafka_err2str(err));
 }
 
-static struct fs_kafka *kafka_new(const char *uri, int output)
+static void set_txn_id(struct fs_kafka *k);
+
+static struct fs_kafka *kafka_new(const char *uri, int output, int txn)
 {
 	struct fs_kafka *k = fs_xcalloc(1, sizeof(*k));
 	char err[512];
 	rd_kafka_conf_t *c;
 
 	k->output = output;
+	k->txn = txn;
 	parse_uri(k, uri);
+	if (txn)
+		set_txn_id(k);
 	c = make_conf(k);
 	k->rk = rd_kafka_new(output ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER,
 			     c, err, sizeof(err));
@@ -530,7 +565,7 @@ static void commit(struct fs_kafka *k, int sync)
 	rd_kafka_resp_err_t err;
 
 	k->next_commit = fs_mono_ns() + COMMIT_PERIOD;
-	if (!k->group)
+	if (!k->group || k->src)	/* a source commits checkpoints */
 		return;
 	l = rd_kafka_topic_partition_list_new(k->npart ? k->npart : 1);
 	for (int32_t i = 0; i < k->npart; i++)
@@ -560,6 +595,77 @@ static void note_assign(struct fs_kafka *k,
 	}
 }
 
+/*
+ * A checkpointed source's start in each partition of l: the position
+ * the restored checkpoint recorded, else a concrete offset for where
+ * the URI (or, in a group, the committed offset) says to start, so
+ * that every barrier can record a position for every partition, read
+ * from or not.  Sets each partition's next offset.
+ */
+static void source_starts(struct fs_kafka *k,
+			  rd_kafka_topic_partition_list_t *l)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+	int64_t n = fs_pipeline_restored(), pos, lo, hi;
+	int ms = (int)(opt.connect_ns / 1000000);
+
+	if (k->group && rd_kafka_committed(k->rk, l, ms))
+		for (int i = 0; i < l->cnt; i++)
+			l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+	for (int i = 0; i < l->cnt; i++) {
+		rd_kafka_topic_partition_t *e = &l->elems[i];
+		int64_t start = e->offset;
+
+		if (n > 0 && fs_ckpt_get_position(c, n, k->src, e->partition,
+						  &pos) == 0)
+			start = pos;
+		else if (start < 0) {
+			rd_kafka_resp_err_t err =
+				rd_kafka_query_watermark_offsets(
+					k->rk, k->topic, e->partition, &lo, &hi,
+					ms);
+
+			if (err)
+				fs_die(FS_EXIT_UNAVAIL, "cannot read the offsets "
+				       "of partition %d of '%s': %s",
+				       (int)e->partition, k->uri,
+				       rd_kafka_err2str(err));
+			start = (start == RD_KAFKA_OFFSET_END ||
+				 (start != RD_KAFKA_OFFSET_BEGINNING &&
+				  k->start == RD_KAFKA_OFFSET_END)) ? hi : lo;
+		}
+		e->offset = start;
+		part_at(k, e->partition)->next = start;
+	}
+}
+
+const char *fs_kafka_source_name(const struct fs_kafka *k)
+{
+	return k->src;
+}
+
+void fs_kafka_put_positions(struct fs_kafka *k, int64_t id)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+	int64_t done = fs_ckpt_latest(c), pos;
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(k->npart ? k->npart : 1);
+
+	for (int32_t i = 0; i < k->npart; i++) {
+		if (!k->part[i].assigned || k->part[i].next < 0)
+			continue;
+		fs_ckpt_put_position(c, id, k->src, i, k->part[i].next);
+		/* the group's offsets follow the complete checkpoints */
+		if (k->group && done > 0 &&
+		    fs_ckpt_get_position(c, done, k->src, i, &pos) == 0)
+			rd_kafka_topic_partition_list_add(l, k->topic, i)
+				->offset = pos;
+	}
+	if (l->cnt)
+		(void)rd_kafka_commit(k->rk, l, 1);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Group rebalance: commit before letting partitions go. */
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		      rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -568,6 +674,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		note_assign(k, parts, 1);
+		if (k->src)
+			source_starts(k, parts);
 		rd_kafka_assign(rk, parts);
 		return;
 	}
@@ -669,16 +777,25 @@ static void assign_all(struct fs_kafka *k, int32_t n)
 	if (k->start_time != INT64_MIN)
 		times_to_offsets(k, l);
 	note_assign(k, l, 1);
+	if (k->src)
+		source_starts(k, l);
 	rd_kafka_assign(k->rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
 struct fs_kafka *fs_kafka_reader(const char *uri)
 {
-	struct fs_kafka *k = kafka_new(uri, 0);
-	int32_t n = connect_topic(k);
+	struct fs_kafka *k = kafka_new(uri, 0, 0);
+	int32_t n;
 	rd_kafka_resp_err_t err;
 
+	if (fs_pipeline_ckpt()) {
+		size_t len = strlen(k->topic) + 7;
+
+		k->src = fs_xmalloc(len);
+		snprintf(k->src, len, "kafka:%s", k->topic);
+	}
+	n = connect_topic(k);
 	part_at(k, n - 1);
 	rd_kafka_poll_set_consumer(k->rk);
 	if (k->group) {
@@ -813,12 +930,36 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			rd_kafka_message_destroy(m);
 			return -1;
 		}
+		if ((*h)->type == FS_T_COMMIT) {	/* a sink's, not data */
+			p->done = p->next;
+			rd_kafka_message_destroy(m);
+			continue;
+		}
 		k->held = m;
 		return 1;
 	}
 }
 
 /* ---- producer ---- */
+
+/*
+ * A transactional sink at its end: abort the transaction the last
+ * checkpoint began (what no checkpoint committed is not output).  A
+ * fatal error (fenced by a newer instance) is said, and exit 1.
+ */
+static void txn_abort(struct fs_kafka *k)
+{
+	rd_kafka_error_t *e = rd_kafka_abort_transaction(k->rk,
+		(int)(opt.connect_ns / 1000000));
+
+	if (e && rd_kafka_error_is_fatal(e)) {
+		fs_warn("cannot write to Kafka topic '%s' on '%s': %s", k->topic,
+			k->brokers, rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		_exit(FS_EXIT_FAIL);
+	}
+	rd_kafka_error_destroy(e);
+}
 
 /*
  * At exit: wait (at most --connect-timeout) for the messages of the
@@ -831,6 +972,10 @@ static void flush_at_exit(void)
 
 		if (!k || dying)
 			continue;
+		if (k->txn) {	/* what no checkpoint committed is not out */
+			txn_abort(k);
+			continue;
+		}
 		rd_kafka_flush(k->rk, (int)(opt.connect_ns / 1000000));
 		if (rd_kafka_outq_len(k->rk) > 0 || k->dr_failed) {
 			fs_warn("cannot write to Kafka topic '%s' on '%s': %s",
@@ -841,9 +986,232 @@ static void flush_at_exit(void)
 	}
 }
 
-struct fs_kafka *fs_kafka_writer(const char *uri)
+/*
+ * The sink's transactional.id, stable across restarts of the same sink
+ * (never random, so a restart fences its predecessor): finstream, the
+ * job, the stage, the topic and the partition written (all: "all").
+ */
+static void set_txn_id(struct fs_kafka *k)
 {
-	struct fs_kafka *k = kafka_new(uri, 1);
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "finstream.%s.%s.%s.%s%d",
+		 fs_ckpt_job(fs_pipeline_ckpt()), fs_stage_name(), k->topic,
+		 k->partition >= 0 ? "p" : "all", k->partition >= 0 ?
+		 (int)k->partition : 0);
+	if (k->partition < 0)
+		buf[strlen(buf) - 1] = 0;	/* "all", not "all0" */
+	k->txn_id = fs_xstrdup(buf);
+}
+
+/*
+ * A transactional call's error, by class (librdkafka's transactional
+ * API, rdkafka.h): none, 0; retriable, 1 (the caller retries); one that
+ * needs the transaction aborted: abort it and end (exit 1; a restart
+ * resumes from the last complete checkpoint); fatal, fenced included:
+ * end with the reason (exit 1), for a supervisor not to restart in a
+ * loop.
+ */
+static int txn_error(struct fs_kafka *k, rd_kafka_error_t *e, const char *what)
+{
+	char why[512];
+
+	if (!e)
+		return 0;
+	snprintf(why, sizeof(why), "%s", rd_kafka_error_string(e));
+	if (rd_kafka_error_is_retriable(e)) {
+		rd_kafka_error_destroy(e);
+		(void)fs_sleep_until(fs_mono_ns() + 100000000LL);
+		return 1;
+	}
+	if (rd_kafka_error_txn_requires_abort(e)) {
+		rd_kafka_error_destroy(e);
+		rd_kafka_error_destroy(rd_kafka_abort_transaction(k->rk,
+			(int)(opt.connect_ns / 1000000)));
+		dying = 1;
+		fs_die(FS_EXIT_FAIL, "cannot %s on Kafka topic '%s': %s; the "
+		       "transaction is aborted: restart the job to resume from "
+		       "checkpoint %lld", what, k->topic, why,
+		       (long long)fs_ckpt_latest(fs_pipeline_ckpt()));
+	}
+	dying = 1;
+	if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
+	    rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+	    rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+		fs_die(FS_EXIT_FAIL, "cannot %s on Kafka topic '%s': fenced: "
+		       "another instance with transactional.id '%s' started "
+		       "(%s); not restarting", what, k->topic, k->txn_id, why);
+	fs_die(FS_EXIT_FAIL, "cannot %s on Kafka topic '%s': %s%s", what,
+	       k->topic, rd_kafka_error_is_fatal(e) ? "fatal: " : "", why);
+}
+
+/* Call a transactional step until it is not retriable, or time is up. */
+#define TXN_CALL(k, what, call) do { \
+	int64_t end_ = fs_mono_ns() + opt.connect_ns; \
+	while (txn_error((k), (call), (what)) && fs_mono_ns() < end_) \
+		; \
+} while (0)
+
+/*
+ * The checkpoint of message m when it is a COMMIT marker of the sink
+ * named sink (fs-record(5)); 0 otherwise.
+ */
+static int64_t marker_of(const rd_kafka_message_t *m, const char *sink)
+{
+	const char *v = m->payload;
+	size_t at = FS_HDR_SIZE - 4 + offsetof(struct fs_commit, sink);
+	size_t n = strlen(sink) + 1;
+	uint16_t type;
+	uint64_t id;
+
+	if (m->len < at + n)
+		return 0;
+	memcpy(&type, v, 2);
+	if (type != FS_T_COMMIT || memcmp(v + at, sink, n) != 0)
+		return 0;
+	memcpy(&id, v + FS_HDR_SIZE - 4 + offsetof(struct fs_commit,
+						  checkpoint), 8);
+	return (int64_t)id;
+}
+
+/*
+ * The checkpoint of the newest commit marker of sink k in partition p:
+ * read backwards from the end in growing spans (read_committed, so on a
+ * real broker only committed markers count); 0 when there is none.
+ */
+static int64_t last_marker_in(struct fs_kafka *k, rd_kafka_t *rc, int32_t p)
+{
+	int64_t lo, hi, from, to, found = 0, step = 1024;
+	int ms = (int)(opt.connect_ns / 1000000);
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_query_watermark_offsets(rc, k->topic, p, &lo, &hi, ms);
+	if (err)
+		fs_die(FS_EXIT_UNAVAIL, "cannot read the offsets of partition "
+		       "%d of '%s': %s", (int)p, k->uri, rd_kafka_err2str(err));
+	for (to = hi; to > lo && !found; to = from, step *= 8) {
+		rd_kafka_topic_partition_list_t *l =
+			rd_kafka_topic_partition_list_new(1);
+		int64_t end = fs_mono_ns() + opt.connect_ns;
+
+		from = to - step > lo ? to - step : lo;
+		rd_kafka_topic_partition_list_add(l, k->topic, p)->offset =
+			from;
+		rd_kafka_assign(rc, l);
+		rd_kafka_topic_partition_list_destroy(l);
+		for (;;) {
+			rd_kafka_message_t *m;
+			int64_t n;
+
+			if (fs_stop)
+				exit(FS_EXIT_OK);
+			if (fs_mono_ns() > end)
+				fs_die(FS_EXIT_UNAVAIL, "cannot read partition "
+				       "%d of '%s' to find the last commit: "
+				       "timed out", (int)p, k->uri);
+			m = rd_kafka_consumer_poll(rc, 100);
+			if (!m)
+				continue;
+			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+				rd_kafka_message_destroy(m);
+				break;
+			}
+			n = m->err ? 0 : marker_of(m, k->txn_id);
+			if (n > found)
+				found = n;
+			rd_kafka_message_destroy(m);
+		}
+	}
+	return found;
+}
+
+/* The newest checkpoint whose output sink k committed, over its
+ * partitions (one copy of the marker in each); 0 without one. */
+static int64_t last_marker(struct fs_kafka *k)
+{
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	rd_kafka_t *rc;
+	char err[512];
+	int64_t found = 0;
+
+	conf_set(c, "bootstrap.servers", k->brokers);
+	conf_set(c, "client.id", fs_progname);
+	conf_set(c, "group.id", "fs-assign");
+	conf_set(c, "enable.auto.commit", "false");
+	conf_set(c, "enable.partition.eof", "true");
+	conf_set(c, "isolation.level", "read_committed");
+	conf_set(c, "fetch.wait.max.ms", "50");
+	rd_kafka_conf_set_log_cb(c, on_log);
+	for (size_t i = 0; i < opt.nprop; i += 2)
+		if (strncmp(opt.prop[i], "transaction", 11) &&
+		    strncmp(opt.prop[i], "message.", 8) &&
+		    strncmp(opt.prop[i], "linger", 6) &&
+		    strncmp(opt.prop[i], "batch.", 6) &&
+		    strncmp(opt.prop[i], "queue.buffering", 15) &&
+		    strcmp(opt.prop[i], "compression.codec") &&
+		    strcmp(opt.prop[i], "enable.idempotence"))
+			conf_set(c, opt.prop[i], opt.prop[i + 1]);
+	rc = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+	if (!rc)
+		fs_usage_error("cannot set up Kafka '%s': %s", k->uri, err);
+	rd_kafka_poll_set_consumer(rc);
+	for (int32_t p = 0; p < k->nparts_out; p++) {
+		int64_t n;
+
+		if (k->partition >= 0 && p != k->partition)
+			continue;
+		n = last_marker_in(k, rc, p);
+		if (n > found)
+			found = n;
+	}
+	rd_kafka_consumer_close(rc);
+	rd_kafka_destroy(rc);
+	return found;
+}
+
+static void txn_begin(struct fs_kafka *k)
+{
+	TXN_CALL(k, "begin a transaction",
+		 rd_kafka_begin_transaction(k->rk));
+	k->txn_seq++;
+	snprintf(k->hdr, sizeof(k->hdr), "%llu.%llu",
+		 (unsigned long long)k->gen, (unsigned long long)k->txn_seq);
+}
+
+/*
+ * Open the pipeline's transactional sink: fence the instance before it
+ * (init_transactions aborts what it left open), then look for a commit
+ * the checkpoint store missed: a crash after the transaction of
+ * checkpoint n committed and before the store marked n complete leaves
+ * n's marker in the topic and the store at n - 1.  The replay of n then
+ * reproduces output the topic already has; it is left out up to BARRIER
+ * n, which completes n in the store.
+ */
+static void txn_open(struct fs_kafka *k)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+	int64_t restored = fs_pipeline_restored(), done, len;
+	int ms = (int)(opt.connect_ns / 1000000);
+
+	k->gen = (uint64_t)fs_now_ns();
+	TXN_CALL(k, "start transactions", rd_kafka_init_transactions(k->rk,
+								      ms));
+	done = last_marker(k);
+	if (done == restored + 1 &&
+	    fs_ckpt_get_sink(c, done, k->txn_id, &len) == 0)
+		k->skip_to = done;
+	else if (done > restored)
+		fs_warn("'%s' already holds the output of checkpoints up to "
+			"%lld of job '%s'; resuming from %lld writes that of "
+			"%lld on again", k->uri, (long long)done,
+			fs_ckpt_job(c), (long long)restored,
+			(long long)restored + 1);
+	txn_begin(k);
+}
+
+struct fs_kafka *fs_kafka_writer(const char *uri, int sink)
+{
+	struct fs_kafka *k = kafka_new(uri, 1, sink && fs_pipeline_ckpt());
 	static int registered;
 	int i;
 
@@ -861,7 +1229,14 @@ struct fs_kafka *fs_kafka_writer(const char *uri)
 	producers[i] = k;
 	if (!registered++)
 		atexit(flush_at_exit);
+	if (k->txn)
+		txn_open(k);
 	return k;
+}
+
+const char *fs_kafka_sink_name(const struct fs_kafka *k)
+{
+	return k->txn_id;
 }
 
 static void check_delivery(struct fs_kafka *k)
@@ -875,7 +1250,16 @@ static void produce(struct fs_kafka *k, const struct fs_hdr *h,
 		    int32_t partition)
 {
 	for (;;) {
-		rd_kafka_resp_err_t err = rd_kafka_producev(k->rk,
+		/* a transaction's records say which: "GENERATION.SEQ" */
+		rd_kafka_resp_err_t err = k->txn ? rd_kafka_producev(k->rk,
+			RD_KAFKA_V_RKT(k->rkt),
+			RD_KAFKA_V_PARTITION(partition),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_VALUE((char *)h + 4, h->len),
+			RD_KAFKA_V_KEY(&h->key, 8),
+			RD_KAFKA_V_TIMESTAMP(h->ts_event / 1000000),
+			RD_KAFKA_V_HEADER("fs-txn", k->hdr, -1),
+			RD_KAFKA_V_END) : rd_kafka_producev(k->rk,
 			RD_KAFKA_V_RKT(k->rkt),
 			RD_KAFKA_V_PARTITION(partition),
 			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -899,7 +1283,7 @@ void fs_kafka_produce(struct fs_kafka *k, const char *p, size_t n)
 {
 	size_t off = 0;
 
-	if (dying)
+	if (dying || k->skip_to > 0)	/* see txn_open */
 		return;
 	while (off < n) {
 		const struct fs_hdr *h = (const struct fs_hdr *)(p + off);
@@ -926,6 +1310,89 @@ int fs_kafka_flush(struct fs_kafka *k)
 	return 0;
 }
 
+/* The text of the COMMIT marker after sink: the sources' positions. */
+struct marker_text {
+	char *p;
+	size_t n, cap;
+};
+
+static void add_position(const struct fs_ckpt_part *part, void *arg)
+{
+	struct marker_text *t = arg;
+	char line[600];
+	int n;
+
+	if (strcmp(part->kind, "position"))
+		return;
+	n = snprintf(line, sizeof(line), "%s %lld %lld\n", part->name,
+		     (long long)part->partition, (long long)part->value);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	if (t->n + (size_t)n + 1 > t->cap) {
+		t->cap = (t->n + (size_t)n + 1) * 2;
+		t->p = fs_xrealloc(t->p, t->cap);
+	}
+	memcpy(t->p + t->n, line, (size_t)n + 1);
+	t->n += (size_t)n;
+}
+
+/*
+ * Commit sink k up to BARRIER id (finstream(7) Checkpoints): every
+ * record delivered first, then a COMMIT marker in each partition, the
+ * store told the sink reached id, the transaction committed, id marked
+ * complete, the next transaction begun.  During a replay of output the
+ * topic already holds (txn_open), BARRIER skip_to only completes it.
+ */
+void fs_kafka_commit(struct fs_kafka *k, int64_t id)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+	struct marker_text t = { NULL, 0, 0 };
+	struct fs_commit *b;
+	struct fs_hdr *h;
+	size_t body, size;
+	int ms = (int)(opt.connect_ns / 1000000);
+
+	if (dying)
+		return;
+	if (k->skip_to > 0) {
+		if (id < k->skip_to)
+			return;
+		k->skip_to = 0;
+		fs_ckpt_put_sink(c, id, k->txn_id, 0);
+		fs_pipeline_complete(id);
+		return;
+	}
+	fs_kafka_flush(k);
+	fs_ckpt_parts(c, id, add_position, &t);
+	body = sizeof(*b) + strlen(k->txn_id) + 1 + t.n;
+	size = fs_frame_size_for(body);
+	h = fs_xcalloc(1, size);
+	h->len = (uint32_t)(size - 4);
+	h->type = FS_T_COMMIT;
+	h->version = FS_FORMAT_VERSION;
+	h->flags = FS_F_CONTROL;
+	h->ts_event = fs_now_ns();
+	h->seq = (uint64_t)id;
+	b = fs_body(h);
+	b->checkpoint = (uint64_t)id;
+	b->generation = k->gen;
+	b->txn_seq = k->txn_seq;
+	memcpy(b->sink, k->txn_id, strlen(k->txn_id) + 1);
+	if (t.n)
+		memcpy(b->sink + strlen(k->txn_id) + 1, t.p, t.n);
+	free(t.p);
+	for (int32_t i = 0; i < k->nparts_out; i++)
+		if (k->partition < 0 || k->partition == i)
+			produce(k, h, i);
+	free(h);
+	fs_ckpt_put_sink(c, id, k->txn_id, 0);
+	TXN_CALL(k, "commit a transaction",
+		 rd_kafka_commit_transaction(k->rk, ms));
+	check_delivery(k);
+	fs_pipeline_complete(id);
+	txn_begin(k);
+}
+
 /* ---- both ---- */
 
 void fs_kafka_close(struct fs_kafka *k)
@@ -936,7 +1403,10 @@ void fs_kafka_close(struct fs_kafka *k)
 		for (int i = 0; i < PRODUCERS_MAX; i++)
 			if (producers[i] == k)
 				producers[i] = NULL;
-		fs_kafka_flush(k);
+		if (k->txn && !dying)
+			txn_abort(k);
+		else
+			fs_kafka_flush(k);
 		if (dying)	/* on the way out: do not wait for the rest */
 			rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE |
 				       RD_KAFKA_PURGE_F_INFLIGHT);
@@ -955,6 +1425,8 @@ void fs_kafka_close(struct fs_kafka *k)
 	free(k->topic);
 	free(k->group);
 	free(k->psel);
+	free(k->src);
+	free(k->txn_id);
 	free(k);
 }
 

@@ -99,6 +99,17 @@ uint64_t fs_barrier_id(const struct fs_hdr *h)
 	return id;
 }
 
+/* Checkpoints kept in the store: the latest complete and two before. */
+#define RETAINED 3
+
+void fs_pipeline_complete(int64_t id)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+
+	fs_ckpt_complete(c, id);
+	fs_ckpt_prune(c, RETAINED);
+}
+
 const char *fs_stage_name(void)
 {
 	return pl.stage ? pl.stage : fs_progname;

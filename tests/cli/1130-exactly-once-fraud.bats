@@ -29,12 +29,12 @@ fraud() {
 		tries=$((tries + 1))
 		fraud &
 		bg=$!
-		for _ in $(seq 200); do
+		for _ in $(seq 500); do
 			[ -s pid.1 ] && [ -s pid.2 ] && break
 			sleep 0.01
 		done
 		sleep "0.$(printf %03d $((RANDOM % 400)))"
-		pid=$(cat pid.$((RANDOM % 2 + 1)))
+		pid=$(cat pid.$((RANDOM % 2 + 1)) 2>/dev/null) || pid=none
 		if grep -q '^[^ ]* ([^)]*) [RSD]' /proc/"$pid"/stat \
 		    2>/dev/null && kill -KILL "$pid" 2>/dev/null; then
 			kills=$((kills + 1))
