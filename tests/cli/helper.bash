@@ -35,3 +35,142 @@ assert_match() {
 		return 1
 	fi
 }
+
+# Kafka for the bats files: one backend per run, chosen by
+#   FS_TEST_KAFKA=devbroker  fs-devbroker (librdkafka's mock cluster)
+#   FS_TEST_KAFKA=real       $KAFKA_BROKERS, else a scripts/kafka-broker
+#                            of the file's own (a JVM start per file)
+#   otherwise                $KAFKA_BROKERS when set (the user's brokers,
+#                            or the one tests/run starts when java is
+#                            there), else fs-devbroker.
+# A real backend must create topics (and auto-create the ones producers
+# name); tests/cli/kafka-topics.py creates them without a JVM.
+#
+# setup_file() { kafka_setup NAME:PARTITIONS...; }
+#	picks the backend, creates the topics (or starts fs-devbroker with
+#	them) under names unique to this file and run, and leaves what the
+#	tests need in $BATS_FILE_TMPDIR/kafka.env.  Returns 1 on failure.
+# teardown_file() { kafka_teardown; }
+#	stops what kafka_setup started.
+# In setup (or a test): kafka_env sets
+#	BS		the bootstrap list
+#	KAFKA_KIND	real or devbroker
+#	KAFKA_PREFIX	the prefix of this file's topic names
+# kafka_topic NAME	the real name of topic NAME of kafka_setup (or of a
+#			new name, which a producer auto-creates)
+# kafka_create NAME:P...	more topics, now (a real backend only)
+# kafka_real		true when the backend is real Kafka
+# kafka_need_real WHAT	skip unless real (WHAT: what the test needs)
+# kafka_need_devbroker WHAT	skip unless fs-devbroker
+
+# kafka_choice: real or devbroker, from the environment as above.
+kafka_choice() {
+	case ${FS_TEST_KAFKA:-} in
+	devbroker) echo devbroker ;;
+	real) echo real ;;
+	'') if [ -n "${KAFKA_BROKERS:-}" ]; then echo real
+	    else echo devbroker; fi ;;
+	*) echo "FS_TEST_KAFKA='$FS_TEST_KAFKA': not devbroker or real" >&2
+	   return 1 ;;
+	esac
+}
+
+kafka_setup() {
+	local d=$BATS_FILE_TMPDIR kind bs pre t names=() dt=() i
+	kind=$(kafka_choice) || return 1
+	# Unique to this file and run: files share one broker, and a
+	# broker may outlive a run ($KAFKA_BROKERS).
+	t=${BATS_TEST_FILENAME##*/}
+	pre=fs${t%%-*}-$$-$RANDOM
+	for t in "$@"; do
+		names+=("$pre-${t%%:*}:${t#*:}")
+	done
+	if [ "$kind" = real ]; then
+		bs=${KAFKA_BROKERS:-}
+		if [ -z "$bs" ]; then
+			# FS_TEST_KAFKA=real alone: a broker of our own.
+			"$TOP/scripts/kafka-broker" -q -b "$d/kafka.bs" \
+				--watch-pid $$ </dev/null >/dev/null \
+				2>"$d/kafka-broker.err" 3>&- &
+			echo $! >"$d/kafka.pid"
+			for ((i = 0; i < 900; i++)); do
+				[ -s "$d/kafka.bs" ] && break
+				kill -0 "$(cat "$d/kafka.pid")" 2>/dev/null ||
+					break
+				sleep 0.1
+			done
+			[ -s "$d/kafka.bs" ] || {
+				cat "$d/kafka-broker.err" >&2
+				return 1
+			}
+			bs=$(cat "$d/kafka.bs")
+		fi
+		if [ ${#names[@]} -gt 0 ]; then
+			/usr/bin/python3 "$TOP/tests/cli/kafka-topics.py" \
+				"$bs" "${names[@]}" || return 1
+		fi
+	else
+		for t in "${names[@]}"; do
+			dt+=(-t "$t")
+		done
+		"$BUILD/bin/fs-devbroker" -q "${dt[@]}" -f "$d/kafka.bs" \
+			</dev/null >/dev/null 2>"$d/devbroker.err" 3>&- &
+		echo $! >"$d/kafka.pid"
+		for ((i = 0; i < 200; i++)); do
+			[ -s "$d/kafka.bs" ] && break
+			sleep 0.05
+		done
+		[ -s "$d/kafka.bs" ] || {
+			cat "$d/devbroker.err" >&2
+			return 1
+		}
+		bs=$(cat "$d/kafka.bs")
+	fi
+	printf 'BS=%q\nKAFKA_KIND=%q\nKAFKA_PREFIX=%q\n' "$bs" "$kind" \
+		"$pre" >"$d/kafka.env"
+}
+
+kafka_teardown() {
+	local p f=$BATS_FILE_TMPDIR/kafka.pid i
+	[ -f "$f" ] || return 0
+	p=$(cat "$f")
+	kill -TERM "$p" 2>/dev/null || true
+	# kafka-broker stops its JVM within 10 s.
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	rm -f "$f"
+}
+
+kafka_env() {
+	# shellcheck disable=SC1091
+	. "$BATS_FILE_TMPDIR/kafka.env"
+}
+
+kafka_topic() { echo "$KAFKA_PREFIX-$1"; }
+
+kafka_create() {
+	local t names=()
+	kafka_real || {
+		echo "kafka_create: fs-devbroker takes topics at start" >&2
+		return 1
+	}
+	for t in "$@"; do
+		names+=("$KAFKA_PREFIX-$t")
+	done
+	/usr/bin/python3 "$TOP/tests/cli/kafka-topics.py" "$BS" "${names[@]}"
+}
+
+kafka_real() { [ "$KAFKA_KIND" = real ]; }
+
+kafka_need_real() {
+	kafka_real || skip "needs real Kafka ($1); fs-devbroker runs here"
+}
+
+kafka_need_devbroker() {
+	if kafka_real; then
+		skip "needs fs-devbroker's $1"
+	fi
+}
