@@ -273,6 +273,11 @@ $(printf '%s\n' "${brow[@]}")
 
 Bytes per account: fs-window's snapshot over the accounts fs-gen draws
 from (with $arows transactions, nearly all of them occur).
+fs-window's snapshot also holds each account's recent transactions, so
+it grows with the transactions per account as well as with the
+accounts: per account it is largest where the accounts are fewest.
+With few checkpoints a run (the last one at the input's end), p50 and
+max are of few values.
 
 ## (c) Recovery after SIGKILL ($rows transactions of $KEYS accounts, interval $IV)
 
