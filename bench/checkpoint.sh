@@ -154,7 +154,7 @@ done
 echo "(c) recovery, $TRIALS trials" >&2
 python3 - "$in" "$db" "$out" "$M" "$TRIALS" "$KILL_AFTER" "$IV" \
 	>"$work/ckpt-c.txt" <<-'EOF' || die "(c) failed"
-import os, signal, sqlite3, subprocess, sys, time
+import atexit, os, signal, sqlite3, subprocess, sys, time
 inp, db, out, model, trials, after, iv = sys.argv[1:8]
 trials, after = int(trials), float(after)
 work = os.path.dirname(db)
@@ -167,7 +167,9 @@ def start():
     for p in ("pid.1", "pid.2"):
         try: os.unlink(os.path.join(work, p))
         except FileNotFoundError: pass
-    return subprocess.Popen(["bash", "-c", pipe], stderr=subprocess.DEVNULL)
+    global cur
+    cur = subprocess.Popen(["bash", "-c", pipe], stderr=subprocess.DEVNULL)
+    return cur
 def pid(n):
     for _ in range(2000):
         try:
@@ -179,12 +181,29 @@ def pid(n):
 def committed():
     if not os.path.exists(db):
         return (0, 0)
-    c = sqlite3.connect(db, timeout=10)
-    r = c.execute("SELECT s.length, c.id FROM sinks s JOIN checkpoints c "
-                  "ON s.job = c.job AND s.id = c.id WHERE c.job = 'b' AND "
-                  "c.status = 'complete' ORDER BY c.id DESC LIMIT 1").fetchone()
-    c.close()
+    try:
+        c = sqlite3.connect(db, timeout=10)
+        r = c.execute("SELECT s.length, c.id FROM sinks s JOIN "
+                      "checkpoints c ON s.job = c.job AND s.id = c.id "
+                      "WHERE c.job = 'b' AND c.status = 'complete' "
+                      "ORDER BY c.id DESC LIMIT 1").fetchone()
+        c.close()
+    except sqlite3.Error:
+        # not made yet by the stages: no checkpoint
+        return (0, 0)
     return r or (0, 0)
+# On any exit, end the pipeline this script started, if still running.
+cur = None
+def cleanup():
+    if cur is not None and cur.poll() is None:
+        for n in (1, 2):
+            try:
+                os.kill(int(open(os.path.join(work, "pid.%d" % n)).read()),
+                        signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        cur.wait()
+atexit.register(cleanup)
 for t in range(trials):
     for f in (db, db + "-wal", db + "-shm", out):
         try: os.unlink(f)
