@@ -115,6 +115,7 @@ enum {
 #define FS_F_ENCRYPTED	0x04	/* body is encrypted */
 #define FS_F_PARTIAL	0x08	/* early (non-final) window result */
 #define FS_F_UPDATE	0x10	/* re-emitted result after a late event */
+#define FS_F_FINAL	0x20	/* BARRIER: the last; the source's input ended */
 
 /* Money and prices: int64 with 8 implied decimals. */
 #define FS_FIX_SCALE 100000000LL

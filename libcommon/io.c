@@ -364,7 +364,7 @@ static int barrier(struct fs_reader *r, const struct fs_hdr **h)
 	b->len = sizeof(r->bar) - 4;
 	b->type = FS_T_BARRIER;
 	b->version = FS_FORMAT_VERSION;
-	b->flags = FS_F_CONTROL;
+	b->flags = FS_F_CONTROL | (r->ended ? FS_F_FINAL : 0);
 	b->ts_event = r->last_ts;
 	b->seq = id;
 	memcpy(b + 1, &id, 8);

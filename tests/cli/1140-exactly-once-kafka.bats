@@ -17,43 +17,10 @@ load helper
 
 M=$TOP/models/fraud-v1.json
 
-# kafka_setup TOPIC:PARTITIONS...: fs-devbroker with those topics, or the
-# brokers of $KAFKA_BROKERS.
-kafka_setup() {
-	command -v kcat >/dev/null || skip "no kcat"
-	if [ -n "${KAFKA_BROKERS:-}" ]; then
-		echo "$KAFKA_BROKERS" >"$BATS_FILE_TMPDIR/bs"
-		return
-	fi
-	local a=()
-	for t in "$@"; do a+=(-t "$t"); done
-	"$BUILD/bin/fs-devbroker" -q "${a[@]}" -f "$BATS_FILE_TMPDIR/bs" \
-		</dev/null >/dev/null 2>&1 3>&- &
-	echo $! >"$BATS_FILE_TMPDIR/pid"
-	for _ in $(seq 100); do
-		[ -s "$BATS_FILE_TMPDIR/bs" ] && return
-		sleep 0.05
-	done
-	return 1
-}
-
-kafka_teardown() {
-	[ -f "$BATS_FILE_TMPDIR/pid" ] || return 0
-	kill "$(cat "$BATS_FILE_TMPDIR/pid")" 2>/dev/null || true
-}
-
-kafka_test_setup() {
-	BS=$(cat "$BATS_FILE_TMPDIR/bs")
-}
-
-kafka_real() {
-	[ -n "${KAFKA_BROKERS:-}" ]
-}
-
 # kafka_verify TOPIC: kcat reads TOPIC; kafka-verify.py keeps in
 # verified.fsr the records whose transaction committed.
 kafka_verify() {
-	timeout 60 kcat -C -b "$BS" -t "$1" -e -q -f '%p %o %S %h\n%s' |
+	timeout 60 kcat -C -b "$BS" -t "$(kafka_topic "$1")" -e -q -f '%p %o %S %h\n%s' |
 		"$TOP/tests/cli/kafka-verify.py" verified.fsr
 }
 
@@ -68,7 +35,7 @@ teardown_file() {
 setup() {
 	T=$BATS_TEST_TMPDIR
 	cd "$T" || return 1
-	kafka_test_setup
+	kafka_env
 	X=(-X fetch.wait.max.ms=10)
 }
 
@@ -91,7 +58,7 @@ chaos() {
 	export BS M
 	while [ $kills -lt 5 ] && [ $tries -lt 60 ]; do
 		tries=$((tries + 1))
-		fraud "$1" "$2" &
+		fraud "$(kafka_topic "$1")" "$2" &
 		bg=$!
 		for _ in $(seq 500); do
 			[ -s pid.1 ] && [ -s pid.2 ] && break
@@ -107,7 +74,7 @@ chaos() {
 		[ "$(cat st)" = "0 0" ] && break	# ran to its end
 	done
 	echo "# kills $kills in $tries runs" >&3
-	timeout 120 bash -c "M='$M' BS='$BS'; $(declare -f fraud); fraud $1 $2"
+	timeout 120 bash -c "M='$M' BS='$BS'; $(declare -f fraud); fraud $(kafka_topic "$1") $2"
 	[ "$(cat st)" = "0 0" ] || { cat err >&2; return 1; }
 	[ $kills -ge 1 ]
 }
@@ -135,7 +102,7 @@ same_per_key() {
 # (from a file, without checkpoints) in clean.csv.
 clean() {
 	fs-gen -n "$1" --seed "$2" --keys 20000 --fixed-ingest -o in.fsr
-	fs-stat -q -i in.fsr -o "kafka://$BS/$3"
+	fs-stat -q -i in.fsr -o "kafka://$BS/$(kafka_topic "$3")"
 	fs-window --features fraud-v1 -i in.fsr |
 		fs-score-gpu -m "$M" --device cpu -j 1 |
 		fs-cat --types score,alert -f csv >clean.csv
@@ -148,12 +115,12 @@ clean() {
 	fs-cat --types score,alert -f csv -i out.fsr >out.csv
 	same_per_key clean.csv out.csv
 	# positions of the 4 partitions in each checkpoint
-	[ "$(sqlite3 s.db "SELECT count(DISTINCT partition) FROM positions WHERE source = 'kafka:in1'")" = 4 ]
+	[ "$(sqlite3 s.db "SELECT count(DISTINCT partition) FROM positions WHERE source = 'kafka:$(kafka_topic in1)'")" = 4 ]
 }
 
 @test "exactly-once Kafka -> fraud pipeline -> Kafka: the committed output is the clean run's" {
 	clean 200000 22 in2
-	chaos in2 "kafka://$BS/out2"
+	chaos in2 "kafka://$BS/$(kafka_topic out2)"
 	kafka_verify out2 >verify.out 2>verify.err || { cat verify.err >&2; return 1; }
 	echo "# $(cat verify.err)" >&3
 	fs-cat --types score,alert -f csv -i verified.fsr >out.csv
@@ -166,9 +133,9 @@ clean() {
 
 @test "exactly-once Kafka sink: a crash after the commit and before the store completes writes nothing twice" {
 	fs-gen -n 30000 --seed 23 --fixed-ingest -o in.fsr
-	fs-stat -q -i in.fsr -o "kafka://$BS/in3"
+	fs-stat -q -i in.fsr -o "kafka://$BS/$(kafka_topic in3)"
 	fs-window -e "${X[@]}" --state s.db --job c --tumble 1m --agg count \
-		-i "kafka://$BS/in3" -o "kafka://$BS/out3" --checkpoint-interval 1h
+		-i "kafka://$BS/$(kafka_topic in3)" -o "kafka://$BS/$(kafka_topic out3)" --checkpoint-interval 1h
 	kafka_verify out3 >verify.out
 	cp verified.fsr want.fsr
 	# the store forgets the last completion, as a crash between the
@@ -176,7 +143,7 @@ clean() {
 	last=$(sqlite3 s.db "SELECT max(id) FROM checkpoints WHERE status = 'complete'")
 	sqlite3 s.db "UPDATE checkpoints SET status = 'pending' WHERE id = $last"
 	run_t 60 fs-window -e "${X[@]}" --state s.db --job c --tumble 1m \
-		--agg count -i "kafka://$BS/in3" -o "kafka://$BS/out3" \
+		--agg count -i "kafka://$BS/$(kafka_topic in3)" -o "kafka://$BS/$(kafka_topic out3)" \
 		--checkpoint-interval 1h
 	assert_status 0
 	kafka_verify out3 >verify.out
@@ -187,15 +154,15 @@ clean() {
 @test "exactly-once Kafka sink: a second instance with the same transactional.id fences the first (real broker)" {
 	kafka_real || skip "fs-devbroker does not fence (librdkafka's mock has no transactions)"
 	fs-gen -n 1000 --seed 24 -o in.fsr
-	fs-stat -q -i in.fsr -o "kafka://$BS/in3"
+	fs-stat -q -i in.fsr -o "kafka://$BS/$(kafka_topic in3)"
 	# the first instance waits on its input, inside a transaction
 	mkfifo f1
-	fs-stat -q --state s.db --job z -i f1 -o "kafka://$BS/out3" 2>err1 &
+	fs-stat -q --state s.db --job z -i f1 -o "kafka://$BS/$(kafka_topic out3)" 2>err1 &
 	local p1=$!
 	exec 7>f1
 	cat in.fsr >&7
 	sleep 2
-	run_t 60 fs-stat -q --state s.db --job z -i in.fsr -o "kafka://$BS/out3"
+	run_t 60 fs-stat -q --state s.db --job z -i in.fsr -o "kafka://$BS/$(kafka_topic out3)"
 	assert_status 0
 	exec 7>&-
 	wait $p1 || true

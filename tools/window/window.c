@@ -539,6 +539,16 @@ static void on_record(struct wctx *c, const struct fs_hdr *h)
 		return;
 	}
 	if (h->type != FS_T_WATERMARK) {
+		/*
+		 * The final barrier: the input has ended, so what the end
+		 * of input fires goes out before the last checkpoint, which
+		 * then covers all of the output.
+		 */
+		if (h->type == FS_T_BARRIER && (h->flags & FS_F_FINAL) &&
+		    c->as.type) {
+			eng_flush(c);
+			send_wm(c, c->max_ts > c->wm ? c->max_ts : c->wm);
+		}
 		if (h->type == FS_T_BARRIER && fs_pipeline_ckpt())
 			snap_put(c, NULL, fs_barrier_id(h));
 		fs_write_frame(c->w, h);	/* BARRIER, SCHEMA, ... */
