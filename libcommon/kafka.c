@@ -46,6 +46,7 @@ struct kpart {
 	int eof;
 	int64_t next;		/* offset after the last handed out; -1 */
 	int64_t done;		/* offset after the last finished; -1 */
+	int64_t wm;		/* its last WATERMARK; INT64_MIN: none */
 	double lag;
 };
 
@@ -69,6 +70,7 @@ struct fs_kafka {
 	int64_t next_commit;
 	int assigned;		/* partitions assigned now */
 	int last_read_err;	/* the last error said, not to repeat it */
+	int64_t wm_out;		/* the last WATERMARK handed out */
 	char *src;		/* a checkpointed source's name in the store */
 	/* producer */
 	int32_t nparts_out;	/* partitions of the topic, for control */
@@ -548,7 +550,8 @@ static struct kpart *part_at(struct fs_kafka *k, int32_t p)
 
 		k->part = fs_xrealloc(k->part, (size_t)n * sizeof(*k->part));
 		for (int32_t i = k->npart; i < n; i++)
-			k->part[i] = (struct kpart){ .next = -1, .done = -1 };
+			k->part[i] = (struct kpart){ .next = -1, .done = -1,
+						     .wm = INT64_MIN };
 		k->npart = n;
 	}
 	return &k->part[p];
@@ -592,6 +595,7 @@ static void note_assign(struct fs_kafka *k,
 		p->assigned = on;
 		p->eof = 0;
 		p->next = p->done = -1;
+		p->wm = INT64_MIN;
 	}
 }
 
@@ -813,6 +817,7 @@ struct fs_kafka *fs_kafka_reader(const char *uri)
 	} else {
 		assign_all(k, n);
 	}
+	k->wm_out = INT64_MIN;
 	k->cap = 1 << 16;
 	if (posix_memalign((void **)&k->buf, 64, k->cap))
 		fs_die(FS_EXIT_FAIL, "out of memory");
@@ -877,6 +882,31 @@ static int rebuild(struct fs_kafka *k, const rd_kafka_message_t *m,
 	return 1;
 }
 
+/*
+ * A WATERMARK read from partition p: the input's watermark is the
+ * least of those of the partitions read (a producer sends each
+ * WATERMARK to every partition), as Flink's Kafka source takes it, so
+ * that one partition ahead of the others makes none of their records
+ * late.  Returns 1 with *h rewritten to carry it when it moved on, 0
+ * when the frame is to be dropped.
+ */
+static int watermark(struct fs_kafka *k, struct kpart *p,
+		     const struct fs_hdr **h)
+{
+	int64_t min = INT64_MAX;
+
+	if ((*h)->ts_event > p->wm)
+		p->wm = (*h)->ts_event;
+	for (int32_t i = 0; i < k->npart; i++)
+		if (k->part[i].assigned && k->part[i].wm < min)
+			min = k->part[i].wm;
+	if (min == INT64_MIN || min <= k->wm_out)
+		return 0;
+	k->wm_out = min;
+	((struct fs_hdr *)k->buf)->ts_event = min;
+	return 1;
+}
+
 int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 		  int timeout_ms, struct fs_writer *flush_w)
 {
@@ -930,7 +960,8 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			rd_kafka_message_destroy(m);
 			return -1;
 		}
-		if ((*h)->type == FS_T_COMMIT) {	/* a sink's, not data */
+		if ((*h)->type == FS_T_COMMIT ||	/* a sink's, not data */
+		    ((*h)->type == FS_T_WATERMARK && !watermark(k, p, h))) {
 			p->done = p->next;
 			rd_kafka_message_destroy(m);
 			continue;

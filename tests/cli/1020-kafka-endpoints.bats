@@ -317,3 +317,36 @@ frames() {
 	# Each member read some partitions.
 	[ -s a.fsr ] && [ -s b.fsr ]
 }
+
+@test "kafka: an input's WATERMARK is the least over the partitions it reads" {
+	local P8
+	P8=$(kafka_topic p8)
+	# wm FILE TS...: WATERMARK frames (fs-record(5)) with those times
+	wm() {
+		/usr/bin/python3 -c '
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    for t in sys.argv[2:]:
+        f.write(struct.pack("<IHBBqqQQ", 36, 0x100, 1, 1, int(t), 0, 0, 0))
+' "$@"
+	}
+	wm a.fsr 100 300 500
+	wm b.fsr 50 200
+	run_t 30 fs-stat -q -i a.fsr -o "kafka://$BS/$P8?partition=2"
+	assert_status 0
+	run_t 30 fs-stat -q -i b.fsr -o "kafka://$BS/$P8?partition=3"
+	assert_status 0
+	run_t 30 fs-cat -e "${X[@]}" -i "kafka://$BS/$P8?partition=2,3" \
+		-f csv --types watermark
+	assert_status 0
+	# partition 2 alone would say 100, 300, 500; the least over both
+	# rises (50 or 100, as the two interleave) to 200, never past it
+	local got
+	got=$(printf '%s\n' "$output" | sed 1d | cut -d, -f1 | tr '\n' ' ')
+	echo "$got"
+	case $got in
+	"1970-01-01T00:00:00.00000005Z 1970-01-01T00:00:00.0000002Z " | \
+	"1970-01-01T00:00:00.0000001Z 1970-01-01T00:00:00.0000002Z ") ;;
+	*) false ;;
+	esac
+}
