@@ -8,8 +8,12 @@
  * Every write is one short transaction; SQLite's busy timeout makes
  * the processes of a pipeline take turns.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -44,6 +48,9 @@ static const char schema_sql[] =
 	" job TEXT NOT NULL, id INTEGER NOT NULL, sink TEXT NOT NULL,"
 	" length INTEGER NOT NULL,"
 	" PRIMARY KEY (job, id, sink));"
+	"CREATE TABLE IF NOT EXISTS pending ("
+	" job TEXT NOT NULL, id INTEGER NOT NULL, part TEXT NOT NULL,"
+	" PRIMARY KEY (job, id, part));"
 	"INSERT OR IGNORE INTO meta VALUES ('format', '" FORMAT "');";
 
 /* Die naming the store and SQLite's reason; exit 1 (I/O). */
@@ -124,7 +131,8 @@ struct fs_ckpt *fs_ckpt_open(const char *path, const char *job)
 		fs_die(FS_EXIT_DATA, "checkpoint store '%s': not a checkpoint "
 		       "store: another program's database (it has tables, "
 		       "but no 'meta')", c->path);
-	if (exec_busy(c, "PRAGMA journal_mode = WAL;"
+	if (exec_busy(c, "PRAGMA page_size = 65536;"
+		      "PRAGMA journal_mode = WAL;"
 		      "PRAGMA synchronous = FULL;") != SQLITE_OK)
 		ckpt_die(c, "cannot use it");
 	if (exec_busy(c, schema_sql) != SQLITE_OK)
@@ -233,13 +241,178 @@ void fs_ckpt_put_position(struct fs_ckpt *c, int64_t id, const char *source,
 	    "(?1, ?2, ?3, ?4, ?5)", &a, "cannot record a source position");
 }
 
+/*
+ * Snapshots of SIDE_MIN bytes or more live in files beside the store
+ * (STORE.snapshots/NAME), written and synced before their row is put,
+ * so that a large snapshot does not hold the store's write lock, which
+ * every process of the pipeline takes, while it is written (nor is it
+ * written twice, to the WAL and then the database).  The row's state is
+ * then a reference, the text "FSREF1 LENGTH NAME".  Reading resolves
+ * it; pruning and restoring remove the files of the rows they delete;
+ * an export holds the snapshots themselves.
+ */
+#define SIDE_MIN (1 << 20)
+#define REF_MAGIC "FSREF1 "
+#define SNAP_BYTES(col) "CASE WHEN CAST(substr(" col ", 1, 7) AS TEXT) = " \
+	"'FSREF1 ' THEN CAST(CAST(substr(" col ", 8, 20) AS TEXT) AS " \
+	"INTEGER) ELSE length(" col ") END"
+
+static char *side_path(const struct fs_ckpt *c, const char *name)
+{
+	size_t n = strlen(c->path) + strlen(name) + 16;
+	char *p = fs_xmalloc(n);
+
+	snprintf(p, n, "%s.snapshots%s%s", c->path, *name ? "/" : "", name);
+	return p;
+}
+
+/* Write n bytes of state to a new file of the side directory, synced. */
+static void side_write(struct fs_ckpt *c, const char *name, const void *state,
+		       size_t n)
+{
+	char *dir = side_path(c, ""), *path = side_path(c, name), *tmp;
+	size_t len = strlen(path) + 32, off = 0;
+	int fd;
+
+	tmp = fs_xmalloc(len);
+	snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		fs_die_errno(FS_EXIT_FAIL, "checkpoint store '%s': cannot "
+			     "make '%s'", c->path, dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fs_die_errno(FS_EXIT_FAIL, "checkpoint store '%s': cannot "
+			     "create '%s'", c->path, tmp);
+	while (off < n) {
+		ssize_t k = write(fd, (const char *)state + off, n - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			int e = k < 0 ? errno : ENOSPC;
+
+			unlink(tmp);
+			errno = e;
+			fs_die_errno(FS_EXIT_FAIL, "checkpoint store '%s': "
+				     "cannot write '%s'", c->path, tmp);
+		}
+		off += (size_t)k;
+	}
+	if (fdatasync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0)
+		fs_die_errno(FS_EXIT_FAIL, "checkpoint store '%s': cannot "
+			     "write '%s'", c->path, path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(tmp);
+	free(path);
+	free(dir);
+}
+
 void fs_ckpt_put_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
 			  int64_t partition, const void *state, size_t n)
 {
 	struct pos_arg a = { stage, partition, 0, state, n };
+	char name[64], ref[96];
 
+	if (n >= SIDE_MIN) {
+		size_t lj = strlen(c->job);
+		char *k = fs_xmalloc(lj + strlen(stage) + 2);
+
+		memcpy(k, c->job, lj + 1);
+		memcpy(k + lj + 1, stage, strlen(stage) + 1);
+		snprintf(name, sizeof(name), "%016llx-%lld-%lld.snap",
+			 (unsigned long long)fs_hash64(k, lj + 1 +
+						       strlen(stage)),
+			 (long long)id, (long long)partition);
+		free(k);
+		side_write(c, name, state, n);
+		snprintf(ref, sizeof(ref), REF_MAGIC "%zu %s", n, name);
+		a.blob = ref;
+		a.n = strlen(ref);
+	}
 	put(c, id, "INSERT OR REPLACE INTO snapshots VALUES "
 	    "(?1, ?2, ?3, ?4, ?5)", &a, "cannot write a snapshot");
+}
+
+/*
+ * The snapshot a row's state holds: itself, or the file it names (a
+ * new buffer in *blob, its length in *n).  A file that is gone or of
+ * another length is bad data (exit 3).
+ */
+static void resolve(struct fs_ckpt *c, void **blob, size_t *n)
+{
+	char name[80], *path;
+	unsigned long long len;
+	struct stat st;
+	void *p;
+	int fd;
+	size_t off = 0;
+
+	if (*n < 8 || *n > 90 || memcmp(*blob, REF_MAGIC, 7) != 0)
+		return;
+	memcpy(name, (char *)*blob + 7, *n - 7);
+	name[*n - 7] = 0;
+	{
+		char file[80];
+
+		if (sscanf(name, "%llu %79s", &len, file) != 2 ||
+		    strchr(file, '/'))
+			fs_die(FS_EXIT_DATA, "checkpoint store '%s': a bad "
+			       "snapshot reference", c->path);
+		path = side_path(c, file);
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || (unsigned long long)st.st_size
+	    != len)
+		fs_die(FS_EXIT_DATA, "checkpoint store '%s': snapshot file '%s'"
+		       " %s", c->path, path, fd < 0 ? "is missing" :
+		       "has another length than the store says");
+	p = fs_xmalloc(len ? len : 1);
+	while (off < len) {
+		ssize_t k = read(fd, (char *)p + off, len - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			fs_die_errno(FS_EXIT_FAIL, "checkpoint store '%s': "
+				     "cannot read '%s'", c->path, path);
+		off += (size_t)k;
+	}
+	close(fd);
+	free(path);
+	free(*blob);
+	*blob = p;
+	*n = len;
+}
+
+/* Remove the side files of the snapshots of the checkpoints in gone. */
+static char **gone_files(struct fs_ckpt *c)
+{
+	sqlite3_stmt *st;
+	char **v = NULL;
+	size_t n = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT CAST(substr(state, 8) AS TEXT)"
+			       " FROM snapshots WHERE job = ?1 AND id IN "
+			       "temp.gone AND CAST(substr(state, 1, 7) AS "
+			       "TEXT) = 'FSREF1 '", -1, &st, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot find snapshot files");
+	sqlite3_bind_text(st, 1, c->job, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		const char *sp = t ? strchr(t, ' ') : NULL;
+
+		if (!sp || strchr(sp + 1, '/'))
+			continue;
+		v = fs_xrealloc(v, (n + 2) * sizeof(*v));
+		v[n++] = side_path(c, sp + 1);
+		v[n] = NULL;
+	}
+	sqlite3_finalize(st);
+	return v;
 }
 
 void fs_ckpt_put_sink(struct fs_ckpt *c, int64_t id, const char *sink,
@@ -255,6 +428,57 @@ static void bind_now(sqlite3_stmt *st, const void *p)
 {
 	(void)p;
 	sqlite3_bind_int64(st, 3, fs_now_ns());
+}
+
+void fs_ckpt_put_pending(struct fs_ckpt *c, int64_t id, const char *part)
+{
+	struct pos_arg a = { part, 0, 0, NULL, 0 };
+
+	put(c, id, "INSERT OR REPLACE INTO pending (job, id, part) "
+	    "VALUES (?1, ?2, ?3)", &a, "cannot record a pending snapshot");
+}
+
+/* Complete id when its sink has committed and no part is pending. */
+static const char try_sql[] =
+	"UPDATE checkpoints SET status = 'complete', completed_ns = ?3 "
+	"WHERE job = ?1 AND id = ?2 AND status = 'pending' AND EXISTS "
+	"(SELECT 1 FROM sinks s WHERE s.job = ?1 AND s.id = ?2 AND "
+	"s.length >= 0) AND NOT EXISTS (SELECT 1 FROM pending p WHERE "
+	"p.job = ?1 AND p.id = ?2)";
+
+int fs_ckpt_try_complete(struct fs_ckpt *c, int64_t id)
+{
+	int n;
+
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		ckpt_die(c, "cannot complete a checkpoint");
+	run(c, "cannot complete a checkpoint", try_sql, id, bind_now, NULL);
+	n = sqlite3_changes(c->db);
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot complete a checkpoint");
+	return n > 0;
+}
+
+static void bind_part(sqlite3_stmt *st, const void *p)
+{
+	sqlite3_bind_text(st, 3, p, -1, SQLITE_STATIC);
+}
+
+int fs_ckpt_part_done(struct fs_ckpt *c, int64_t id, const char *part)
+{
+	int n;
+
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		ckpt_die(c, "cannot complete a checkpoint");
+	run(c, "cannot complete a checkpoint", "DELETE FROM pending WHERE "
+	    "job = ?1 AND id = ?2 AND part = ?3", id, bind_part, part);
+	run(c, "cannot complete a checkpoint", try_sql, id, bind_now, NULL);
+	n = sqlite3_changes(c->db);
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot complete a checkpoint");
+	return n > 0;
 }
 
 void fs_ckpt_complete(struct fs_ckpt *c, int64_t id)
@@ -337,6 +561,7 @@ void *fs_ckpt_get_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
 		"id = ?2 AND stage = ?3 AND partition = ?4", &a, NULL, &blob,
 		n) < 0)
 		return NULL;
+	resolve(c, &blob, n);
 	return blob;
 }
 
@@ -348,18 +573,6 @@ int fs_ckpt_get_sink(struct fs_ckpt *c, int64_t id, const char *sink,
 	return get(c, id, "SELECT length FROM sinks WHERE job = ?1 AND "
 		   "id = ?2 AND sink = ?3 AND ?4 = 0", &a, length, NULL,
 		   NULL);
-}
-
-/* sqlite3_exec in a transaction; dies naming what. */
-static void exec_tx(struct fs_ckpt *c, const char *what, const char *sql)
-{
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK || sqlite3_exec(c->db, sql, NULL, NULL, NULL) !=
-	    SQLITE_OK || sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-		ckpt_die(c, what);
-	}
 }
 
 void fs_ckpt_list(struct fs_ckpt *c, int all_jobs,
@@ -374,7 +587,8 @@ void fs_ckpt_list(struct fs_ckpt *c, int all_jobs,
 	    "  p.id = c.id),"
 	    " (SELECT count(*) FROM snapshots s WHERE s.job = c.job AND"
 	    "  s.id = c.id),"
-	    " (SELECT coalesce(sum(length(s.state)), 0) FROM snapshots s"
+	    " (SELECT coalesce(sum(" SNAP_BYTES("s.state") "), 0)"
+	    "  FROM snapshots s"
 	    "  WHERE s.job = c.job AND s.id = c.id),"
 	    " (SELECT count(*) FROM sinks k WHERE k.job = c.job AND"
 	    "  k.id = c.id)"
@@ -414,7 +628,8 @@ void fs_ckpt_parts(struct fs_ckpt *c, int64_t id,
 	if (sqlite3_prepare_v2(c->db,
 	    "SELECT 'position', source, partition, position FROM positions"
 	    " WHERE job = ?1 AND id = ?2"
-	    " UNION ALL SELECT 'snapshot', stage, partition, length(state)"
+	    " UNION ALL SELECT 'snapshot', stage, partition, "
+	    SNAP_BYTES("state")
 	    " FROM snapshots WHERE job = ?1 AND id = ?2"
 	    " UNION ALL SELECT 'sink', sink, 0, length FROM sinks"
 	    " WHERE job = ?1 AND id = ?2 ORDER BY 1, 2, 3", -1, &st,
@@ -449,17 +664,40 @@ static int64_t delete_where(struct fs_ckpt *c, const char *what,
 		"CREATE TEMP TABLE IF NOT EXISTS gone (id INTEGER);"
 		"DELETE FROM gone;"
 		"INSERT INTO gone SELECT id FROM checkpoints"
-		" WHERE job = %Q AND (%s);"
+		" WHERE job = %Q AND (%s);", c->job, cond);
+	char *del = sqlite3_mprintf(
 		"DELETE FROM positions WHERE job = %Q AND id IN gone;"
 		"DELETE FROM snapshots WHERE job = %Q AND id IN gone;"
 		"DELETE FROM sinks WHERE job = %Q AND id IN gone;"
+		"DELETE FROM pending WHERE job = %Q AND id IN gone;"
 		"DELETE FROM checkpoints WHERE job = %Q AND id IN gone;",
-		c->job, cond, c->job, c->job, c->job, c->job);
+		c->job, c->job, c->job, c->job, c->job);
+	char **files;
 	int64_t n;
 
-	exec_tx(c, what, sql);
-	sqlite3_free(sql);
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite3_exec(c->db, sql, NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		ckpt_die(c, what);
+	}
+	files = gone_files(c);
+	if (sqlite3_exec(c->db, del, NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		ckpt_die(c, what);
+	}
 	n = sqlite3_changes(c->db);	/* the checkpoints rows */
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		ckpt_die(c, what);
+	}
+	for (size_t i = 0; files && files[i]; i++) {
+		(void)unlink(files[i]);
+		free(files[i]);
+	}
+	free(files);
+	sqlite3_free(sql);
+	sqlite3_free(del);
 	return n;
 }
 
@@ -497,6 +735,43 @@ int fs_ckpt_restore(struct fs_ckpt *c, int64_t id, int64_t *removed)
 	return 0;
 }
 
+/* An export holds its snapshots, not references to this store's files. */
+static void inline_refs(struct fs_ckpt *c, const char *path, int64_t id)
+{
+	struct fs_ckpt *x = fs_ckpt_open(path, c->job);
+	sqlite3_stmt *st, *up;
+
+	if (sqlite3_prepare_v2(x->db, "SELECT stage, partition FROM snapshots"
+			       " WHERE job = ?1 AND id = ?2", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(x->db, "UPDATE snapshots SET "
+			       "state = ?5 WHERE job = ?1 AND id = ?2 AND "
+			       "stage = ?3 AND partition = ?4", -1, &up,
+			       NULL) != SQLITE_OK)
+		ckpt_die(x, "cannot export");
+	sqlite3_bind_text(st, 1, c->job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *stage = (const char *)sqlite3_column_text(st, 0);
+		int64_t part = sqlite3_column_int64(st, 1);
+		size_t n;
+		void *b = fs_ckpt_get_snapshot(c, id, stage, part, &n);
+
+		sqlite3_bind_text(up, 1, c->job, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 2, id);
+		sqlite3_bind_text(up, 3, stage, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(up, 4, part);
+		sqlite3_bind_blob64(up, 5, b ? b : "", b ? n : 0,
+				    SQLITE_TRANSIENT);
+		if (sqlite3_step(up) != SQLITE_DONE)
+			ckpt_die(x, "cannot export");
+		sqlite3_reset(up);
+		free(b);
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	fs_ckpt_close(x);
+}
+
 int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path)
 {
 	struct fs_ckpt *x;
@@ -526,6 +801,7 @@ int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path)
 		ckpt_die(c, "cannot export");
 	}
 	sqlite3_free(sql);
+	inline_refs(c, path, id);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "fs.h"
@@ -24,6 +25,21 @@ static void vreport(const char *fmt, va_list ap, int errnum)
 		fprintf(stderr, "%s: %s\n", fs_progname, msg);
 }
 
+/* Set in a forked child: fs_die ends it without the parent's atexit. */
+static int quick;
+
+void fs_exit_quick(void)
+{
+	quick = 1;
+}
+
+static _Noreturn void end(int status)
+{
+	if (quick)
+		_exit(status);
+	exit(status);
+}
+
 void fs_die(int status, const char *fmt, ...)
 {
 	va_list ap;
@@ -31,7 +47,7 @@ void fs_die(int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vreport(fmt, ap, 0);
 	va_end(ap);
-	exit(status);
+	end(status);
 }
 
 void fs_die_errno(int status, const char *fmt, ...)
@@ -42,7 +58,7 @@ void fs_die_errno(int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vreport(fmt, ap, e);
 	va_end(ap);
-	exit(status);
+	end(status);
 }
 
 void fs_warn(const char *fmt, ...)

@@ -39,6 +39,12 @@ extern volatile sig_atomic_t fs_stop;	/* set by SIGINT/SIGTERM */
 /* Print "fs-TOOL: MSG" to stderr and exit with status. */
 _Noreturn void fs_die(int status, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * In a child process (fork) that must not run the parent's atexit
+ * handlers (flushing its outputs, its Kafka handles): from then on
+ * fs_die and fs_die_errno end it with _exit.
+ */
+void fs_exit_quick(void);
 /* As fs_die, with ": strerror(errno)" appended. */
 _Noreturn void fs_die_errno(int status, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -753,6 +759,16 @@ void fs_ckpt_put_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
 void fs_ckpt_put_sink(struct fs_ckpt *c, int64_t id, const char *sink,
 		      int64_t length);
 void fs_ckpt_complete(struct fs_ckpt *c, int64_t id);
+/*
+ * A stage that writes its snapshot for id after forwarding the barrier
+ * (asynchronously) marks part pending first; fs_ckpt_part_done clears
+ * it.  fs_ckpt_try_complete completes id when its sink recorded a
+ * length >= 0 and no part is pending; it and fs_ckpt_part_done return
+ * 1 when this call completed id.
+ */
+void fs_ckpt_put_pending(struct fs_ckpt *c, int64_t id, const char *part);
+int fs_ckpt_part_done(struct fs_ckpt *c, int64_t id, const char *part);
+int fs_ckpt_try_complete(struct fs_ckpt *c, int64_t id);
 /* Gets: 0 and the value, or -1 (NULL) when checkpoint id has none. */
 int fs_ckpt_get_position(struct fs_ckpt *c, int64_t id, const char *source,
 			 int64_t partition, int64_t *position);
@@ -835,11 +851,21 @@ struct fs_ckpt *fs_pipeline_ckpt(void);
  */
 int64_t fs_pipeline_restored(void);
 /*
- * The sink's last step of checkpoint id: mark it complete, then prune
- * the store to the 3 newest complete checkpoints (fs-checkpoint export
- * keeps one for longer).
+ * The sink's last step of checkpoint id, after recording its length:
+ * complete it unless a stage's snapshot is still pending (that stage
+ * completes it then, fs_pipeline_part_done), then prune the store to
+ * the 3 newest complete checkpoints (fs-checkpoint export keeps one
+ * for longer).
  */
 void fs_pipeline_complete(int64_t id);
+/* A pending snapshot of this stage for id is in the store. */
+void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id);
+/*
+ * In a child process (fork) that writes a snapshot: a connection of its
+ * own to the store (SQLite connections do not cross fork), which
+ * fs_pipeline_ckpt returns from then on.
+ */
+struct fs_ckpt *fs_pipeline_ckpt_reopen(void);
 /* The checkpoint number of a BARRIER frame (its u64 body). */
 uint64_t fs_barrier_id(const struct fs_hdr *h);
 /* The --stage name, or the program name ("fs-window"). */

@@ -38,6 +38,7 @@ struct fs_reader {
 	char *src;		/* its name in the store, or NULL */
 	int64_t next_id;	/* the next barrier's checkpoint number */
 	int64_t due_ns;		/* fs_mono_ns() when the next one is due */
+	int64_t recheck_ns;	/* a postponed one looks again then */
 	int bar_out;		/* a barrier was the last thing handed out */
 	int64_t last_ts;	/* ts_event of the last frame handed out */
 	int ended;		/* the final barrier went out */
@@ -377,6 +378,28 @@ static int read_frame(struct fs_reader *r, const struct fs_hdr **h,
 		      int timeout_ms);
 
 /*
+ * One checkpoint at a time, as Flink's coordinator does by default
+ * (max concurrent checkpoints 1): a barrier that is due waits, 10 ms at
+ * a time, while the one before is not complete (its snapshots are
+ * still being written), for at most 10 intervals (a pipeline whose
+ * sink never completes one still gets barriers).  1: wait.
+ */
+static int postpone(struct fs_reader *r)
+{
+	int64_t now = fs_mono_ns();
+
+	if (r->next_id <= 1 || r->ended || now - r->due_ns >
+	    10 * fs_pipeline_interval())
+		return 0;
+	if (now < r->recheck_ns)
+		return 1;
+	if (fs_ckpt_latest(fs_pipeline_ckpt()) >= r->next_id - 1)
+		return 0;
+	r->recheck_ns = now + 10000000;
+	return 1;
+}
+
+/*
  * A checkpointed Kafka source waits for records no longer than until
  * its next barrier is due: a quiet topic still checkpoints.  As
  * read_frame, or 3 when the barrier is due first.
@@ -388,13 +411,14 @@ static int kafka_source_read(struct fs_reader *r, const struct fs_hdr **h,
 		      fs_mono_ns() + (int64_t)timeout_ms * 1000000;
 
 	for (;;) {
-		int64_t now = fs_mono_ns(), until = r->due_ns < end ?
-						   r->due_ns : end;
+		int64_t due = r->due_ns > r->recheck_ns ? r->due_ns :
+			      r->recheck_ns;
+		int64_t now = fs_mono_ns(), until = due < end ? due : end;
 		int64_t ms = until > now ? (until - now + 999999) / 1000000
 					 : 0;
 		int rc;
 
-		if (now >= r->due_ns && !r->failed) {
+		if (now >= r->due_ns && !r->failed && !postpone(r)) {
 			r->bar_out = 1;
 			return 3;
 		}
@@ -423,7 +447,7 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		r->bar_out = 0;
 		r->due_ns = fs_mono_ns() + fs_pipeline_interval();
 	} else if ((r->frames % CLOCK_EVERY) == 0 &&
-		   fs_mono_ns() >= r->due_ns && !r->failed) {
+		   fs_mono_ns() >= r->due_ns && !r->failed && !postpone(r)) {
 		r->bar_out = 1;
 		return barrier(r, h);
 	}

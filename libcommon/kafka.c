@@ -1416,10 +1416,11 @@ void fs_kafka_commit(struct fs_kafka *k, int64_t id)
 		if (k->partition < 0 || k->partition == i)
 			produce(k, h, i);
 	free(h);
-	fs_ckpt_put_sink(c, id, k->txn_id, 0);
+	fs_ckpt_put_sink(c, id, k->txn_id, -1);	/* committing */
 	TXN_CALL(k, "commit a transaction",
 		 rd_kafka_commit_transaction(k->rk, ms));
 	check_delivery(k);
+	fs_ckpt_put_sink(c, id, k->txn_id, 0);	/* committed */
 	fs_pipeline_complete(id);
 	txn_begin(k);
 }

@@ -106,8 +106,21 @@ void fs_pipeline_complete(int64_t id)
 {
 	struct fs_ckpt *c = fs_pipeline_ckpt();
 
-	fs_ckpt_complete(c, id);
-	fs_ckpt_prune(c, RETAINED);
+	if (fs_ckpt_try_complete(c, id))
+		fs_ckpt_prune(c, RETAINED);
+}
+
+void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id)
+{
+	if (fs_ckpt_part_done(c, id, fs_stage_name()))
+		fs_ckpt_prune(c, RETAINED);
+}
+
+struct fs_ckpt *fs_pipeline_ckpt_reopen(void)
+{
+	/* the parent's connection is left alone, not closed */
+	pl.store = fs_ckpt_open(pl.state, pl.job);
+	return pl.store;
 }
 
 const char *fs_stage_name(void)

@@ -147,3 +147,43 @@ gen_in() {
 	assert_status 1
 	assert_match "no snapshot of stage 'w2'"
 }
+
+@test "large snapshots: files beside the store, written by a child; prune removes them; an export holds them" {
+	fs-gen -n 400000 --keys 20000 --seed 9 --fixed-ingest -o in.fsr
+	run_t 60 fs-window --features fraud-v1 --state s.db --job j \
+		-i in.fsr -o out.fsr --checkpoint-interval 2ms
+	assert_status 0
+	# nothing pending once the tool is gone: it waits for its writer
+	[ "$(sqlite3 s.db "SELECT count(*) FROM pending")" = 0 ]
+	# each kept snapshot row names a file of the length it says; the
+	# files of pruned checkpoints are gone
+	local rows files
+	rows=$(sqlite3 s.db "SELECT CAST(substr(state, 8) AS TEXT) FROM snapshots")
+	[ -n "$rows" ]
+	files=$(ls s.db.snapshots | grep -c '\.snap$')
+	[ "$files" = "$(printf '%s\n' "$rows" | wc -l)" ]
+	while read -r len name; do
+		[ "$(stat -c %s "s.db.snapshots/$name")" = "$len" ]
+	done <<<"$rows"
+	[ "$(sqlite3 s.db "SELECT max(id) FROM checkpoints")" -gt 3 ]
+	# an export is self-contained: the snapshot itself, no reference
+	local last
+	last=$(sqlite3 s.db "SELECT max(id) FROM checkpoints WHERE status = 'complete'")
+	run_t 30 fs-checkpoint export --state s.db --job j "$last" -o x.db
+	assert_status 0
+	[ ! -e x.db.snapshots ]
+	[ "$(sqlite3 x.db "SELECT length(state) FROM snapshots WHERE stage = 'fs-window'")" = \
+	  "$(sqlite3 s.db "SELECT CAST(CAST(substr(state, 8, 20) AS TEXT) AS INTEGER) FROM snapshots WHERE id = $last")" ]
+	# the finished job run again restores from the file: output as it was
+	cp out.fsr out0.fsr
+	run_t 60 fs-window --features fraud-v1 --state s.db --job j \
+		-i in.fsr -o out.fsr --checkpoint-interval 2ms
+	assert_status 0
+	cmp out0.fsr out.fsr
+	# a snapshot file gone is bad data, named
+	rm -f s.db.snapshots/*.snap
+	run_t 60 fs-window --features fraud-v1 --state s.db --job j \
+		-i in.fsr -o out.fsr
+	assert_status 3
+	assert_match "snapshot file '.*s.db.snapshots/.*' is missing"
+}

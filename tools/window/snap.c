@@ -22,9 +22,14 @@
  * indices that break its ties) are kept as they were, so a restored
  * run writes byte for byte what an uninterrupted one would.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "window.h"
 
@@ -307,12 +312,14 @@ static void ctx_load(struct wctx *c, struct srd *r)
 		out_build_schema(c);
 }
 
-void snap_put(struct wctx *c, struct feat *feat, uint64_t id)
+/* Serialize the state and put it in store st as the snapshot for id. */
+static void snap_write(struct wctx *c, struct feat *feat, uint64_t id,
+		       struct fs_ckpt *st)
 {
 	struct sbuf b = { NULL, 0, 0 };
 	char conf[1024];
 	size_t at;
-	int64_t t0 = fs_mono_ns();
+	int64_t t0 = fs_mono_ns(), t1;
 
 	conf_text(c, conf, sizeof(conf));
 	sb_head(&b, SNAP_MAGIC, SNAP_VERSION);
@@ -336,13 +343,87 @@ void snap_put(struct wctx *c, struct feat *feat, uint64_t id)
 		sb_end(&b, at);
 	}
 	sb_seal(&b);
-	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
-			     0, b.p, b.n);
+	t1 = fs_mono_ns();
+	fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(), 0, b.p, b.n);
 	if (getenv("FS_SNAP_TRACE"))
 		fprintf(stderr, "fs-window: snapshot %llu: %zu bytes, "
-			"%.3f ms\n", (unsigned long long)id, b.n,
-			(double)(fs_mono_ns() - t0) / 1e6);
+			"%.3f ms (%.3f ms to the store)\n",
+			(unsigned long long)id, b.n,
+			(double)(fs_mono_ns() - t0) / 1e6,
+			(double)(fs_mono_ns() - t1) / 1e6);
 	free(b.p);
+}
+
+/*
+ * Snapshots are written asynchronously, as Flink's are: at BARRIER n
+ * the stage marks its part of n pending in the store and forks; the
+ * child, holding the state as it was at the barrier (copy on write),
+ * serializes it into the store over a connection of its own, clears
+ * the pending mark and completes n if the sink got there first, while
+ * the parent forwards the barrier and goes on.  One child at a time:
+ * the next barrier waits for it, and so does the end of the tool.
+ */
+static pid_t child;		/* the snapshot writer, or 0 */
+static int64_t child_id;
+
+/* Wait for the writer (block) or look; a failed one fails the tool. */
+static void reap(int block, int at_exit)
+{
+	int ws;
+	pid_t r;
+
+	if (!child)
+		return;
+	do
+		r = waitpid(child, &ws, block ? 0 : WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return;
+	child = 0;
+	if (r > 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
+		return;
+	fs_warn("cannot write the snapshot for checkpoint %lld: its writer "
+		"%s %d", (long long)child_id, r > 0 && WIFSIGNALED(ws) ?
+		"was killed by signal" : "exited with status", r < 0 ? -1 :
+		WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
+	if (at_exit)
+		_exit(FS_EXIT_FAIL);
+	exit(FS_EXIT_FAIL);
+}
+
+static void reap_at_exit(void)
+{
+	reap(1, 1);
+}
+
+void snap_put(struct wctx *c, struct feat *feat, uint64_t id)
+{
+	static int registered;
+	struct fs_ckpt *st = fs_pipeline_ckpt();
+	pid_t parent = getpid();
+
+	reap(1, 0);
+	if (!registered++)
+		atexit(reap_at_exit);
+	fs_ckpt_put_pending(st, (int64_t)id, fs_stage_name());
+	child = fork();
+	if (child < 0) {	/* no process to spare: write it here */
+		child = 0;
+		snap_write(c, feat, id, st);
+		fs_pipeline_part_done(st, (int64_t)id);
+		return;
+	}
+	if (child > 0) {
+		child_id = (int64_t)id;
+		return;
+	}
+	fs_exit_quick();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(FS_EXIT_FAIL);	/* the stage is gone: so is n */
+	st = fs_pipeline_ckpt_reopen();
+	snap_write(c, feat, id, st);
+	fs_pipeline_part_done(st, (int64_t)id);
+	_exit(FS_EXIT_OK);
 }
 
 static _Noreturn void bad_snap(int64_t id, const char *why)
