@@ -71,6 +71,8 @@ struct fs_kafka {
 	int assigned;		/* partitions assigned now */
 	int last_read_err;	/* the last error said, not to repeat it */
 	int64_t wm_out;		/* the last WATERMARK handed out */
+	unsigned reads;		/* calls of fs_kafka_read */
+	int32_t neof;		/* assigned partitions at their end */
 	char *src;		/* a checkpointed source's name in the store */
 	/* producer */
 	int32_t nparts_out;	/* partitions of the topic, for control */
@@ -592,6 +594,8 @@ static void note_assign(struct fs_kafka *k,
 
 		if (p->assigned != on)
 			k->assigned += on ? 1 : -1;
+		if (p->eof && p->assigned)
+			k->neof--;
 		p->assigned = on;
 		p->eof = 0;
 		p->next = p->done = -1;
@@ -841,12 +845,7 @@ static void finish_held(struct fs_kafka *k)
 /* Whether -e's end is reached: every assigned partition at its end. */
 static int all_eof(struct fs_kafka *k)
 {
-	if (!opt.exit_at_end || k->assigned == 0)
-		return 0;
-	for (int32_t i = 0; i < k->npart; i++)
-		if (k->part[i].assigned && !k->part[i].eof)
-			return 0;
-	return 1;
+	return opt.exit_at_end && k->assigned > 0 && k->neof >= k->assigned;
 }
 
 /* Rebuild the frame of message m in k->buf; -1 if m is not a frame. */
@@ -910,29 +909,35 @@ static int watermark(struct fs_kafka *k, struct kpart *p,
 int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 		  int timeout_ms, struct fs_writer *flush_w)
 {
-	int64_t end = timeout_ms < 0 ? INT64_MAX :
-		      fs_mono_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t end = INT64_MAX;
 	int flushed = 0;
 
 	finish_held(k);
-	if (fs_mono_ns() >= k->next_commit)
+	/* the clock only every 1024 records, or when there is none */
+	if ((++k->reads & 1023) == 0 && fs_mono_ns() >= k->next_commit)
 		commit(k, 0);
 	for (;;) {
 		rd_kafka_message_t *m;
-		int64_t left;
-		int wait;
+		int wait = 0;
 
 		if (fs_stop || all_eof(k))
 			return 0;
-		left = (end - fs_mono_ns()) / 1000000;
-		wait = !flushed ? 0 : left < POLL_SLICE ? (int)left
-							 : POLL_SLICE;
-		if (flushed && left <= 0)
-			return -2;
-		m = rd_kafka_consumer_poll(k->rk, wait < 0 ? 0 : wait);
+		if (flushed) {
+			int64_t left = (end - fs_mono_ns()) / 1000000;
+
+			if (left <= 0)
+				return -2;
+			wait = left < POLL_SLICE ? (int)left : POLL_SLICE;
+		}
+		m = rd_kafka_consumer_poll(k->rk, wait);
 		if (!m) {
-			if (!flushed && flush_w)
-				fs_writer_flush(flush_w);
+			if (!flushed) {
+				if (flush_w)
+					fs_writer_flush(flush_w);
+				if (timeout_ms >= 0)
+					end = fs_mono_ns() + (int64_t)
+					      timeout_ms * 1000000;
+			}
 			flushed = 1;
 			if (fs_mono_ns() >= k->next_commit)
 				commit(k, 0);
@@ -940,8 +945,11 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			continue;
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			if (m->partition < k->npart)
+			if (m->partition < k->npart &&
+			    !k->part[m->partition].eof) {
 				k->part[m->partition].eof = 1;
+				k->neof += k->part[m->partition].assigned;
+			}
 			rd_kafka_message_destroy(m);
 			continue;
 		}
@@ -954,7 +962,10 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			continue;
 		}
 		struct kpart *p = part_at(k, m->partition);
-		p->eof = 0;
+		if (p->eof) {
+			p->eof = 0;
+			k->neof -= p->assigned;
+		}
 		p->next = m->offset + 1;
 		if (rebuild(k, m, h) < 0) {
 			rd_kafka_message_destroy(m);
