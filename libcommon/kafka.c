@@ -72,6 +72,8 @@ struct fs_kafka {
 	int last_read_err;	/* the last error said, not to repeat it */
 	int64_t wm_out;		/* the last WATERMARK handed out */
 	unsigned reads;		/* calls of fs_kafka_read */
+	size_t wm_len;		/* the last WATERMARK frame, for */
+	char wm_frame[64];	/* emit_watermark */
 	int32_t neof;		/* assigned partitions at their end */
 	char *src;		/* a checkpointed source's name in the store */
 	/* producer */
@@ -767,6 +769,32 @@ static void times_to_offsets(struct fs_kafka *k,
 							 partition, ms);
 }
 
+/*
+ * The partitions of l that start at their end (empty ones, offset=end)
+ * are at their end from the start: -e need not wait for librdkafka to
+ * say so, and they hold no WATERMARK back (min_watermark).
+ */
+static void known_ends(struct fs_kafka *k, rd_kafka_topic_partition_list_t *l)
+{
+	for (int i = 0; i < l->cnt; i++) {
+		int64_t lo, hi, at = l->elems[i].offset;
+		struct kpart *p = part_at(k, l->elems[i].partition);
+
+		if (rd_kafka_query_watermark_offsets(k->rk, k->topic,
+						     l->elems[i].partition,
+						     &lo, &hi, 2000))
+			continue;
+		if (at == RD_KAFKA_OFFSET_BEGINNING)
+			at = lo;
+		else if (at == RD_KAFKA_OFFSET_END)
+			at = hi;
+		if (at >= hi && !p->eof) {
+			p->eof = 1;
+			k->neof += p->assigned;
+		}
+	}
+}
+
 /* Without a group: assign every partition (or partition=SET). */
 static void assign_all(struct fs_kafka *k, int32_t n)
 {
@@ -787,6 +815,7 @@ static void assign_all(struct fs_kafka *k, int32_t n)
 	note_assign(k, l, 1);
 	if (k->src)
 		source_starts(k, l);
+	known_ends(k, l);
 	rd_kafka_assign(k->rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
 }
@@ -882,28 +911,59 @@ static int rebuild(struct fs_kafka *k, const rd_kafka_message_t *m,
 }
 
 /*
- * A WATERMARK read from partition p: the input's watermark is the
- * least of those of the partitions read (a producer sends each
- * WATERMARK to every partition), as Flink's Kafka source takes it, so
- * that one partition ahead of the others makes none of their records
- * late.  Returns 1 with *h rewritten to carry it when it moved on, 0
- * when the frame is to be dropped.
+ * The input's watermark is the least of those of the partitions read
+ * (a producer sends each WATERMARK to every partition), as Flink's
+ * Kafka source takes it, so that one partition ahead of the others
+ * makes none of their records late.  A partition that has sent none
+ * holds it back until it is known to be at its end (empty or idle: it
+ * does not count then).  INT64_MIN while held back.
  */
-static int watermark(struct fs_kafka *k, struct kpart *p,
-		     const struct fs_hdr **h)
+static int64_t min_watermark(const struct fs_kafka *k)
 {
 	int64_t min = INT64_MAX;
 
-	if ((*h)->ts_event > p->wm)
-		p->wm = (*h)->ts_event;
-	for (int32_t i = 0; i < k->npart; i++)
-		if (k->part[i].assigned && k->part[i].wm < min)
-			min = k->part[i].wm;
-	if (min == INT64_MIN || min <= k->wm_out)
+	for (int32_t i = 0; i < k->npart; i++) {
+		const struct kpart *p = &k->part[i];
+
+		if (!p->assigned || (p->wm == INT64_MIN && p->eof))
+			continue;
+		if (p->wm < min)
+			min = p->wm;
+	}
+	return min == INT64_MAX ? INT64_MIN : min;
+}
+
+/*
+ * Hand out the last WATERMARK frame seen, carrying the input's
+ * watermark, when that has moved on: 1, with *h set; else 0.
+ */
+static int emit_watermark(struct fs_kafka *k, const struct fs_hdr **h)
+{
+	int64_t min = min_watermark(k);
+	struct fs_hdr *f = (struct fs_hdr *)k->buf;
+
+	if (!k->wm_len || min == INT64_MIN || min <= k->wm_out)
 		return 0;
 	k->wm_out = min;
-	((struct fs_hdr *)k->buf)->ts_event = min;
+	memcpy(k->buf, k->wm_frame, k->wm_len);
+	f->ts_event = min;
+	*h = f;
 	return 1;
+}
+
+/* A WATERMARK frame (in k->buf) read from partition p. */
+static int watermark(struct fs_kafka *k, struct kpart *p,
+		     const struct fs_hdr **h)
+{
+	size_t n = fs_frame_size(*h);
+
+	if ((*h)->ts_event > p->wm)
+		p->wm = (*h)->ts_event;
+	if (n <= sizeof(k->wm_frame)) {
+		memcpy(k->wm_frame, *h, n);
+		k->wm_len = n;
+	}
+	return emit_watermark(k, h);
 }
 
 int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
@@ -949,6 +1009,10 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			    !k->part[m->partition].eof) {
 				k->part[m->partition].eof = 1;
 				k->neof += k->part[m->partition].assigned;
+			}
+			if (emit_watermark(k, h)) {	/* it was held */
+				rd_kafka_message_destroy(m);
+				return 1;
 			}
 			rd_kafka_message_destroy(m);
 			continue;
