@@ -33,6 +33,8 @@
 #               of the committed transactions (tests/cli/kafka-verify.py)
 #
 #   N=300k  RATE=4000000  CI=200ms  AT=2  DOWN=2  TRIALS=3
+#   SINK_X="-X PROP=VALUE ..."   more librdkafka properties for the sink
+#               (e.g. -X reconnect.backoff.max.ms=500)
 set -u
 . "$(dirname "$0")/lib.sh"
 N=${N:-300k}
@@ -41,6 +43,8 @@ CI=${CI:-200ms}
 AT=${AT:-2}
 DOWN=${DOWN:-2}
 TRIALS=${TRIALS:-3}
+SINK_X=${SINK_X:-}
+read -ra sink_x <<<"$SINK_X"
 need fs-gen fs-stat fs-cat fs-devbroker
 command -v kcat >/dev/null || die "kcat not found"
 command -v sqlite3 >/dev/null || die "sqlite3 not found"
@@ -87,7 +91,7 @@ trial() {
 			--checkpoint-interval "$CI" -i "$w/in.fsr" |
 		"$top/tests/cli/pace.py" "$RATE" |
 		timeout 300 fs-stat -q --state "$d/s.db" --job bf \
-			--stage sink -o "kafka://$bs/bf$i"
+			--stage sink "${sink_x[@]}" -o "kafka://$bs/bf$i"
 		echo "${PIPESTATUS[*]}" >"$d/st"
 	) 2>"$d/err" &
 	pp=$!
@@ -160,7 +164,8 @@ through \`tests/cli/pace.py\` into \`fs-stat --state ... -o kafka://\`
 (one transaction per checkpoint, --checkpoint-interval $CI); broker K
 down $AT s into the run, up $DOWN s later. Times in ms, from the
 checkpoint store's completed_ns (polled every 50 ms) and the wall clock
-of the \`down\`/\`up\` commands. \`bench/broker-fault.sh\`.
+of the \`down\`/\`up\` commands. \`bench/broker-fault.sh\`${SINK_X:+,
+sink properties \`$SINK_X\`}.
 
 | broker down | partitions it led | checkpoints | down->ckpt | up->ckpt (recovery) | stall | gap (calm, median) | down for | run | exit | lost | dup |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|
