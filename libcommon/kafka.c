@@ -434,6 +434,8 @@ static rd_kafka_conf_t *make_conf(struct fs_kafka *k)
 	rd_kafka_conf_set_log_cb(c, on_log);
 	conf_set(c, "bootstrap.servers", k->brokers);
 	conf_set(c, "client.id", fs_progname);
+	/* a broker back after an outage is used within a second (10 s) */
+	conf_set(c, "reconnect.backoff.max.ms", "1000");
 	if (k->output) {
 		conf_set(c, "enable.idempotence", "true");
 		conf_set(c, "partitioner", "murmur2_random");
