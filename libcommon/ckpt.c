@@ -241,6 +241,27 @@ void fs_ckpt_put_position(struct fs_ckpt *c, int64_t id, const char *source,
 	    "(?1, ?2, ?3, ?4, ?5)", &a, "cannot record a source position");
 }
 
+void fs_ckpt_put_positions(struct fs_ckpt *c, int64_t id, const char *source,
+			   size_t n, const int64_t *partition,
+			   const int64_t *position)
+{
+	const char *what = "cannot record a source position";
+
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		ckpt_die(c, what);
+	begin(c, id);
+	for (size_t i = 0; i < n; i++) {
+		struct pos_arg a = { source, partition[i], position[i], NULL,
+				     0 };
+
+		run(c, what, "INSERT OR REPLACE INTO positions VALUES "
+		    "(?1, ?2, ?3, ?4, ?5)", id, bind_pos, &a);
+	}
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ckpt_die(c, what);
+}
+
 /*
  * Snapshots of SIDE_MIN bytes or more live in files beside the store
  * (STORE.snapshots/NAME), written and synced before their row is put,
@@ -467,18 +488,14 @@ static void bind_part(sqlite3_stmt *st, const void *p)
 
 int fs_ckpt_part_done(struct fs_ckpt *c, int64_t id, const char *part)
 {
-	int n;
-
 	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
-		ckpt_die(c, "cannot complete a checkpoint");
-	run(c, "cannot complete a checkpoint", "DELETE FROM pending WHERE "
+		ckpt_die(c, "cannot record a snapshot");
+	run(c, "cannot record a snapshot", "DELETE FROM pending WHERE "
 	    "job = ?1 AND id = ?2 AND part = ?3", id, bind_part, part);
-	run(c, "cannot complete a checkpoint", try_sql, id, bind_now, NULL);
-	n = sqlite3_changes(c->db);
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		ckpt_die(c, "cannot complete a checkpoint");
-	return n > 0;
+		ckpt_die(c, "cannot record a snapshot");
+	return 0;
 }
 
 void fs_ckpt_complete(struct fs_ckpt *c, int64_t id)

@@ -581,12 +581,18 @@ struct fs_kafka *fs_kafka_writer(const char *uri, int sink);
 const char *fs_kafka_source_name(const struct fs_kafka *k);
 void fs_kafka_put_positions(struct fs_kafka *k, int64_t id);
 /*
+ * Whether a restarted source replays up to the cut of the checkpoint
+ * begun before the failure; fs_kafka_read returns 3 at the cut, where
+ * the source hands out that checkpoint's BARRIER.
+ */
+int fs_kafka_replaying(const struct fs_kafka *k);
+/*
  * A transactional sink: its name in the store (its transactional.id),
  * or NULL; fs_kafka_commit commits the output up to BARRIER id (with a
  * COMMIT marker in each partition) and completes checkpoint id.
  */
 const char *fs_kafka_sink_name(const struct fs_kafka *k);
-void fs_kafka_commit(struct fs_kafka *k, int64_t id);
+void fs_kafka_commit(struct fs_kafka *k, int64_t id, int final);
 /* As fs_read_timed; flush_w is flushed before the first wait. */
 int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 		  int timeout_ms, struct fs_writer *flush_w);
@@ -754,6 +760,10 @@ int64_t fs_ckpt_latest(struct fs_ckpt *c);
 /* Each put makes checkpoint id pending if it was not there yet. */
 void fs_ckpt_put_position(struct fs_ckpt *c, int64_t id, const char *source,
 			  int64_t partition, int64_t position);
+/* The positions of n partitions of a source at once (one transaction). */
+void fs_ckpt_put_positions(struct fs_ckpt *c, int64_t id, const char *source,
+			   size_t n, const int64_t *partition,
+			   const int64_t *position);
 void fs_ckpt_put_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
 			  int64_t partition, const void *state, size_t n);
 void fs_ckpt_put_sink(struct fs_ckpt *c, int64_t id, const char *sink,
@@ -852,13 +862,13 @@ struct fs_ckpt *fs_pipeline_ckpt(void);
 int64_t fs_pipeline_restored(void);
 /*
  * The sink's last step of checkpoint id, after recording its length:
- * complete it unless a stage's snapshot is still pending (that stage
- * completes it then, fs_pipeline_part_done), then prune the store to
- * the 3 newest complete checkpoints (fs-checkpoint export keeps one
- * for longer).
+ * complete it, or once no stage's snapshot of it is pending (at a later
+ * call; with final, the last barrier, it waits for them up to 60 s),
+ * then prune the store to the 3 newest complete checkpoints
+ * (fs-checkpoint export keeps one for longer).
  */
-void fs_pipeline_complete(int64_t id);
-/* A pending snapshot of this stage for id is in the store. */
+void fs_pipeline_complete(int64_t id, int final);
+/* A pending snapshot of this stage for id is in the store now. */
 void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id);
 /*
  * In a child process (fork) that writes a snapshot: a connection of its

@@ -39,6 +39,7 @@ struct fs_reader {
 	int64_t next_id;	/* the next barrier's checkpoint number */
 	int64_t due_ns;		/* fs_mono_ns() when the next one is due */
 	int64_t recheck_ns;	/* a postponed one looks again then */
+	int64_t replay_to;	/* a file source's cut to replay to, or -1 */
 	int bar_out;		/* a barrier was the last thing handed out */
 	int64_t last_ts;	/* ts_event of the last frame handed out */
 	int ended;		/* the final barrier went out */
@@ -172,6 +173,14 @@ static void source_open(struct fs_reader *r)
 	r->base = (uint64_t)pos;
 	r->next_id = n + 1;
 	r->due_ns = fs_mono_ns() + fs_pipeline_interval();
+	/*
+	 * Checkpoint n + 1 was begun before the failure: its barrier goes
+	 * out again at the same byte, so the epoch replayed is the same one
+	 * (what a Kafka sink may have committed already, kafka.c).
+	 */
+	if (fs_ckpt_get_position(fs_pipeline_ckpt(), n + 1, r->src, 0,
+				 &r->replay_to) < 0 || r->replay_to < pos)
+		r->replay_to = -1;
 }
 
 struct fs_reader *fs_reader_open(const char *uri)
@@ -418,11 +427,16 @@ static int kafka_source_read(struct fs_reader *r, const struct fs_hdr **h,
 					 : 0;
 		int rc;
 
-		if (now >= r->due_ns && !r->failed && !postpone(r)) {
+		if (fs_kafka_replaying(r->k)) {	/* the cut decides */
+			ms = end == INT64_MAX ? -1 : end > now ?
+			     (end - now + 999999) / 1000000 : 0;
+		} else if (now >= r->due_ns && !r->failed && !postpone(r)) {
 			r->bar_out = 1;
 			return 3;
 		}
 		rc = read_frame(r, h, ms > INT32_MAX ? INT32_MAX : (int)ms);
+		if (rc == 3)
+			r->bar_out = 1;
 		if (rc != -2 || fs_mono_ns() >= end)
 			return rc;
 	}
@@ -446,7 +460,15 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		 */
 		r->bar_out = 0;
 		r->due_ns = fs_mono_ns() + fs_pipeline_interval();
+	} else if (r->replay_to >= 0 && !r->k) {
+		/* the cut of the checkpoint begun before the failure */
+		if (r->base + r->pos >= (uint64_t)r->replay_to) {
+			r->replay_to = -1;
+			r->bar_out = 1;
+			return barrier(r, h);
+		}
 	} else if ((r->frames % CLOCK_EVERY) == 0 &&
+		   !(r->k && fs_kafka_replaying(r->k)) &&
 		   fs_mono_ns() >= r->due_ns && !r->failed && !postpone(r)) {
 		r->bar_out = 1;
 		return barrier(r, h);
@@ -580,8 +602,10 @@ static void sink_open(struct fs_writer *w, int64_t size)
  * Commit a sink up to BARRIER id: write out, sync, record the length,
  * complete the checkpoint.
  */
-static void sink_commit(struct fs_writer *w, uint64_t id)
+static void sink_commit(struct fs_writer *w, const struct fs_hdr *bar)
 {
+	uint64_t id = fs_barrier_id(bar);
+	int final = (bar->flags & FS_F_FINAL) != 0;
 	struct fs_ckpt *c = fs_pipeline_ckpt();
 	off_t len;
 
@@ -589,7 +613,7 @@ static void sink_commit(struct fs_writer *w, uint64_t id)
 	if (w->dead)
 		return;
 	if (w->k) {
-		fs_kafka_commit(w->k, (int64_t)id);
+		fs_kafka_commit(w->k, (int64_t)id, final);
 		return;
 	}
 	if (fdatasync(w->fd) != 0)
@@ -598,7 +622,7 @@ static void sink_commit(struct fs_writer *w, uint64_t id)
 	if (len < 0)
 		write_failed(w, errno);
 	fs_ckpt_put_sink(c, (int64_t)id, w->sink, len);
-	fs_pipeline_complete((int64_t)id);
+	fs_pipeline_complete((int64_t)id, final);
 }
 
 /* A BARRIER reserved on a sink is committed at the next call on w. */
@@ -606,7 +630,7 @@ static void sink_pending(struct fs_writer *w)
 {
 	if (w->bar_pending) {
 		w->bar_pending = 0;
-		sink_commit(w, fs_barrier_id((struct fs_hdr *)w->bar));
+		sink_commit(w, (const struct fs_hdr *)w->bar);
 	}
 }
 
@@ -838,7 +862,7 @@ void fs_write_frame(struct fs_writer *w, const struct fs_hdr *h)
 	if (w->sink) {
 		sink_pending(w);
 		if (h->type == FS_T_BARRIER) {
-			sink_commit(w, fs_barrier_id(h));
+			sink_commit(w, h);
 			return;
 		}
 	}
@@ -866,7 +890,7 @@ void fs_write_frames(struct fs_writer *w, const void *p, size_t n)
 
 			if (f->type == FS_T_BARRIER) {
 				fs_write_frames(w, c + from, off - from);
-				sink_commit(w, fs_barrier_id(f));
+				sink_commit(w, f);
 				from = off + size;
 			}
 			off += size;

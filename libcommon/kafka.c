@@ -47,6 +47,8 @@ struct kpart {
 	int64_t next;		/* offset after the last handed out; -1 */
 	int64_t done;		/* offset after the last finished; -1 */
 	int64_t wm;		/* its last WATERMARK; INT64_MIN: none */
+	int64_t target;		/* replay: the pending checkpoint's offset */
+	int cut;		/* replay: target reached, paused */
 	double lag;
 };
 
@@ -72,6 +74,8 @@ struct fs_kafka {
 	int last_read_err;	/* the last error said, not to repeat it */
 	int64_t wm_out;		/* the last WATERMARK handed out */
 	unsigned reads;		/* calls of fs_kafka_read */
+	int replaying;		/* up to the pending checkpoint's offsets */
+	int reassign;		/* replay over: fetch on from the targets */
 	size_t wm_len;		/* the last WATERMARK frame, for */
 	char wm_frame[64];	/* emit_watermark */
 	int32_t neof;		/* assigned partitions at their end */
@@ -608,6 +612,84 @@ static void note_assign(struct fs_kafka *k,
 }
 
 /*
+ * A replay to the cut of the checkpoint after the restored one: when
+ * the store has the positions of a pending checkpoint n + 1 for every
+ * partition of l (it was begun before the failure), the source hands out
+ * exactly the records before them, partition by partition, then BARRIER
+ * n + 1, then the rest: the replayed epoch n + 1 is the one the sink may
+ * have committed already (a Kafka transaction cannot be taken back), so
+ * it must come out the same (txn_open).  Static assignments only.
+ */
+static void replay_targets(struct fs_kafka *k,
+			   const rd_kafka_topic_partition_list_t *l)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+	int64_t n = fs_pipeline_restored() + 1, t;
+
+	for (int i = 0; i < l->cnt; i++)
+		if (fs_ckpt_get_position(c, n, k->src, l->elems[i].partition,
+					 &t) < 0 || t < l->elems[i].offset)
+			return;
+	for (int i = 0; i < l->cnt; i++) {
+		struct kpart *p = part_at(k, l->elems[i].partition);
+
+		fs_ckpt_get_position(c, n, k->src, l->elems[i].partition,
+				     &p->target);
+		p->cut = p->next >= p->target;
+	}
+	k->replaying = l->cnt > 0;
+}
+
+/* Partition p has reached its replay target: stop fetching it. */
+static void replay_done(struct fs_kafka *k, struct kpart *p, int32_t part)
+{
+	rd_kafka_topic_partition_list_t *l;
+
+	if (p->cut)
+		return;
+	p->cut = 1;
+	p->next = p->target;
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, k->topic, part);
+	(void)rd_kafka_pause_partitions(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Whether every assigned partition reached its target: the cut. */
+static int replay_cut(struct fs_kafka *k)
+{
+	for (int32_t i = 0; i < k->npart; i++)
+		if (k->part[i].assigned && !k->part[i].cut)
+			return 0;
+	k->replaying = 0;
+	k->reassign = 1;
+	return 1;
+}
+
+/* After the cut: every partition fetched on from where it stopped. */
+static void replay_resume(struct fs_kafka *k)
+{
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(k->npart ? k->npart : 1);
+
+	k->reassign = 0;
+	for (int32_t i = 0; i < k->npart; i++)
+		if (k->part[i].assigned)
+			rd_kafka_topic_partition_list_add(l, k->topic, i)
+				->offset = k->part[i].next;
+	/* a pause outlives an assignment: resume them first */
+	(void)rd_kafka_resume_partitions(k->rk, l);
+	rd_kafka_assign(k->rk, NULL);
+	rd_kafka_assign(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+int fs_kafka_replaying(const struct fs_kafka *k)
+{
+	return k->replaying;
+}
+
+/*
  * A checkpointed source's start in each partition of l: the position
  * the restored checkpoint recorded, else a concrete offset for where
  * the URI (or, in a group, the committed offset) says to start, so
@@ -649,6 +731,8 @@ static void source_starts(struct fs_kafka *k,
 		e->offset = start;
 		part_at(k, e->partition)->next = start;
 	}
+	if (!k->group)
+		replay_targets(k, l);
 }
 
 const char *fs_kafka_source_name(const struct fs_kafka *k)
@@ -663,10 +747,21 @@ void fs_kafka_put_positions(struct fs_kafka *k, int64_t id)
 	rd_kafka_topic_partition_list_t *l =
 		rd_kafka_topic_partition_list_new(k->npart ? k->npart : 1);
 
+	int64_t *part = fs_xmalloc(((size_t)k->npart + 1) * sizeof(*part));
+	int64_t *at = fs_xmalloc(((size_t)k->npart + 1) * sizeof(*at));
+	size_t n = 0;
+
+	for (int32_t i = 0; i < k->npart; i++)
+		if (k->part[i].assigned && k->part[i].next >= 0) {
+			part[n] = i;
+			at[n++] = k->part[i].next;
+		}
+	fs_ckpt_put_positions(c, id, k->src, n, part, at);	/* all or none */
+	free(part);
+	free(at);
 	for (int32_t i = 0; i < k->npart; i++) {
 		if (!k->part[i].assigned || k->part[i].next < 0)
 			continue;
-		fs_ckpt_put_position(c, id, k->src, i, k->part[i].next);
 		/* the group's offsets follow the complete checkpoints */
 		if (k->group && done > 0 &&
 		    fs_ckpt_get_position(c, done, k->src, i, &pos) == 0)
@@ -975,6 +1070,10 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 	int flushed = 0;
 
 	finish_held(k);
+	if (k->replaying && replay_cut(k))
+		return 3;
+	if (k->reassign)
+		replay_resume(k);
 	/* the clock only every 1024 records, or when there is none */
 	if ((++k->reads & 1023) == 0 && fs_mono_ns() >= k->next_commit)
 		commit(k, 0);
@@ -984,6 +1083,8 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 
 		if (fs_stop || all_eof(k))
 			return 0;
+		if (k->replaying && replay_cut(k))
+			return 3;
 		if (flushed) {
 			int64_t left = (end - fs_mono_ns()) / 1000000;
 
@@ -1007,6 +1108,11 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			continue;
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if (k->replaying && m->partition < k->npart &&
+			    k->part[m->partition].assigned &&
+			    m->offset >= k->part[m->partition].target)
+				replay_done(k, &k->part[m->partition],
+					    m->partition);
 			if (m->partition < k->npart &&
 			    !k->part[m->partition].eof) {
 				k->part[m->partition].eof = 1;
@@ -1028,6 +1134,15 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			continue;
 		}
 		struct kpart *p = part_at(k, m->partition);
+		if (m->offset < p->next ||	/* before a re-assignment */
+		    (k->replaying && (p->cut || m->offset >= p->target))) {
+			if (k->replaying)
+				replay_done(k, p, m->partition);
+			rd_kafka_message_destroy(m);
+			if (k->replaying && replay_cut(k))
+				return 3;
+			continue;
+		}
 		if (p->eof) {
 			p->eof = 0;
 			k->neof -= p->assigned;
@@ -1446,12 +1561,12 @@ static void add_position(const struct fs_ckpt_part *part, void *arg)
 
 /*
  * Commit sink k up to BARRIER id (finstream(7) Checkpoints): every
- * record delivered first, then a COMMIT marker in each partition, the
- * store told the sink reached id, the transaction committed, id marked
- * complete, the next transaction begun.  During a replay of output the
+ * record delivered first, the store told the sink is committing id,
+ * then a COMMIT marker in each partition, the transaction committed,
+ * the store told it is, id completed, the next transaction begun.  During a replay of output the
  * topic already holds (txn_open), BARRIER skip_to only completes it.
  */
-void fs_kafka_commit(struct fs_kafka *k, int64_t id)
+void fs_kafka_commit(struct fs_kafka *k, int64_t id, int final)
 {
 	struct fs_ckpt *c = fs_pipeline_ckpt();
 	struct marker_text t = { NULL, 0, 0 };
@@ -1467,10 +1582,12 @@ void fs_kafka_commit(struct fs_kafka *k, int64_t id)
 			return;
 		k->skip_to = 0;
 		fs_ckpt_put_sink(c, id, k->txn_id, 0);
-		fs_pipeline_complete(id);
+		fs_pipeline_complete(id, final);
 		return;
 	}
 	fs_kafka_flush(k);
+	/* before the markers: a marker seen means the store heard of it */
+	fs_ckpt_put_sink(c, id, k->txn_id, -1);	/* committing */
 	fs_ckpt_parts(c, id, add_position, &t);
 	body = sizeof(*b) + strlen(k->txn_id) + 1 + t.n;
 	size = fs_frame_size_for(body);
@@ -1493,12 +1610,11 @@ void fs_kafka_commit(struct fs_kafka *k, int64_t id)
 		if (k->partition < 0 || k->partition == i)
 			produce(k, h, i);
 	free(h);
-	fs_ckpt_put_sink(c, id, k->txn_id, -1);	/* committing */
 	TXN_CALL(k, "commit a transaction",
 		 rd_kafka_commit_transaction(k->rk, ms));
 	check_delivery(k);
 	fs_ckpt_put_sink(c, id, k->txn_id, 0);	/* committed */
-	fs_pipeline_complete(id);
+	fs_pipeline_complete(id, final);
 	txn_begin(k);
 }
 

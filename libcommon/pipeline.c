@@ -102,18 +102,60 @@ uint64_t fs_barrier_id(const struct fs_hdr *h)
 /* Checkpoints kept in the store: the latest complete and two before. */
 #define RETAINED 3
 
-void fs_pipeline_complete(int64_t id)
+/*
+ * Checkpoints the sink has committed that are not complete yet: a
+ * stage's snapshot was still being written.  Only the sink completes
+ * checkpoints, in the run that made them: a snapshot writer left over
+ * from a run that died only clears its pending mark, so the stages of
+ * the next run all restore the same checkpoint.
+ */
+#define OUTSTANDING_MAX 64
+static int64_t outstanding[OUTSTANDING_MAX];
+static int nout;
+
+/* Complete those whose snapshots are all in; prune when one was. */
+static void complete_ready(void)
 {
 	struct fs_ckpt *c = fs_pipeline_ckpt();
+	int done = 0;
 
-	if (fs_ckpt_try_complete(c, id))
+	for (int i = 0; i < nout;)
+		if (fs_ckpt_try_complete(c, outstanding[i])) {
+			done = 1;
+			memmove(outstanding + i, outstanding + i + 1,
+				(size_t)(nout - i - 1) * sizeof(*outstanding));
+			nout--;
+		} else {
+			i++;
+		}
+	if (done)
 		fs_ckpt_prune(c, RETAINED);
+}
+
+void fs_pipeline_complete(int64_t id, int final)
+{
+	int64_t end = fs_mono_ns() + 60 * 1000000000LL;
+
+	if (nout == OUTSTANDING_MAX) {	/* never done: let the oldest go */
+		memmove(outstanding, outstanding + 1,
+			(size_t)(nout - 1) * sizeof(*outstanding));
+		nout--;
+	}
+	outstanding[nout++] = id;
+	complete_ready();
+	/* the last one: the stages' writers finish before they exit */
+	while (final && nout && !fs_stop && fs_mono_ns() < end) {
+		(void)fs_sleep_until(fs_mono_ns() + 5000000);
+		complete_ready();
+	}
+	if (final && nout)
+		fs_warn("checkpoint %lld is not complete: a stage's snapshot "
+			"was not written", (long long)outstanding[nout - 1]);
 }
 
 void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id)
 {
-	if (fs_ckpt_part_done(c, id, fs_stage_name()))
-		fs_ckpt_prune(c, RETAINED);
+	fs_ckpt_part_done(c, id, fs_stage_name());
 }
 
 struct fs_ckpt *fs_pipeline_ckpt_reopen(void)

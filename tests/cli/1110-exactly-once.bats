@@ -49,7 +49,7 @@ chaos() {
 		wait $bg || true
 		# the job ran to its end before 5 kills: start it afresh
 		if [ $kills -lt 5 ] && [ "$(cat st)" = "0 0 0" ]; then
-			rm -f s.db s.db-wal s.db-shm out.fsr out.csv
+			rm -rf s.db s.db-wal s.db-shm s.db.snapshots out.fsr out.csv
 			kills=0
 		fi
 	done

@@ -56,7 +56,7 @@ else:   # norm: before BARRIER K (all without K), barriers out, control
 same_after() {
 	local k=$1; shift
 	set -o pipefail
-	rm -f full.db* s.db*
+	rm -rf full.db* s.db*
 	cat in.fsr | timeout 60 "$@" --state full.db --job j | cat > full.out
 	snap norm full.out full.n
 	snap split in.fsr "$k" p1 p2

@@ -21,7 +21,7 @@ fraud() {
 }
 
 @test "exactly-once fraud pipeline: random SIGKILLs and restarts give the clean run's scores" {
-	fs-gen -n 400000 --seed 11 --fixed-ingest --disorder 1s -o in.fsr
+	fs-gen -n 1000000 --seed 11 --fixed-ingest --disorder 1s -o in.fsr
 	fs-window --features fraud-v1 -i in.fsr |
 		fs-score-gpu -m "$M" --device cpu -j 1 -o clean.fsr
 	local kills=0 tries=0 bg pid
@@ -42,7 +42,7 @@ fraud() {
 		wait $bg || true
 		# the job ran to its end before 5 kills: start it afresh
 		if [ $kills -lt 5 ] && [ "$(cat st)" = "0 0" ]; then
-			rm -f s.db s.db-wal s.db-shm out.fsr
+			rm -rf s.db s.db-wal s.db-shm s.db.snapshots out.fsr
 			kills=0
 		fi
 	done
@@ -53,7 +53,7 @@ fraud() {
 	# the data records byte for byte (control records carry wall time)
 	fs-cat --types score,alert -f csv -i clean.fsr > clean.csv
 	fs-cat --types score,alert -f csv -i out.fsr > out.csv
-	[ "$(wc -l < clean.csv)" -eq 400001 ]
+	[ "$(wc -l < clean.csv)" -eq 1000001 ]
 	cmp clean.csv out.csv
 	[ "$(sqlite3 s.db "SELECT count(*) FROM checkpoints WHERE status = 'complete'")" -ge 1 ]
 	[ "$(sqlite3 s.db "SELECT count(DISTINCT stage) FROM snapshots")" = 2 ]
