@@ -69,7 +69,7 @@ pipe() {
 		echo "fs-window --features fraud-v1 -i $in |
 		fs-score-gpu -m $M --device cpu -o $out"
 	else
-		echo "rm -f $db $db-wal $db-shm
+		echo "rm -rf $db $db-wal $db-shm $db.snapshots
 		fs-window --features fraud-v1 --state $db --job b \
 			--checkpoint-interval $iv -i $in |
 		fs-score-gpu -m $M --device cpu --state $db --job b -o $out"
@@ -129,11 +129,16 @@ for k in $ACCTS; do
 	n=$(complete)
 	[ "$n" -ge 1 ] || die "(b) $k: no complete checkpoint"
 	# Per complete checkpoint: duration (ms) and snapshot bytes by
-	# stage; the figures of the last one, the median and max duration.
+	# stage (a snapshot of 1 MiB or more is a file beside the store,
+	# its row "FSREF1 LENGTH NAME", fs-checkpoint(5)); the figures of
+	# the last one, the median and max duration.
+	sz="CASE WHEN CAST(substr(state, 1, 7) AS TEXT) = 'FSREF1 '
+		THEN CAST(CAST(substr(state, 8, 20) AS TEXT) AS INTEGER)
+		ELSE length(state) END"
 	q="SELECT c.id, (c.completed_ns - c.started_ns) / 1e6,
-		(SELECT coalesce(sum(length(state)), 0) FROM snapshots s
+		(SELECT coalesce(sum($sz), 0) FROM snapshots s
 		 WHERE s.job = c.job AND s.id = c.id AND s.stage = 'fs-window'),
-		(SELECT coalesce(sum(length(state)), 0) FROM snapshots s
+		(SELECT coalesce(sum($sz), 0) FROM snapshots s
 		 WHERE s.job = c.job AND s.id = c.id AND s.stage = 'fs-score-gpu')
 		FROM checkpoints c WHERE c.job = 'b' AND c.status = 'complete'
 		ORDER BY c.id"
@@ -143,7 +148,7 @@ for k in $ACCTS; do
 	dms=$(awk '{ print $2 }' "$work/ckpt-b.txt" | sort -n | awk '{ a[NR] = $1 }
 		END { printf "%.0f %.0f", a[int((NR + 1) / 2)], a[NR] }')
 	ckshow=$(fs-checkpoint show --state "$db" --job b latest | head -1)
-	dbsz=$(du -k "$db" | cut -f1)
+	dbsz=$(du -k -c "$db"* | tail -1 | cut -f1)
 	brow+=("| $k | $(secs "$d") s | $n | $(awk -v b="$wbytes" 'BEGIN { printf "%.1f", b / 1048576 }') MiB | $(awk -v b="$sbytes" 'BEGIN { printf "%.1f", b / 1024 }') KiB | $(awk -v b="$wbytes" -v k="$k" 'BEGIN { printf "%.0f", b / k }') | ${dms% *} ms | ${dms#* } ms | $((dbsz / 1024)) MiB |")
 	echo "(b) $k: fs-checkpoint show: $ckshow" >&2
 done
@@ -154,7 +159,7 @@ done
 echo "(c) recovery, $TRIALS trials" >&2
 python3 - "$in" "$db" "$out" "$M" "$TRIALS" "$KILL_AFTER" "$IV" \
 	>"$work/ckpt-c.txt" <<-'EOF' || die "(c) failed"
-import atexit, os, signal, sqlite3, subprocess, sys, time
+import atexit, os, shutil, signal, sqlite3, subprocess, sys, time
 inp, db, out, model, trials, after, iv = sys.argv[1:8]
 trials, after = int(trials), float(after)
 work = os.path.dirname(db)
@@ -208,6 +213,7 @@ for t in range(trials):
     for f in (db, db + "-wal", db + "-shm", out):
         try: os.unlink(f)
         except FileNotFoundError: pass
+    shutil.rmtree(db + ".snapshots", ignore_errors=True)
     p = start()
     pid(1); pid(2)
     # Mid-run: once a checkpoint is complete, then AFTER seconds more.
@@ -248,7 +254,7 @@ rec_p50=$(awk '{ print $6 }' "$work/ckpt-c.txt" | sort -n | awk '{ a[NR] = $1 }
 	END { printf "%.0f", a[int((NR + 1) / 2)] / 1e6 }')
 rec_max=$(awk '{ print $6 }' "$work/ckpt-c.txt" | sort -n | tail -1 |
 	awk '{ printf "%.0f", $1 / 1e6 }')
-rm -f "$db" "$db-wal" "$db-shm" "$out" "$work/pid.1" "$work/pid.2"
+rm -rf "$db" "$db-wal" "$db-shm" "$db.snapshots" "$out" "$work/pid.1" "$work/pid.2"
 
 cat <<EOF
 # Checkpoint cost: the fraud pipeline
@@ -284,7 +290,8 @@ barrier) to the moment the sink marked it complete (after every stage
 wrote its snapshot and the sink synced its output); the median and the
 maximum over the run's complete checkpoints.  Size: the snapshots'
 bytes (\`length(state)\`) of the run's last complete checkpoint, by
-stage; the store: the SQLite file at the end (every checkpoint kept).
+stage; the store: the SQLite file and its snapshot files at the end
+(the store keeps the 3 newest complete checkpoints).
 
 | accounts | run wall | complete checkpoints | fs-window snapshot | fs-score-gpu snapshot | bytes per account | time p50 | time max | store |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|
