@@ -1,0 +1,89 @@
+#!/usr/bin/env bats
+# Another instance takes a partition set over with its state: instance A
+# (job j-A, partitions 0-3) runs on one machine; its latest checkpoint
+# is exported (fs-checkpoint export: positions, snapshots, the sink's
+# commit) and imported into another store, where a new instance of the
+# same job goes on with the rest of the topic, writing to the same
+# transactional Kafka sink.  The committed output (read by kcat) equals
+# one run over the whole topic.  Runs on the tests' Kafka backend
+# (helper.bash: kafka_setup).
+load helper
+
+setup_file() {
+	command -v kcat >/dev/null || skip "no kcat"
+	kafka_setup tin:8 tout:8
+}
+
+teardown_file() {
+	kafka_teardown
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	cd "$T" || return 1
+	kafka_env
+	X=(-X fetch.wait.max.ms=10)
+}
+
+# inst DIR: instance A of job j-A in DIR (its store DIR/s.db), to the
+# end of partitions 0-3, into the transactional sink.
+inst() {
+	(cd "$1" && timeout 60 fs-window -e "${X[@]}" --max-delay 1d \
+		--features fraud-v1 --state s.db --job j-A \
+		--checkpoint-interval 50ms \
+		-i "kafka://$BS/$(kafka_topic tin)?partition=0-3" \
+		-o "kafka://$BS/$(kafka_topic tout)")
+}
+
+@test "takeover: a partition set moves to another instance with its state (export, import), exactly once" {
+	fs-gen -n 20000 --keys 2000 --seed 31 --fixed-ingest \
+		--watermark-interval 0 -o all.fsr
+	/usr/bin/python3 - all.fsr h1.fsr h2.fsr <<-'EOF'
+	import struct, sys
+	b = open(sys.argv[1], "rb").read(); o = 0; fr = []
+	while o < len(b):
+	    n, = struct.unpack_from("<I", b, o); fr.append(b[o:o + 4 + n]); o += 4 + n
+	h = len(fr) // 2
+	open(sys.argv[2], "wb").write(b"".join(fr[:h]))
+	open(sys.argv[3], "wb").write(b"".join(fr[h:]))
+	EOF
+	fs-stat -q -i h1.fsr -o "kafka://$BS/$(kafka_topic tin)" 2>/dev/null
+	mkdir a b
+	run inst a
+	assert_status 0
+	local id
+	id=$(sqlite3 a/s.db "SELECT max(id) FROM checkpoints WHERE status = 'complete'")
+	[ -n "$id" ]
+	run_t 30 fs-checkpoint export --state a/s.db --job j-A "$id" -o x.db
+	assert_status 0
+	run_t 30 fs-checkpoint import --state b/s.db x.db
+	assert_status 0
+	rm -rf a	# the first machine is gone
+	fs-stat -q -i h2.fsr -o "kafka://$BS/$(kafka_topic tin)" 2>/dev/null
+	run inst b
+	assert_status 0
+	# it resumed: the new store goes on from the imported checkpoint
+	[ "$(sqlite3 b/s.db "SELECT min(id) FROM checkpoints")" -ge "$id" ]
+	# one run over the whole topic, without checkpoints
+	timeout 60 fs-window -e "${X[@]}" --max-delay 1d --features fraud-v1 \
+		-i "kafka://$BS/$(kafka_topic tin)?partition=0-3" -o clean.fsr
+	timeout 60 kcat -C -b "$BS" -t "$(kafka_topic tout)" -e -q \
+		-f '%p %o %S %h\n%s' | "$TOP/tests/cli/kafka-verify.py" got.fsr
+	fs-cat --types features -f csv -i clean.fsr >clean.csv
+	fs-cat --types features -f csv -i got.fsr >got.csv
+	[ "$(wc -l <clean.csv)" -gt 5000 ]
+	/usr/bin/python3 - clean.csv got.csv <<-'EOF'
+	import csv, sys
+	def per_key(p):
+	    d = {}
+	    for r in csv.DictReader(open(p)):
+	        if r["key"] != "key":	# a header again, after a SCHEMA
+	            d.setdefault(r["key"], []).append(r)
+	    return d
+	a, b = per_key(sys.argv[1]), per_key(sys.argv[2])
+	bad = [k for k in set(a) | set(b) if a.get(k) != b.get(k)]
+	if bad:
+	    print("%d keys differ, e.g. %s" % (len(bad), bad[:3]))
+	    sys.exit(1)
+	EOF
+}
