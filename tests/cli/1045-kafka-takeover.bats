@@ -67,23 +67,9 @@ inst() {
 	# one run over the whole topic, without checkpoints
 	timeout 60 fs-window -e "${X[@]}" --max-delay 1d --features fraud-v1 \
 		-i "kafka://$BS/$(kafka_topic tin)?partition=0-3" -o clean.fsr
-	timeout 60 kcat -C -b "$BS" -t "$(kafka_topic tout)" -e -q \
-		-f '%p %o %S %h\n%s' | "$TOP/tests/cli/kafka-verify.py" got.fsr
+	kafka_verify "$(kafka_topic tout)" got.fsr
 	fs-cat --types features -f csv -i clean.fsr >clean.csv
 	fs-cat --types features -f csv -i got.fsr >got.csv
 	[ "$(wc -l <clean.csv)" -gt 5000 ]
-	/usr/bin/python3 - clean.csv got.csv <<-'EOF'
-	import csv, sys
-	def per_key(p):
-	    d = {}
-	    for r in csv.DictReader(open(p)):
-	        if r["key"] != "key":	# a header again, after a SCHEMA
-	            d.setdefault(r["key"], []).append(r)
-	    return d
-	a, b = per_key(sys.argv[1]), per_key(sys.argv[2])
-	bad = [k for k in set(a) | set(b) if a.get(k) != b.get(k)]
-	if bad:
-	    print("%d keys differ, e.g. %s" % (len(bad), bad[:3]))
-	    sys.exit(1)
-	EOF
+	same_per_key clean.csv got.csv
 }

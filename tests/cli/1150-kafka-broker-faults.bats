@@ -82,27 +82,10 @@ job() {
 # transactions (verified.fsr) are those of in.fsr, once each, in the
 # same order per key.
 verify() {
-	timeout 60 kcat -C -b "$BS" -t "$1" -e -q -f '%p %o %S %h\n%s' |
-		"$TOP/tests/cli/kafka-verify.py" verified.fsr >verify.out ||
-		return 1
+	kafka_verify "$1" >verify.out || return 1
 	fs-cat --types txn -f csv -i in.fsr >want.csv
 	fs-cat --types txn -f csv -i verified.fsr >got.csv
-	/usr/bin/python3 - want.csv got.csv <<-'PY'
-	import csv, sys
-	def load(p):
-	    rows = list(csv.DictReader(open(p)))
-	    byk = {}
-	    for r in rows:
-	        byk.setdefault(r["key"], []).append(r)
-	    return len(rows), byk
-	na, a = load(sys.argv[1])
-	nb, b = load(sys.argv[2])
-	if na != nb or a != b:
-	    bad = [k for k in set(a) | set(b) if a.get(k) != b.get(k)]
-	    print("input %d records, committed output %d; %d keys differ, "
-	          "e.g. %s" % (na, nb, len(bad), bad[:3]), file=sys.stderr)
-	    sys.exit(1)
-	PY
+	same_per_key want.csv got.csv
 }
 
 @test "broker faults: a broker down for 2 s and back mid-run loses nothing, repeats nothing" {

@@ -174,3 +174,35 @@ kafka_need_devbroker() {
 		skip "needs fs-devbroker's $1"
 	fi
 }
+
+# kafka_verify TOPIC [OUT]: kcat, the independent client, reads TOPIC
+# (a full name) from its beginning to its end; tests/cli/kafka-verify.py
+# keeps in OUT (verified.fsr) the records whose transaction's COMMIT
+# marker is there, and prints "kept N", "orphans N", "markers N".
+kafka_verify() {
+	timeout 60 kcat -C -b "$BS" -t "$1" -e -q -f '%p %o %S %h\n%s' |
+		"$TOP/tests/cli/kafka-verify.py" "${2:-verified.fsr}"
+}
+
+# same_per_key A.csv B.csv: the same rows, in the same order for each
+# key (a header repeated after a SCHEMA is not a row); else says how
+# they differ and fails.
+same_per_key() {
+	/usr/bin/python3 - "$1" "$2" <<-'EOF'
+	import csv, sys
+	def load(p):
+	    byk, n = {}, 0
+	    for r in csv.DictReader(open(p)):
+	        if r["key"] != "key":
+	            byk.setdefault(r["key"], []).append(r)
+	            n += 1
+	    return n, byk
+	na, a = load(sys.argv[1])
+	nb, b = load(sys.argv[2])
+	if na != nb or a != b:
+	    bad = [k for k in set(a) | set(b) if a.get(k) != b.get(k)]
+	    print("rows %d vs %d; %d keys differ, e.g. %s"
+	          % (na, nb, len(bad), bad[:3]), file=sys.stderr)
+	    sys.exit(1)
+	EOF
+}
