@@ -467,18 +467,30 @@ static const char try_sql[] =
 	"s.length >= 0) AND NOT EXISTS (SELECT 1 FROM pending p WHERE "
 	"p.job = ?1 AND p.id = ?2)";
 
-int fs_ckpt_try_complete(struct fs_ckpt *c, int64_t id)
+/*
+ * sql (run's binding) in a write transaction of its own; the rows it
+ * changed.
+ */
+static int run_tx(struct fs_ckpt *c, const char *what, const char *sql,
+		  int64_t id, void (*bind)(sqlite3_stmt *, const void *),
+		  const void *arg)
 {
 	int n;
 
 	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
-		ckpt_die(c, "cannot complete a checkpoint");
-	run(c, "cannot complete a checkpoint", try_sql, id, bind_now, NULL);
+		ckpt_die(c, what);
+	run(c, what, sql, id, bind, arg);
 	n = sqlite3_changes(c->db);
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		ckpt_die(c, "cannot complete a checkpoint");
-	return n > 0;
+		ckpt_die(c, what);
+	return n;
+}
+
+int fs_ckpt_try_complete(struct fs_ckpt *c, int64_t id)
+{
+	return run_tx(c, "cannot complete a checkpoint", try_sql, id,
+		      bind_now, NULL) > 0;
 }
 
 static void bind_part(sqlite3_stmt *st, const void *p)
@@ -486,16 +498,10 @@ static void bind_part(sqlite3_stmt *st, const void *p)
 	sqlite3_bind_text(st, 3, p, -1, SQLITE_STATIC);
 }
 
-int fs_ckpt_part_done(struct fs_ckpt *c, int64_t id, const char *part)
+void fs_ckpt_part_done(struct fs_ckpt *c, int64_t id, const char *part)
 {
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		ckpt_die(c, "cannot record a snapshot");
-	run(c, "cannot record a snapshot", "DELETE FROM pending WHERE "
-	    "job = ?1 AND id = ?2 AND part = ?3", id, bind_part, part);
-	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		ckpt_die(c, "cannot record a snapshot");
-	return 0;
+	run_tx(c, "cannot record a snapshot", "DELETE FROM pending WHERE "
+	       "job = ?1 AND id = ?2 AND part = ?3", id, bind_part, part);
 }
 
 void fs_ckpt_complete(struct fs_ckpt *c, int64_t id)

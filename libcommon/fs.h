@@ -773,11 +773,11 @@ void fs_ckpt_complete(struct fs_ckpt *c, int64_t id);
  * A stage that writes its snapshot for id after forwarding the barrier
  * (asynchronously) marks part pending first; fs_ckpt_part_done clears
  * it.  fs_ckpt_try_complete completes id when its sink recorded a
- * length >= 0 and no part is pending; it and fs_ckpt_part_done return
- * 1 when this call completed id.
+ * length >= 0 and no part is pending, and returns 1 when this call
+ * completed it (only the sink calls it, fs_pipeline_complete).
  */
 void fs_ckpt_put_pending(struct fs_ckpt *c, int64_t id, const char *part);
-int fs_ckpt_part_done(struct fs_ckpt *c, int64_t id, const char *part);
+void fs_ckpt_part_done(struct fs_ckpt *c, int64_t id, const char *part);
 int fs_ckpt_try_complete(struct fs_ckpt *c, int64_t id);
 /* Gets: 0 and the value, or -1 (NULL) when checkpoint id has none. */
 int fs_ckpt_get_position(struct fs_ckpt *c, int64_t id, const char *source,

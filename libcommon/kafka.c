@@ -1365,15 +1365,9 @@ static int64_t last_marker(struct fs_kafka *k)
 	conf_set(c, "isolation.level", "read_committed");
 	conf_set(c, "fetch.wait.max.ms", "50");
 	rd_kafka_conf_set_log_cb(c, on_log);
+	/* -X/-F as given: producer properties are ignored by a consumer */
 	for (size_t i = 0; i < opt.nprop; i += 2)
-		if (strncmp(opt.prop[i], "transaction", 11) &&
-		    strncmp(opt.prop[i], "message.", 8) &&
-		    strncmp(opt.prop[i], "linger", 6) &&
-		    strncmp(opt.prop[i], "batch.", 6) &&
-		    strncmp(opt.prop[i], "queue.buffering", 15) &&
-		    strcmp(opt.prop[i], "compression.codec") &&
-		    strcmp(opt.prop[i], "enable.idempotence"))
-			conf_set(c, opt.prop[i], opt.prop[i + 1]);
+		conf_set(c, opt.prop[i], opt.prop[i + 1]);
 	rc = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
 	if (!rc)
 		fs_usage_error("cannot set up Kafka '%s': %s", k->uri, err);
