@@ -764,6 +764,16 @@ void fs_ckpt_put_position(struct fs_ckpt *c, int64_t id, const char *source,
 void fs_ckpt_put_positions(struct fs_ckpt *c, int64_t id, const char *source,
 			   size_t n, const int64_t *partition,
 			   const int64_t *position);
+/*
+ * Snapshot rows: partition >= 0 holds the keyed state of the keys in
+ * that key group (a key's group is its Kafka partition, fs_key_group);
+ * FS_CKPT_INSTANCE holds the state of the instance as a whole (its
+ * watermark, counters, fs-score-gpu's drift), and a checkpoint merged
+ * from several instances (fs-checkpoint import) has one such row per
+ * instance, numbered down from it.  A stage that keeps its state in one
+ * piece writes FS_CKPT_INSTANCE only.
+ */
+#define FS_CKPT_INSTANCE (-1)
 void fs_ckpt_put_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
 			  int64_t partition, const void *state, size_t n);
 void fs_ckpt_put_sink(struct fs_ckpt *c, int64_t id, const char *sink,

@@ -902,7 +902,7 @@ static void snap_put(struct scorer *s, uint64_t id)
 	sb_end(&b, at);
 	sb_seal(&b);
 	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
-			     0, b.p, b.n);
+			     FS_CKPT_INSTANCE, b.p, b.n);
 	free(b.p);
 }
 
@@ -924,7 +924,8 @@ static void snap_restore(struct scorer *s)
 
 	if (id <= 0)
 		return;
-	if (!(p = fs_ckpt_get_snapshot(st, id, fs_stage_name(), 0, &n)))
+	if (!(p = fs_ckpt_get_snapshot(st, id, fs_stage_name(),
+					 FS_CKPT_INSTANCE, &n)))
 		fs_die(FS_EXIT_FAIL, "checkpoint %lld of job '%s' has no "
 		       "snapshot of stage '%s' (another --stage name?)",
 		       (long long)id, fs_ckpt_job(st), fs_stage_name());
