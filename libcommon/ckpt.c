@@ -588,6 +588,36 @@ void *fs_ckpt_get_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
 	return blob;
 }
 
+int64_t *fs_ckpt_snapshot_parts(struct fs_ckpt *c, int64_t id,
+				const char *stage, size_t *n)
+{
+	sqlite3_stmt *st;
+	int64_t *v = NULL;
+	size_t cap = 0;
+	int rc;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT partition FROM snapshots WHERE "
+			       "job = ?1 AND id = ?2 AND stage = ?3 ORDER BY "
+			       "partition >= 0, abs(partition)", -1, &st,
+			       NULL) != SQLITE_OK)
+		ckpt_die(c, "cannot read a checkpoint");
+	sqlite3_bind_text(st, 1, c->job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	sqlite3_bind_text(st, 3, stage, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = fs_xrealloc(v, cap * sizeof(*v));
+		}
+		v[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		ckpt_die(c, "cannot read a checkpoint");
+	return v;
+}
+
 int fs_ckpt_get_sink(struct fs_ckpt *c, int64_t id, const char *sink,
 		     int64_t *length)
 {
@@ -795,10 +825,37 @@ static void inline_refs(struct fs_ckpt *c, const char *path, int64_t id)
 	fs_ckpt_close(x);
 }
 
-int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path)
+/* "partition IN (...)" for a set of n partitions, or "1" for all. */
+static char *part_cond(const int64_t *set, size_t n)
+{
+	char *cond;
+
+	if (!set)
+		return sqlite3_mprintf("1");
+	cond = sqlite3_mprintf("partition IN (");
+	for (size_t i = 0; i < n && cond; i++) {
+		char *t = sqlite3_mprintf("%s%s%lld", cond, i ? "," : "",
+					  (long long)set[i]);
+
+		sqlite3_free(cond);
+		cond = t;
+	}
+	if (cond) {
+		char *t = sqlite3_mprintf("%s)", cond);
+
+		sqlite3_free(cond);
+		cond = t;
+	}
+	if (!cond)
+		fs_die(FS_EXIT_FAIL, "out of memory");
+	return cond;
+}
+
+int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path,
+		   const int64_t *set, size_t nset)
 {
 	struct fs_ckpt *x;
-	char *sql;
+	char *sql, *cond;
 	int64_t v;
 
 	if (get(c, id, "SELECT 1 FROM checkpoints WHERE job = ?1 AND "
@@ -806,26 +863,173 @@ int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path)
 		return -1;
 	x = fs_ckpt_open(path, c->job);		/* a store of its own */
 	fs_ckpt_close(x);
+	cond = part_cond(set, nset);
 	sql = sqlite3_mprintf(
 		"ATTACH %Q AS x;"
 		"BEGIN IMMEDIATE;"
 		"INSERT INTO x.checkpoints SELECT * FROM checkpoints"
 		" WHERE job = %Q AND id = %lld;"
 		"INSERT INTO x.positions SELECT * FROM positions"
-		" WHERE job = %Q AND id = %lld;"
+		" WHERE job = %Q AND id = %lld AND %s;"
 		"INSERT INTO x.snapshots SELECT * FROM snapshots"
-		" WHERE job = %Q AND id = %lld;"
+		" WHERE job = %Q AND id = %lld AND (partition < 0 OR %s);"
 		"INSERT INTO x.sinks SELECT * FROM sinks"
 		" WHERE job = %Q AND id = %lld;"
 		"COMMIT; DETACH x;", path, c->job, (long long)id, c->job,
-		(long long)id, c->job, (long long)id, c->job, (long long)id);
-	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		(long long)id, cond, c->job, (long long)id, cond, c->job,
+		(long long)id);
+	sqlite3_free(cond);
+	if (!sql || sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_free(sql);
 		ckpt_die(c, "cannot export");
 	}
 	sqlite3_free(sql);
 	inline_refs(c, path, id);
 	return 0;
+}
+
+/* Run sql (sqlite3_mprintf'd, freed here) on c; die naming what. */
+static void exec_free(struct fs_ckpt *c, const char *what, char *sql)
+{
+	int rc;
+
+	if (!sql)
+		fs_die(FS_EXIT_FAIL, "out of memory");
+	rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK) {
+		char *e = fs_xstrdup(sqlite3_errmsg(c->db));
+
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		fs_die(FS_EXIT_FAIL, "checkpoint store '%s': %s: %s", c->path,
+		       what, e);
+	}
+}
+
+/* The first column of sql's first row as text (a new string), or NULL. */
+static char *text_of(struct fs_ckpt *c, char *sql)
+{
+	sqlite3_stmt *st;
+	char *v = NULL;
+
+	if (!sql || sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_free(sql);
+		ckpt_die(c, "cannot merge checkpoints");
+	}
+	sqlite3_free(sql);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		v = fs_xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Rows of export k that collide with what the merge holds so far. */
+static const char conflict_sql[] =
+	"SELECT 'partition ' || p.partition || ' of source ''' || p.source "
+	"|| ''' is in an export before it (a partition has one reader)' "
+	"FROM temp.mpos p WHERE p.k = %d AND EXISTS (SELECT 1 FROM positions "
+	"q WHERE q.job = %Q AND q.id = %lld AND q.source = p.source AND "
+	"q.partition = p.partition) "
+	"UNION ALL "
+	"SELECT 'key group ' || p.partition || ' of stage ''' || p.stage || "
+	"''' is in an export before it (a key group has one owner)' "
+	"FROM temp.msnap p WHERE p.k = %d AND p.partition >= 0 AND EXISTS "
+	"(SELECT 1 FROM snapshots q WHERE q.job = %Q AND q.id = %lld AND "
+	"q.stage = p.stage AND q.partition = p.partition) "
+	"UNION ALL "
+	"SELECT 'sink ''' || p.sink || ''' has another length in an export "
+	"before it' FROM temp.msink p WHERE p.k = %d AND EXISTS (SELECT 1 "
+	"FROM sinks q WHERE q.job = %Q AND q.id = %lld AND q.sink = p.sink "
+	"AND q.length != p.length) LIMIT 1";
+
+/* Export k's rows into checkpoint (job, id); instance rows renumbered. */
+static const char merge_sql[] =
+	"CREATE TEMP TABLE off AS SELECT stage, count(*) AS n FROM snapshots "
+	"WHERE job = %Q AND id = %lld AND partition < 0 GROUP BY stage;"
+	"INSERT INTO positions SELECT %Q, %lld, source, partition, position "
+	"FROM temp.mpos WHERE k = %d;"
+	"INSERT INTO snapshots SELECT %Q, %lld, p.stage, CASE WHEN "
+	"p.partition < 0 THEN p.partition - ifnull((SELECT n FROM temp.off o "
+	"WHERE o.stage = p.stage), 0) ELSE p.partition END, p.state FROM "
+	"temp.msnap p WHERE p.k = %d;"
+	"INSERT OR IGNORE INTO sinks SELECT %Q, %lld, sink, length FROM "
+	"temp.msink WHERE k = %d;"
+	"DROP TABLE temp.off;";
+
+/*
+ * Export k's latest complete checkpoint into the temporary tables (an
+ * attached database cannot be detached inside the merge's transaction).
+ */
+static const char copy_sql[] =
+	"ATTACH %Q AS x;"
+	"CREATE TEMP TABLE IF NOT EXISTS mpos (k, source, partition, "
+	"position);"
+	"CREATE TEMP TABLE IF NOT EXISTS msnap (k, stage, partition, state);"
+	"CREATE TEMP TABLE IF NOT EXISTS msink (k, sink, length);"
+	"CREATE TEMP TABLE src AS SELECT job, max(id) AS id FROM "
+	"x.checkpoints WHERE status = 'complete';"
+	"INSERT INTO temp.mpos SELECT %d, p.source, p.partition, p.position "
+	"FROM x.positions p, temp.src s WHERE p.job = s.job AND p.id = s.id;"
+	"INSERT INTO temp.msnap SELECT %d, p.stage, p.partition, p.state "
+	"FROM x.snapshots p, temp.src s WHERE p.job = s.job AND p.id = s.id;"
+	"INSERT INTO temp.msink SELECT %d, p.sink, p.length FROM x.sinks p, "
+	"temp.src s WHERE p.job = s.job AND p.id = s.id;"
+	"DROP TABLE temp.src; DETACH x;";
+
+int64_t fs_ckpt_merge(struct fs_ckpt *c, const char *const *paths,
+		      size_t n)
+{
+	int64_t id = 0, v;
+	long long j = 0, mx = 0;
+	char *t;
+
+	/* the new id: past every export's and the job's own */
+	for (size_t i = 0; i < n; i++) {
+		struct fs_ckpt *x = fs_ckpt_open(paths[i], NULL);
+
+		t = text_of(x, sqlite3_mprintf("SELECT count(DISTINCT job) "
+			"|| ' ' || ifnull(max(id), 0) FROM checkpoints WHERE "
+			"status = 'complete'"));
+		if (!t || sscanf(t, "%lld %lld", &j, &mx) != 2 || j != 1)
+			fs_die(FS_EXIT_DATA, "cannot merge '%s': it holds %s "
+			       "complete checkpoint, want one job's (made by "
+			       "fs-checkpoint export)", paths[i],
+			       j > 1 ? "several jobs'" : "no");
+		free(t);
+		id = mx > id ? mx : id;
+		fs_ckpt_close(x);
+		exec_free(c, "cannot read an export", sqlite3_mprintf(
+			copy_sql, paths[i], (int)i, (int)i, (int)i));
+	}
+	if (get(c, 0, "SELECT max(id) FROM checkpoints WHERE job = ?1 AND "
+		"?2 = 0 HAVING max(id) IS NOT NULL", NULL, &v, NULL,
+		NULL) == 0 && v >= id)
+		id = v + 1;
+	exec_free(c, "cannot merge checkpoints", sqlite3_mprintf(
+		"BEGIN IMMEDIATE;"
+		"INSERT INTO checkpoints VALUES (%Q, %lld, 'complete', %lld, "
+		"%lld);", c->job, (long long)id, (long long)fs_now_ns(),
+		(long long)fs_now_ns()));
+	for (size_t i = 0; i < n; i++) {
+		const char *job = c->job;
+		long long ll = (long long)id;
+		int k = (int)i;
+
+		t = text_of(c, sqlite3_mprintf(conflict_sql, k, job, ll, k,
+					       job, ll, k, job, ll));
+		if (t) {
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+			fs_die(FS_EXIT_DATA, "cannot merge '%s' into "
+			       "checkpoint store '%s': %s", paths[i], c->path,
+			       t);
+		}
+		exec_free(c, "cannot merge checkpoints", sqlite3_mprintf(
+			merge_sql, job, ll, job, ll, k, job, ll, k, job, ll,
+			k));
+	}
+	exec_free(c, "cannot merge checkpoints", sqlite3_mprintf("COMMIT"));
+	return id;
 }
 
 int64_t fs_ckpt_import(struct fs_ckpt *c, const char *path)

@@ -482,6 +482,8 @@ void fs_reader_flush_on_block(struct fs_reader *r, struct fs_writer *w);
 uint64_t fs_reader_frames(const struct fs_reader *r);
 uint64_t fs_reader_offset(const struct fs_reader *r);	/* bytes consumed */
 const char *fs_reader_name(const struct fs_reader *r);
+/* A Kafka input's number of topic partitions; 0 for other inputs. */
+int32_t fs_reader_partitions(const struct fs_reader *r);
 void fs_reader_close(struct fs_reader *r);
 
 /*
@@ -579,6 +581,17 @@ struct fs_kafka *fs_kafka_writer(const char *uri, int sink);
  * (and, in a group, commits those of the latest complete checkpoint).
  */
 const char *fs_kafka_source_name(const struct fs_kafka *k);
+/* The number of partitions of an input's topic. */
+int32_t fs_kafka_topic_partitions(const struct fs_kafka *k);
+/*
+ * The key group of a record key among n (n > 0): the partition of n
+ * that Kafka's default partitioner puts the key in, murmur2 of its 8
+ * bytes as finstream's producers send them (librdkafka's
+ * rd_kafka_msg_partitioner_murmur2, as the Java client's
+ * Utils.murmur2), so keyed state split by key group is split by
+ * Kafka partition.
+ */
+int32_t fs_key_group(uint64_t key, int32_t n);
 void fs_kafka_put_positions(struct fs_kafka *k, int64_t id);
 /*
  * Whether a restarted source replays up to the cut of the checkpoint
@@ -792,6 +805,13 @@ int fs_ckpt_try_complete(struct fs_ckpt *c, int64_t id);
 /* Gets: 0 and the value, or -1 (NULL) when checkpoint id has none. */
 int fs_ckpt_get_position(struct fs_ckpt *c, int64_t id, const char *source,
 			 int64_t partition, int64_t *position);
+/*
+ * The partitions of stage's snapshot rows in checkpoint id, instance
+ * rows first (-1, -2, ...), then key groups ascending; a new array of
+ * *n (free it), NULL when there are none.
+ */
+int64_t *fs_ckpt_snapshot_parts(struct fs_ckpt *c, int64_t id,
+				const char *stage, size_t *n);
 /* A new buffer of *n bytes (free it), or NULL. */
 void *fs_ckpt_get_snapshot(struct fs_ckpt *c, int64_t id, const char *stage,
 			   int64_t partition, size_t *n);
@@ -827,8 +847,24 @@ int64_t fs_ckpt_prune(struct fs_ckpt *c, int64_t keep);
  * of the job goes (*removed says how many).  -1 if id is not complete.
  */
 int fs_ckpt_restore(struct fs_ckpt *c, int64_t id, int64_t *removed);
-/* Copy complete checkpoint id into a new store at path; -1 if none. */
-int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path);
+/*
+ * Copy complete checkpoint id into a new store at path; -1 if none.
+ * With a set of nset partitions (NULL: all), only the positions of those
+ * partitions and the snapshot rows of those key groups go, with every
+ * instance row: the state of the partitions another instance takes.
+ */
+int fs_ckpt_export(struct fs_ckpt *c, int64_t id, const char *path,
+		   const int64_t *set, size_t nset);
+/*
+ * Merge the latest complete checkpoint of each of n exports into one
+ * new complete checkpoint of c's job (rescaling: instances' partition
+ * sets joined); its id, past each export's and the job's own.  Positions
+ * and key groups are united (one held twice: exit 3), instance rows
+ * renumbered -1, -2, ... in the order given, sinks united (one with two
+ * lengths: exit 3).
+ */
+int64_t fs_ckpt_merge(struct fs_ckpt *c, const char *const *paths,
+		      size_t n);
 /* Copy every checkpoint of the store at path in; returns how many. */
 int64_t fs_ckpt_import(struct fs_ckpt *c, const char *path);
 

@@ -240,6 +240,11 @@ const char *fs_reader_name(const struct fs_reader *r)
 	return r->name;
 }
 
+int32_t fs_reader_partitions(const struct fs_reader *r)
+{
+	return r->k ? fs_kafka_topic_partitions(r->k) : 0;
+}
+
 void fs_reader_close(struct fs_reader *r)
 {
 	if (!r)
@@ -571,7 +576,8 @@ static void write_failed(struct fs_writer *w, int e);
  * A writer on a regular file (of size bytes) with --state is the
  * pipeline's sink: what follows the length committed by the restored
  * checkpoint (all of it without one) is cut now, and output goes on
- * from there.  Without --state, nothing changes (truncated at the first
+ * from there.  A checkpoint without this sink is an error unless the
+ * file is empty (a new instance's output after a rescale).  Without --state, nothing changes (truncated at the first
  * write, as always).
  */
 static void sink_open(struct fs_writer *w, int64_t size)
@@ -581,8 +587,9 @@ static void sink_open(struct fs_writer *w, int64_t size)
 	if (!(w->sink = ckpt_name(w->fd, w->name)))
 		return;
 	n = fs_pipeline_restored();
+	/* an empty new output goes on from the checkpoint (a rescale) */
 	if (n > 0 && fs_ckpt_get_sink(fs_pipeline_ckpt(), n, w->sink,
-				      &len) < 0)
+				      &len) < 0 && size > 0)
 		fs_die(FS_EXIT_FAIL, "cannot resume '%s': checkpoint %lld of "
 		       "job '%s' has no length for it (another output?)",
 		       w->name, (long long)n, fs_ckpt_job(fs_pipeline_ckpt()));

@@ -66,6 +66,7 @@ struct fs_kafka {
 	/* consumer */
 	struct kpart *part;
 	int32_t npart;
+	int32_t ntopic;		/* partitions of the topic */
 	rd_kafka_message_t *held;	/* handed out, not yet finished */
 	char *buf;
 	size_t cap;
@@ -740,6 +741,18 @@ const char *fs_kafka_source_name(const struct fs_kafka *k)
 	return k->src;
 }
 
+int32_t fs_kafka_topic_partitions(const struct fs_kafka *k)
+{
+	return k->ntopic;
+}
+
+int32_t fs_key_group(uint64_t key, int32_t n)
+{
+	/* the partitioner reads only the key and n */
+	return rd_kafka_msg_partitioner_murmur2(NULL, &key, sizeof(key), n,
+						 NULL, NULL);
+}
+
 void fs_kafka_put_positions(struct fs_kafka *k, int64_t id)
 {
 	struct fs_ckpt *c = fs_pipeline_ckpt();
@@ -929,7 +942,7 @@ struct fs_kafka *fs_kafka_reader(const char *uri)
 		k->src = fs_xmalloc(len);
 		snprintf(k->src, len, "kafka:%s", k->topic);
 	}
-	n = connect_topic(k);
+	n = k->ntopic = connect_topic(k);
 	part_at(k, n - 1);
 	rd_kafka_poll_set_consumer(k->rk);
 	if (k->group) {

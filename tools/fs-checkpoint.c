@@ -17,6 +17,8 @@ struct opts {
 	const char *state, *job, *out;
 	int64_t keep;
 	int json;
+	int64_t *parts;		/* export --partitions: the set, ascending */
+	size_t nparts;
 };
 
 static void usage(FILE *f)
@@ -26,8 +28,9 @@ static void usage(FILE *f)
 "       fs-checkpoint list --state FILE [--job NAME] [--json]\n"
 "       fs-checkpoint show --state FILE --job NAME [ID|latest] [--json]\n"
 "       fs-checkpoint prune --state FILE --job NAME --keep N\n"
-"       fs-checkpoint export --state FILE --job NAME ID -o FILE\n"
-"       fs-checkpoint import --state FILE FILE\n"
+"       fs-checkpoint export --state FILE --job NAME ID [--partitions SET]\n"
+"                     -o FILE\n"
+"       fs-checkpoint import --state FILE [--job NAME] FILE...\n"
 "       fs-checkpoint restore --state FILE --job NAME ID\n"
 "Look after a pipeline's checkpoint store.\n"
 "\n"
@@ -35,12 +38,14 @@ static void usage(FILE *f)
 "      --job NAME        the job whose checkpoints to use\n"
 "      --keep N          prune: how many complete checkpoints to keep\n"
 "  -o, --output FILE     export: the new store to write\n"
+"      --partitions SET  export: only these partitions and key groups\n"
+"                        (e.g. 0-3,6), for the instance taking them\n"
 "      --json            list, show: one JSON object per line\n"
 "  -h, --help            print this help and exit\n"
 "      --version         print the version and exit\n");
 }
 
-enum { O_JOB = 256, O_JSON, O_KEEP, O_STATE, O_VERSION };
+enum { O_JOB = 256, O_JSON, O_KEEP, O_PARTS, O_STATE, O_VERSION };
 
 static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -48,10 +53,40 @@ static const struct option long_options[] = {
 	{ "json", no_argument, NULL, O_JSON },
 	{ "keep", required_argument, NULL, O_KEEP },
 	{ "output", required_argument, NULL, 'o' },
+	{ "partitions", required_argument, NULL, O_PARTS },
 	{ "state", required_argument, NULL, O_STATE },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* --partitions SET: numbers from 0 and ranges such as 0-3,6. */
+static void parse_parts(struct opts *o, const char *v)
+{
+	char *s = fs_xstrdup(v), *tok, *save = NULL;
+	int64_t a, b;
+
+	for (tok = strtok_r(s, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+
+		if (dash)
+			*dash = 0;
+		if (fs_parse_i64(tok, (size_t)-1, 0, INT32_MAX, &a) < 0 ||
+		    (dash && fs_parse_i64(dash + 1, (size_t)-1, a, a + 65535,
+					  &b) < 0))
+			fs_usage_error("bad --partitions '%s': want numbers "
+				       "from 0 and ranges such as 0-3,6", v);
+		for (int64_t i = a; i <= (dash ? b : a); i++) {
+			o->parts = fs_xrealloc(o->parts, (o->nparts + 1) *
+					       sizeof(*o->parts));
+			o->parts[o->nparts++] = i;
+		}
+	}
+	free(s);
+	if (!o->nparts)
+		fs_usage_error("bad --partitions '%s': want numbers from 0 "
+			       "and ranges such as 0-3,6", v);
+}
 
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
@@ -66,6 +101,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		case O_KEEP:
 			o->keep = fs_opt_i64("--keep", optarg, 1, INT64_MAX);
 			break;
+		case O_PARTS: parse_parts(o, optarg); break;
 		case O_STATE: o->state = optarg; break;
 		case O_VERSION: fs_print_version(NULL); exit(FS_EXIT_OK);
 		default: fs_bug("option %d not handled", c);
@@ -211,7 +247,8 @@ int tool_main(int argc, char **argv)
 	parse_opts(&o, argc - 1, argv + 1);
 	rest = argv + 1 + optind;
 	nrest = argc - 1 - optind;
-	if (nrest > (strcmp(cmd, "list") && strcmp(cmd, "prune") &&
+	if (strcmp(cmd, "import") &&
+	    nrest > (strcmp(cmd, "list") && strcmp(cmd, "prune") &&
 		     strcmp(cmd, "init") ? 1 : 0))
 		fs_usage_error("unexpected argument '%s'", rest[nrest - 1]);
 	if (!strcmp(cmd, "init")) {
@@ -245,16 +282,28 @@ int tool_main(int argc, char **argv)
 		c = open_store(&o, 0);
 		id = checkpoint_id(c, rest[0]);
 		fs_check_output_path(o.out);
-		if (fs_ckpt_export(c, id, o.out) < 0)
+		if (fs_ckpt_export(c, id, o.out, o.parts, o.nparts) < 0)
 			fs_die(FS_EXIT_FAIL, "job '%s' has no complete "
 			       "checkpoint %lld", o.job, (long long)id);
 	} else if (!strcmp(cmd, "import")) {
-		if (nrest != 1)
+		if (nrest < 1)
 			fs_usage_error("import needs the FILE to import");
+		if (nrest > 1 && !o.job)
+			fs_usage_error("merging %d exports needs --job NAME, "
+				       "the job they become", nrest);
 		c = open_store(&o, 1);
-		n = fs_ckpt_import(c, rest[0]);
-		fprintf(stderr, "fs-checkpoint: imported %lld checkpoint%s\n",
-			(long long)n, n == 1 ? "" : "s");
+		if (o.job) {
+			id = fs_ckpt_merge(c, (const char *const *)rest,
+					   (size_t)nrest);
+			fprintf(stderr, "fs-checkpoint: merged %d export%s "
+				"into checkpoint %lld of job '%s'\n", nrest,
+				nrest == 1 ? "" : "s", (long long)id, o.job);
+		} else {
+			n = fs_ckpt_import(c, rest[0]);
+			fprintf(stderr, "fs-checkpoint: imported %lld "
+				"checkpoint%s\n", (long long)n,
+				n == 1 ? "" : "s");
+		}
 	} else if (!strcmp(cmd, "restore")) {
 		need_job(&o, cmd);
 		if (nrest != 1)
@@ -272,6 +321,7 @@ int tool_main(int argc, char **argv)
 			       "prune, export, import, restore)", cmd);
 	}
 	fs_ckpt_close(c);
+	free(o.parts);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		fs_die_errno(FS_EXIT_FAIL, "cannot write standard output");
 	return FS_EXIT_OK;

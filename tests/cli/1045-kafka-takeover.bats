@@ -11,7 +11,7 @@ load helper
 
 setup_file() {
 	command -v kcat >/dev/null || skip "no kcat"
-	kafka_setup tin:8 tout:8
+	kafka_setup tin:8 tout:8 rin:8
 }
 
 teardown_file() {
@@ -71,5 +71,59 @@ inst() {
 	fs-cat --types features -f csv -i clean.fsr >clean.csv
 	fs-cat --types features -f csv -i got.fsr >got.csv
 	[ "$(wc -l <clean.csv)" -gt 5000 ]
+	same_per_key clean.csv got.csv
+}
+
+# split h1 and h2 halves of all.fsr (frames) for the rescale test
+halves() {
+	/usr/bin/python3 - all.fsr h1.fsr h2.fsr <<-'PYEOF'
+	import struct, sys
+	b = open(sys.argv[1], "rb").read(); o = 0; fr = []
+	while o < len(b):
+	    n, = struct.unpack_from("<I", b, o); fr.append(b[o:o + 4 + n]); o += 4 + n
+	h = len(fr) // 2
+	open(sys.argv[2], "wb").write(b"".join(fr[:h]))
+	open(sys.argv[3], "wb").write(b"".join(fr[h:]))
+	PYEOF
+}
+
+@test "rescale: the key groups of a Kafka input are its partitions; two instances' state merges into one" {
+	fs-gen -n 20000 --keys 2000 --seed 37 --fixed-ingest \
+		--watermark-interval 0 -o all.fsr
+	halves
+	local rin
+	rin=$(kafka_topic rin)
+	fs-stat -q -i h1.fsr -o "kafka://$BS/$rin" 2>/dev/null
+	# each partition holds the keys whose murmur2 group is that partition
+	for p in 0 5; do
+		timeout 30 fs-stat -q -e "${X[@]}" \
+			-i "kafka://$BS/$rin?partition=$p" -o p$p.fsr 2>/dev/null
+		/usr/bin/python3 "$BATS_TEST_DIRNAME/kafka-groups.py" p$p.fsr 8 $p
+	done
+	# instances A (0-3) and B (4-7): 8 key groups, as the topic has
+	mkdir a b c
+	for i in a:0-3 b:4-7; do
+		(cd ${i%%:*} && timeout 60 fs-window -e "${X[@]}" --max-delay 1d \
+			--features fraud-v1 --state s.db --job j-${i%%:*} \
+			--checkpoint-interval 50ms \
+			-i "kafka://$BS/$rin?partition=${i#*:}" -o out.fsr)
+	done
+	[ "$(sqlite3 a/s.db "SELECT group_concat(DISTINCT partition) FROM
+		(SELECT partition FROM snapshots ORDER BY partition)")" = "-1,0,1,2,3" ]
+	fs-checkpoint export --state a/s.db --job j-a latest -o xa.db
+	fs-checkpoint export --state b/s.db --job j-b latest -o xb.db
+	run_t 30 fs-checkpoint import --state c/s.db --job j-c xa.db xb.db
+	assert_status 0
+	fs-stat -q -i h2.fsr -o "kafka://$BS/$rin" 2>/dev/null
+	# C reads all 8 partitions on from A's and B's positions
+	(cd c && timeout 60 fs-window -e "${X[@]}" --max-delay 1d \
+		--features fraud-v1 --state s.db --job j-c \
+		--checkpoint-interval 50ms -i "kafka://$BS/$rin" -o out.fsr)
+	timeout 60 fs-window -e "${X[@]}" --max-delay 1d --features fraud-v1 \
+		-i "kafka://$BS/$rin" -o clean.fsr
+	fs-cat --types features -f csv -i clean.fsr >clean.csv
+	cat a/out.fsr b/out.fsr c/out.fsr |
+		fs-cat --types features -f csv >got.csv
+	[ "$(wc -l <clean.csv)" = 20001 ]
 	same_per_key clean.csv got.csv
 }

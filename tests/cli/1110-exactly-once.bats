@@ -159,4 +159,14 @@ chaos() {
 	run_t 10 fs-stat -q --state s.db --job j -i other.fsr -o out2.fsr
 	assert_status 1
 	assert_match "no position for it"
+	# an output the checkpoint does not know: an empty one goes on from
+	# it (a rescaled instance's), one with data is refused, kept as is
+	cp in.fsr full.fsr
+	run_t 10 fs-stat -q --state s.db --job j -i in.fsr -o full.fsr
+	assert_status 1
+	assert_match "cannot resume '?full.fsr'?: checkpoint [0-9]+ of job 'j' has no length for it"
+	cmp in.fsr full.fsr
+	run_t 10 fs-stat -q --state s.db --job j -i in.fsr -o new.fsr
+	assert_status 0
+	[ ! -s new.fsr ]	# the job was done: nothing after its end
 }

@@ -375,6 +375,28 @@ static uint32_t sess_new(struct wctx *c, uint64_t key, int64_t t)
 	return i;
 }
 
+uint32_t eng_sess_restore(struct wctx *c, const struct sess *v)
+{
+	uint32_t i = sess_alloc(c), *head, p;
+	struct sess *s = &c->ss[i];
+	int isnew;
+
+	*s = *v;
+	s->next = W_NONE;
+	s->live = 1;
+	head = ktab_put(&c->skeys, v->key, &isnew);
+	if (isnew) {
+		*head = i;
+	} else {
+		for (p = *head; c->ss[p].next != W_NONE; p = c->ss[p].next)
+			;
+		c->ss[p].next = i;
+	}
+	sheap_push(&c->heap, c->ss, i);
+	c->n_keys++;
+	return i;
+}
+
 /* Note the state of a session the event merges, for agg_check. */
 static void chk_add(struct wctx *c, uint32_t n, struct slot *sl)
 {

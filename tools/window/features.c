@@ -616,6 +616,26 @@ static void acct_init(struct acct *a, uint64_t id)
 	a->live = 1;
 }
 
+/* A free account slot: the free list's first, or a new one. */
+static uint32_t acct_slot(struct feat *f)
+{
+	uint32_t i;
+
+	if (f->free != W_NONE) {
+		i = f->free;
+		f->free = acct_at(f, i)->next_free;
+		return i;
+	}
+	if (f->nacc == f->nseg * ACC_SEG) {	/* a new segment */
+		f->seg = fs_xrealloc(f->seg, (f->nseg + 1) * sizeof(*f->seg));
+		f->seg[f->nseg++] = fs_big_alloc(ACC_SEG *
+						 sizeof(struct acct));
+	}
+	if ((f->nacc & (ACC_SEG - 1)) == ACC_SEG / 2)
+		fs_big_want(ACC_SEG * sizeof(struct acct));
+	return f->nacc++;
+}
+
 static struct acct *get_acct(struct feat *f, uint64_t id)
 {
 	int isnew;
@@ -623,20 +643,7 @@ static struct acct *get_acct(struct feat *f, uint64_t id)
 
 	if (!isnew)
 		return acct_at(f, *v);
-	if (f->free != W_NONE) {
-		i = f->free;
-		f->free = acct_at(f, i)->next_free;
-	} else {
-		if (f->nacc == f->nseg * ACC_SEG) {	/* a new segment */
-			f->seg = fs_xrealloc(f->seg, (f->nseg + 1) *
-					     sizeof(*f->seg));
-			f->seg[f->nseg++] = fs_big_alloc(ACC_SEG *
-							 sizeof(struct acct));
-		}
-		if ((f->nacc & (ACC_SEG - 1)) == ACC_SEG / 2)
-			fs_big_want(ACC_SEG * sizeof(struct acct));
-		i = f->nacc++;
-	}
+	i = acct_slot(f);
 	*v = i;
 	acct_init(acct_at(f, i), id);
 	f->live++;
@@ -929,6 +936,22 @@ void feat_free(struct feat *f)
  * slots and history positions are kept, so hash-table order, cap
  * evictions and history compaction go on as they would have.
  */
+/* A live account's state, its tables after it (pointers written 0). */
+static void acct_save(struct sbuf *b, const struct acct *p)
+{
+	struct acct a = *p;
+
+	a.h = NULL;
+	a.cty = NULL;
+	a.mt = NULL;
+	a.dev = NULL;
+	sb_put(b, &a, sizeof(a));
+	sb_put(b, p->h + p->lo, (size_t)(p->hi - p->lo) * sizeof(*p->h));
+	sb_put(b, p->cty, (size_t)p->ncty * sizeof(*p->cty));
+	sb_put(b, p->mt, (size_t)p->mcap * sizeof(*p->mt));
+	sb_put(b, p->dev, (size_t)p->dcap * sizeof(*p->dev));
+}
+
 void feat_save(const struct feat *f, struct sbuf *b)
 {
 	sb_i64(b, f->max_ts);
@@ -938,24 +961,15 @@ void feat_save(const struct feat *f, struct sbuf *b)
 	sb_u64(b, f->live);
 	sb_u64(b, f->expired);
 	for (uint32_t i = 0; i < f->nacc; i++) {
-		struct acct a = *acct_at(f, i);
+		const struct acct *a = acct_at(f, i);
 
-		sb_u8(b, a.live);
-		if (!a.live) {
-			sb_u64(b, a.id);
-			sb_u32(b, a.next_free);
+		sb_u8(b, a->live);
+		if (!a->live) {
+			sb_u64(b, a->id);
+			sb_u32(b, a->next_free);
 			continue;
 		}
-		a.h = NULL;
-		a.cty = NULL;
-		a.mt = NULL;
-		a.dev = NULL;
-		sb_put(b, &a, sizeof(a));
-		a = *acct_at(f, i);
-		sb_put(b, a.h + a.lo, (size_t)(a.hi - a.lo) * sizeof(*a.h));
-		sb_put(b, a.cty, (size_t)a.ncty * sizeof(*a.cty));
-		sb_put(b, a.mt, (size_t)a.mcap * sizeof(*a.mt));
-		sb_put(b, a.dev, (size_t)a.dcap * sizeof(*a.dev));
+		acct_save(b, a);
 	}
 }
 
@@ -977,6 +991,37 @@ static void *load_block(struct feat *f, struct srd *r, size_t cap_bytes,
 	return p;
 }
 
+/* Account i's state as acct_save wrote it, indexed by its id. */
+static int acct_load(struct feat *f, struct srd *r, uint32_t i)
+{
+	struct acct *a = acct_at(f, i);
+	int isnew;
+
+	sr_get(r, a, sizeof(*a));
+	a->h = NULL;
+	a->cty = NULL;
+	a->mt = NULL;
+	a->dev = NULL;
+	if (!a->live || a->lo > a->hi || a->hi > a->cap ||
+	    a->ncty > a->capcty || a->mn > a->mcap || a->dn > a->dcap ||
+	    (a->mcap & (a->mcap - 1)) || (a->dcap & (a->dcap - 1))) {
+		a->live = 0;
+		return sr_fail(r, "bad account");
+	}
+	a->h = load_block(f, r, a->cap * sizeof(*a->h), a->lo * sizeof(*a->h),
+			  (size_t)(a->hi - a->lo) * sizeof(*a->h));
+	a->cty = load_block(f, r, a->capcty * sizeof(*a->cty), 0,
+			    a->ncty * sizeof(*a->cty));
+	a->mt = load_block(f, r, a->mcap * sizeof(*a->mt), 0,
+			   a->mcap * sizeof(*a->mt));
+	a->dev = load_block(f, r, a->dcap * sizeof(*a->dev), 0,
+			    a->dcap * sizeof(*a->dev));
+	*ktab_put(&f->ids, a->id, &isnew) = i;
+	if (!isnew)
+		return sr_fail(r, "an account twice");
+	return 0;
+}
+
 int feat_load(struct feat *f, struct srd *r)
 {
 	uint32_t nacc;
@@ -991,44 +1036,80 @@ int feat_load(struct feat *f, struct srd *r)
 		return sr_fail(r, "bad account count");
 	for (uint32_t i = 0; i < nacc && !r->bad; i++) {
 		struct acct *a;
-		int isnew;
+		uint32_t free = f->free;
 
-		if (f->nacc == f->nseg * ACC_SEG) {
-			f->seg = fs_xrealloc(f->seg, (f->nseg + 1) *
-					     sizeof(*f->seg));
-			f->seg[f->nseg++] = fs_big_alloc(ACC_SEG *
-							 sizeof(struct acct));
-		}
-		a = acct_at(f, f->nacc++);
+		f->free = W_NONE;	/* append */
+		a = acct_at(f, acct_slot(f));
+		f->free = free;
 		memset(a, 0, sizeof(*a));
 		if (!sr_u8(r)) {
 			a->id = sr_u64(r);
 			a->next_free = sr_u32(r);
 			continue;
 		}
-		sr_get(r, a, sizeof(*a));
-		a->h = NULL;
-		a->cty = NULL;
-		a->mt = NULL;
-		a->dev = NULL;
-		if (!a->live || a->lo > a->hi || a->hi > a->cap ||
-		    a->ncty > a->capcty || a->mn > a->mcap || a->dn > a->dcap ||
-		    (a->mcap & (a->mcap - 1)) || (a->dcap & (a->dcap - 1))) {
-			a->live = 0;
-			return sr_fail(r, "bad account");
-		}
-		a->h = load_block(f, r, a->cap * sizeof(*a->h),
-				  a->lo * sizeof(*a->h),
-				  (size_t)(a->hi - a->lo) * sizeof(*a->h));
-		a->cty = load_block(f, r, a->capcty * sizeof(*a->cty), 0,
-				    a->ncty * sizeof(*a->cty));
-		a->mt = load_block(f, r, a->mcap * sizeof(*a->mt), 0,
-				   a->mcap * sizeof(*a->mt));
-		a->dev = load_block(f, r, a->dcap * sizeof(*a->dev), 0,
-				    a->dcap * sizeof(*a->dev));
-		*ktab_put(&f->ids, a->id, &isnew) = i;
-		if (!isnew)
-			return sr_fail(r, "an account twice");
+		if (acct_load(f, r, i) < 0)
+			return -1;
+	}
+	return r->bad ? -1 : 0;
+}
+
+void feat_save_ctx(const struct feat *f, struct sbuf *b)
+{
+	sb_i64(b, f->max_ts);
+	sb_i64(b, f->next_sweep);
+	sb_u64(b, f->expired);
+}
+
+void feat_save_groups(const struct feat *f, struct sbuf *bufs, int32_t n)
+{
+	uint32_t *cnt = fs_xcalloc((size_t)n, sizeof(*cnt));
+	size_t *at = fs_xcalloc((size_t)n, sizeof(*at));
+
+	for (int32_t g = 0; g < n; g++) {
+		at[g] = bufs[g].n;
+		sb_u32(&bufs[g], 0);	/* the count, filled in below */
+	}
+	for (uint32_t i = 0; i < f->nacc; i++) {
+		const struct acct *a = acct_at(f, i);
+		int32_t g;
+
+		if (!a->live)
+			continue;
+		g = fs_key_group(a->id, n);
+		acct_save(&bufs[g], a);
+		cnt[g]++;
+	}
+	for (int32_t g = 0; g < n; g++)
+		memcpy(bufs[g].p + at[g], &cnt[g], sizeof(cnt[g]));
+	free(cnt);
+	free(at);
+}
+
+void feat_load_ctx(struct feat *f, struct srd *r, int first)
+{
+	int64_t max_ts = sr_i64(r), next_sweep = sr_i64(r);
+	uint64_t expired = sr_u64(r);
+
+	if (first || max_ts > f->max_ts)
+		f->max_ts = max_ts;
+	if (first || next_sweep < f->next_sweep)
+		f->next_sweep = next_sweep;
+	f->expired += expired;
+}
+
+int feat_load_group(struct feat *f, struct srd *r)
+{
+	uint32_t n = sr_u32(r);
+
+	if (n > r->n - r->off)
+		return sr_fail(r, "bad account count");
+	for (uint32_t k = 0; k < n && !r->bad; k++) {
+		uint32_t i = acct_slot(f);
+
+		memset(acct_at(f, i), 0, sizeof(struct acct));
+		if (acct_load(f, r, i) < 0)
+			return -1;
+		f->live++;
 	}
 	return r->bad ? -1 : 0;
 }

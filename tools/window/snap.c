@@ -43,12 +43,13 @@ static void conf_text(const struct wctx *c, char *buf, size_t n)
 
 	snprintf(buf, n, "kind=%d size=%lld slide=%lld offset=%lld "
 		 "max-delay=%lld lateness=%lld emit=%lld distinct-limit=%u "
-		 "state-ttl=%lld agg=%s key=%s type=%s features=%s",
+		 "state-ttl=%lld key-groups=%d agg=%s key=%s type=%s "
+		 "features=%s",
 		 o->kind, (long long)o->size, (long long)o->slide,
 		 (long long)o->offset, (long long)o->max_delay,
 		 (long long)o->lateness, (long long)o->early,
 		 o->distinct_limit, (long long)o->state_ttl,
-		 o->agg ? o->agg : "", o->key ? o->key : "",
+		 (int)o->key_groups, o->agg ? o->agg : "", o->key ? o->key : "",
 		 o->type ? o->type : "", o->features ? o->features : "");
 }
 
@@ -121,50 +122,146 @@ static void wins_save(const struct wctx *c, struct sbuf *b)
 	}
 }
 
-static void wins_load(struct wctx *c, struct srd *r)
+/*
+ * The window that ends at end, made active with the fields given when
+ * there is none yet (a restore's first group of it); its index.
+ */
+static uint32_t win_add(struct wctx *c, int64_t start, int64_t end,
+			int64_t next_early, int fired, uint32_t nslots)
+{
+	uint32_t v = ktab_get(&c->wintab, (uint64_t)end);
+	struct win *w;
+	int isnew;
+
+	if (v != W_NONE)
+		return v;
+	if (c->nwins == c->capwins) {
+		c->capwins = c->capwins ? c->capwins * 2 : 16;
+		c->wins = fs_xrealloc(c->wins, c->capwins * sizeof(*c->wins));
+		c->free_wins = fs_xrealloc(c->free_wins, c->capwins *
+					   sizeof(*c->free_wins));
+	}
+	w = &c->wins[c->nwins];
+	memset(w, 0, sizeof(*w));
+	w->start = start;
+	w->end = end;
+	w->next_early = next_early;
+	w->fired = fired;
+	w->active = 1;
+	ktab_init(&w->keys, 1024);
+	*ktab_put(&c->wintab, (uint64_t)end, &isnew) = c->nwins;
+	w->cap = nslots > 1024 ? nslots : 1024;
+	w->slots = fs_xmalloc((size_t)w->cap * c->as.stride);
+	return c->nwins++;
+}
+
+/* Read ns slots into window w after those it has; -1 after sr_fail. */
+static int win_load_slots(struct wctx *c, struct srd *r, struct win *w,
+			  uint32_t ns)
+{
+	if ((uint64_t)ns * c->as.stride > r->n - r->off)
+		return sr_fail(r, "bad slot count");
+	if (w->nslots + ns > w->cap) {
+		w->cap = w->nslots + ns;
+		w->slots = fs_xrealloc(w->slots, (size_t)w->cap *
+				       c->as.stride);
+	}
+	for (uint32_t k = 0; k < ns && !r->bad; k++) {
+		struct slot *sl = (struct slot *)
+			(w->slots + (size_t)w->nslots * c->as.stride);
+		int isnew;
+
+		slot_load(c, r, sl);
+		*ktab_put(&w->keys, sl->key, &isnew) = w->nslots;
+		if (!isnew)
+			return sr_fail(r, "a key twice in a window");
+		w->nslots++;
+	}
+	return r->bad ? -1 : 0;
+}
+
+/* Windows as wins_save or wins_save_groups wrote them (group: merge). */
+static void wins_load(struct wctx *c, struct srd *r, int group)
 {
 	uint32_t n = sr_u32(r);
 
 	if (n > r->n - r->off)
 		n = (uint32_t)sr_fail(r, "bad window count") & 0;
 	for (uint32_t i = 0; i < n && !r->bad; i++) {
-		uint32_t ns, *v;
-		struct win *w;
-		int isnew;
+		int64_t start = sr_i64(r), end = sr_i64(r);
+		int64_t next_early = sr_i64(r);
+		int fired = sr_u8(r);
+		uint32_t ns = sr_u32(r), nw = c->nwins, k;
 
-		if (c->nwins == c->capwins) {
-			c->capwins = c->capwins ? c->capwins * 2 : 16;
-			c->wins = fs_xrealloc(c->wins,
-					      c->capwins * sizeof(*c->wins));
-			c->free_wins = fs_xrealloc(c->free_wins, c->capwins *
-						   sizeof(*c->free_wins));
-		}
-		w = &c->wins[c->nwins];
-		memset(w, 0, sizeof(*w));
-		w->start = sr_i64(r);
-		w->end = sr_i64(r);
-		w->next_early = sr_i64(r);
-		w->fired = sr_u8(r);
-		w->active = 1;
-		ns = sr_u32(r);
-		if ((uint64_t)ns * c->as.stride > r->n - r->off)
-			ns = (uint32_t)sr_fail(r, "bad slot count") & 0;
-		ktab_init(&w->keys, 1024);
-		v = ktab_put(&c->wintab, (uint64_t)w->end, &isnew);
-		if (!isnew)
+		if (r->bad)
+			break;
+		k = win_add(c, start, end, next_early, fired, ns);
+		if (!group && k != nw) {
 			sr_fail(r, "a window twice");
-		*v = c->nwins++;
-		w->cap = ns > 1024 ? ns : 1024;
-		w->slots = fs_xmalloc((size_t)w->cap * c->as.stride);
-		for (uint32_t k = 0; k < ns && !r->bad; k++) {
-			struct slot *sl = (struct slot *)
+			break;
+		}
+		win_load_slots(c, r, &c->wins[k], ns);
+	}
+}
+
+/*
+ * Split by key group: bufs[g] gets the number of windows holding keys
+ * of group g, then each as wins_save writes it with only those keys.
+ */
+static void wins_save_groups(const struct wctx *c, struct sbuf *bufs,
+			     int32_t n)
+{
+	uint32_t *cnt = fs_xcalloc((size_t)n, sizeof(*cnt));
+	uint32_t *per = fs_xcalloc((size_t)n, sizeof(*per));
+	size_t *at = fs_xcalloc((size_t)n, sizeof(*at));
+	int32_t *grp = NULL;
+	size_t capg = 0;
+
+	for (int32_t g = 0; g < n; g++) {
+		at[g] = bufs[g].n;
+		sb_u32(&bufs[g], 0);
+	}
+	for (uint32_t i = 0; i < c->nwins; i++) {
+		const struct win *w = &c->wins[i];
+
+		if (!w->active)
+			continue;
+		if (w->nslots > capg) {
+			capg = w->nslots;
+			grp = fs_xrealloc(grp, capg * sizeof(*grp));
+		}
+		memset(per, 0, (size_t)n * sizeof(*per));
+		for (uint32_t k = 0; k < w->nslots; k++) {
+			const struct slot *sl = (const struct slot *)
 				(w->slots + (size_t)k * c->as.stride);
 
-			slot_load(c, r, sl);
-			*ktab_put(&w->keys, sl->key, &isnew) = k;
-			w->nslots++;
+			grp[k] = fs_key_group(sl->key, n);
+			per[grp[k]]++;
+		}
+		for (int32_t g = 0; g < n; g++) {
+			struct sbuf *b = &bufs[g];
+
+			if (!per[g])
+				continue;
+			cnt[g]++;
+			sb_i64(b, w->start);
+			sb_i64(b, w->end);
+			sb_i64(b, w->next_early);
+			sb_u8(b, (uint8_t)w->fired);
+			sb_u32(b, per[g]);
+			for (uint32_t k = 0; k < w->nslots; k++)
+				if (grp[k] == g)
+					slot_save(c, b, (const struct slot *)
+						  (w->slots + (size_t)k *
+						   c->as.stride));
 		}
 	}
+	for (int32_t g = 0; g < n; g++)
+		memcpy(bufs[g].p + at[g], &cnt[g], sizeof(cnt[g]));
+	free(grp);
+	free(at);
+	free(per);
+	free(cnt);
 }
 
 /* ---- sessions ---- */
@@ -252,6 +349,74 @@ static void sess_load(struct wctx *c, struct srd *r)
 	}
 }
 
+/*
+ * Split by key group: bufs[g] gets the number of live sessions of keys
+ * in group g, then each (key, times, fired, slot) in its key's order.
+ */
+static void sess_save_groups(const struct wctx *c, struct sbuf *bufs,
+			     int32_t n)
+{
+	uint32_t *cnt = fs_xcalloc((size_t)n, sizeof(*cnt));
+	size_t *at = fs_xcalloc((size_t)n, sizeof(*at));
+
+	for (int32_t g = 0; g < n; g++) {
+		at[g] = bufs[g].n;
+		sb_u32(&bufs[g], 0);
+	}
+	for (uint32_t e = 0; c->skeys.n && e <= c->skeys.mask; e++) {
+		struct sbuf *b;
+		int32_t g;
+
+		if (c->skeys.e[e].val == W_NONE)
+			continue;
+		g = fs_key_group(c->skeys.e[e].key, n);
+		b = &bufs[g];
+		for (uint32_t i = c->skeys.e[e].val; i != W_NONE;
+		     i = c->ss[i].next) {
+			const struct sess *s = &c->ss[i];
+
+			sb_u64(b, s->key);
+			sb_i64(b, s->start);
+			sb_i64(b, s->end);
+			sb_i64(b, s->next_early);
+			sb_i64(b, s->due);
+			sb_u8(b, s->fired);
+			slot_save(c, b, (const struct slot *)
+				  (c->sslots + (size_t)i * c->as.stride));
+			cnt[g]++;
+		}
+	}
+	for (int32_t g = 0; g < n; g++)
+		memcpy(bufs[g].p + at[g], &cnt[g], sizeof(cnt[g]));
+	free(at);
+	free(cnt);
+}
+
+static void sess_load_group(struct wctx *c, struct srd *r)
+{
+	uint32_t n = sr_u32(r);
+
+	if (n > r->n - r->off)
+		n = (uint32_t)sr_fail(r, "bad session count") & 0;
+	for (uint32_t k = 0; k < n && !r->bad; k++) {
+		struct sess v;
+		uint32_t i;
+
+		memset(&v, 0, sizeof(v));
+		v.key = sr_u64(r);
+		v.start = sr_i64(r);
+		v.end = sr_i64(r);
+		v.next_early = sr_i64(r);
+		v.due = sr_i64(r);
+		v.fired = sr_u8(r);
+		if (r->bad)
+			break;
+		i = eng_sess_restore(c, &v);
+		slot_load(c, r, (struct slot *)
+			  (c->sslots + (size_t)i * c->as.stride));
+	}
+}
+
 /* ---- the whole ---- */
 
 static void ctx_save(const struct wctx *c, struct sbuf *b)
@@ -312,20 +477,92 @@ static void ctx_load(struct wctx *c, struct srd *r)
 		out_build_schema(c);
 }
 
+/* A snapshot row's start: the head and the CONF section. */
+static void row_head(const struct wctx *c, struct sbuf *b)
+{
+	char conf[1024];
+	size_t at;
+
+	conf_text(c, conf, sizeof(conf));
+	sb_head(b, SNAP_MAGIC, SNAP_VERSION);
+	at = sb_sect(b, "CONF");
+	sb_put(b, conf, strlen(conf));
+	sb_end(b, at);
+}
+
+/*
+ * Split by key group (--key-groups N): the instance row (CONF, CTX and
+ * the features' own context, FCTX), and a row per key group that holds
+ * keys (CONF, GRP with the group's number, then its FEAT, WINS or SESS
+ * part).  Groups without keys have no row, so the rows of instances
+ * that read disjoint partition sets never collide.
+ */
+static void snap_write_groups(struct wctx *c, struct feat *feat,
+			      uint64_t id, struct fs_ckpt *st)
+{
+	int32_t n = c->o.key_groups;
+	struct sbuf *bufs = fs_xcalloc((size_t)n, sizeof(*bufs));
+	struct sbuf b = { NULL, 0, 0 };
+	size_t *at = fs_xcalloc((size_t)n, sizeof(*at)), sect;
+	const char *tag = feat ? "FEAT" : c->o.kind == WK_SESSION ? "SESS" :
+		"WINS";
+
+	row_head(c, &b);
+	sect = sb_sect(&b, "CTX ");
+	ctx_save(c, &b);
+	sb_end(&b, sect);
+	if (feat) {
+		sect = sb_sect(&b, "FCTX");
+		feat_save_ctx(feat, &b);
+		sb_end(&b, sect);
+	}
+	sb_seal(&b);
+	fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(),
+			     FS_CKPT_INSTANCE, b.p, b.n);
+	free(b.p);
+	for (int32_t g = 0; g < n; g++) {
+		row_head(c, &bufs[g]);
+		sect = sb_sect(&bufs[g], "GRP ");
+		sb_u32(&bufs[g], (uint32_t)g);
+		sb_end(&bufs[g], sect);
+		at[g] = sb_sect(&bufs[g], tag);
+	}
+	if (feat)
+		feat_save_groups(feat, bufs, n);
+	else if (c->as.type && c->o.kind == WK_SESSION)
+		sess_save_groups(c, bufs, n);
+	else if (c->as.type)
+		wins_save_groups(c, bufs, n);
+	for (int32_t g = 0; g < n; g++) {
+		uint32_t keys = 0;
+
+		if (bufs[g].n >= at[g] + 8 + 4)	/* tag, length, count */
+			memcpy(&keys, bufs[g].p + at[g] + 8, sizeof(keys));
+		if (keys) {
+			sb_end(&bufs[g], at[g]);
+			sb_seal(&bufs[g]);
+			fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(),
+					     g, bufs[g].p, bufs[g].n);
+		}
+		free(bufs[g].p);
+	}
+	free(at);
+	free(bufs);
+}
+
 /* Serialize the state and put it in store st as the snapshot for id. */
 static void snap_write(struct wctx *c, struct feat *feat, uint64_t id,
 		       struct fs_ckpt *st)
 {
 	struct sbuf b = { NULL, 0, 0 };
-	char conf[1024];
 	size_t at;
-	int64_t t0 = fs_mono_ns(), t1;
+	int64_t t0 = fs_mono_ns();
 
-	conf_text(c, conf, sizeof(conf));
-	sb_head(&b, SNAP_MAGIC, SNAP_VERSION);
-	at = sb_sect(&b, "CONF");
-	sb_put(&b, conf, strlen(conf));
-	sb_end(&b, at);
+	if (c->o.key_groups) {
+		snap_write_groups(c, feat, id, st);
+		goto out;
+	}
+	row_head(c, &b);
 	at = sb_sect(&b, "CTX ");
 	ctx_save(c, &b);
 	sb_end(&b, at);
@@ -343,15 +580,14 @@ static void snap_write(struct wctx *c, struct feat *feat, uint64_t id,
 		sb_end(&b, at);
 	}
 	sb_seal(&b);
-	t1 = fs_mono_ns();
-	fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(), 0, b.p, b.n);
-	if (getenv("FS_SNAP_TRACE"))
-		fprintf(stderr, "fs-window: snapshot %llu: %zu bytes, "
-			"%.3f ms (%.3f ms to the store)\n",
-			(unsigned long long)id, b.n,
-			(double)(fs_mono_ns() - t0) / 1e6,
-			(double)(fs_mono_ns() - t1) / 1e6);
+	fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(),
+			     FS_CKPT_INSTANCE, b.p, b.n);
 	free(b.p);
+out:
+	if (getenv("FS_SNAP_TRACE"))
+		fprintf(stderr, "fs-window: snapshot %llu: %.3f ms\n",
+			(unsigned long long)id,
+			(double)(fs_mono_ns() - t0) / 1e6);
 }
 
 /*
@@ -432,37 +668,160 @@ static _Noreturn void bad_snap(int64_t id, const char *why)
 	       "%s", fs_stage_name(), (long long)id, why);
 }
 
-void snap_restore(struct wctx *c, struct feat *feat)
+/*
+ * Open row part of checkpoint id and check its CONF against ours; the
+ * buffer to free once r is read.
+ */
+static void *row_open(struct wctx *c, struct fs_ckpt *st, int64_t id,
+		      int64_t part, struct srd *r)
 {
-	struct fs_ckpt *st = fs_pipeline_ckpt();
-	int64_t id = st ? fs_pipeline_restored() : 0;
 	char conf[1024], why[1200];
-	struct srd r;
 	uint64_t len;
 	size_t n;
-	void *p;
+	void *p = fs_ckpt_get_snapshot(st, id, fs_stage_name(), part, &n);
 
-	if (id <= 0)
-		return;
-	p = fs_ckpt_get_snapshot(st, id, fs_stage_name(), 0, &n);
 	if (!p)
 		fs_die(FS_EXIT_FAIL, "checkpoint %lld of job '%s' has no "
 		       "snapshot of stage '%s' (another --stage name?)",
 		       (long long)id, fs_ckpt_job(st), fs_stage_name());
-	if (sr_open(&r, p, n, SNAP_MAGIC, SNAP_VERSION) != 0) {
+	if (sr_open(r, p, n, SNAP_MAGIC, SNAP_VERSION) != 0) {
 		free(p);
-		bad_snap(id, r.why);
+		bad_snap(id, r->why);
 	}
 	conf_text(c, conf, sizeof(conf));
-	len = sr_sect(&r, "CONF");
-	if (!r.bad && (len != strlen(conf) ||
-		       memcmp(r.p + r.off, conf, len) != 0)) {
+	len = sr_sect(r, "CONF");
+	if (!r->bad && (len != strlen(conf) ||
+			memcmp(r->p + r->off, conf, len) != 0)) {
 		snprintf(why, sizeof(why), "made under other options (%.*s)",
-			 (int)(len < 512 ? len : 512), r.p + r.off);
+			 (int)(len < 512 ? len : 512), r->p + r->off);
 		free(p);
 		bad_snap(id, why);
 	}
-	r.off += len;
+	r->off += len;
+	return p;
+}
+
+/* Done with row r: no bytes left over, or the snapshot is bad. */
+static void row_close(int64_t id, struct srd *r, void *p)
+{
+	if (!r->bad && r->off != r->n)
+		sr_fail(r, "trailing bytes");
+	free(p);
+	if (r->bad)
+		bad_snap(id, r->why);
+}
+
+/*
+ * Another instance's CTX merged into c (a checkpoint merged from
+ * several, fs-checkpoint import): the earliest watermarks and due time,
+ * the newest event time and output seq; the counters stay the first's.
+ */
+static void ctx_merge(struct wctx *c, struct srd *r)
+{
+	int64_t wm = sr_i64(r), wm_sent = sr_i64(r), max_ts = sr_i64(r);
+	uint64_t seq;
+	int64_t due;
+	uint32_t type;
+
+	(void)sr_u8(r);			/* fired: results since a WATERMARK */
+	(void)sr_u8(r);			/* schema sent */
+	seq = sr_u64(r);
+	type = sr_u32(r);
+	due = sr_i64(r);
+	for (int i = 0; i < 7; i++)
+		(void)sr_u64(r);	/* counters */
+	if (r->bad)
+		return;
+	if (type && c->as.type && c->as.type->id != type) {
+		sr_fail(r, "another record type");
+		return;
+	}
+	if (wm < c->wm)
+		c->wm = wm;
+	if (wm_sent < c->wm_sent)
+		c->wm_sent = wm_sent;
+	if (max_ts > c->max_ts)
+		c->max_ts = max_ts;
+	if (seq > c->out_seq)
+		c->out_seq = seq;
+	if (due < c->next_due)
+		c->next_due = due;
+}
+
+/* The state split by key group: instance rows, then the groups' rows. */
+static void restore_groups(struct wctx *c, struct feat *feat,
+			   struct fs_ckpt *st, int64_t id, const int64_t *part,
+			   size_t np)
+{
+	const char *tag = feat ? "FEAT" : c->o.kind == WK_SESSION ? "SESS" :
+		"WINS";
+	int first = 1;
+
+	for (size_t i = 0; i < np; i++) {
+		struct srd r;
+		void *p = row_open(c, st, id, part[i], &r);
+
+		sr_sect(&r, part[i] < 0 ? "CTX " : "GRP ");
+		if (part[i] < 0) {
+			if (first)
+				ctx_load(c, &r);
+			else
+				ctx_merge(c, &r);
+			if (feat) {
+				sr_sect(&r, "FCTX");
+				feat_load_ctx(feat, &r, first);
+			}
+			first = 0;
+		} else if (first) {
+			sr_fail(&r, "key groups without the instance's row");
+		} else if ((int64_t)sr_u32(&r) != part[i] ||
+			   part[i] >= c->o.key_groups) {
+			sr_fail(&r, "a key group in another row");
+		} else {
+			sr_sect(&r, tag);
+			if (feat)
+				feat_load_group(feat, &r);
+			else if (c->o.kind == WK_SESSION)
+				sess_load_group(c, &r);
+			else
+				wins_load(c, &r, 1);
+		}
+		row_close(id, &r, p);
+	}
+	if (feat)
+		c->n_keys = feat_keys(feat);
+	else if (c->o.kind != WK_SESSION)
+		for (uint32_t i = 0; i < c->nwins; i++)
+			c->n_keys += c->wins[i].nslots;
+}
+
+void snap_restore(struct wctx *c, struct feat *feat)
+{
+	struct fs_ckpt *st = fs_pipeline_ckpt();
+	int64_t id = st ? fs_pipeline_restored() : 0, *part;
+	struct srd r;
+	size_t np;
+	void *p;
+
+	if (id <= 0)
+		return;
+	part = fs_ckpt_snapshot_parts(st, id, fs_stage_name(), &np);
+	if (c->o.key_groups) {
+		if (!np)
+			(void)row_open(c, st, id, FS_CKPT_INSTANCE, &r);
+		restore_groups(c, feat, st, id, part, np);
+		free(part);
+		return;
+	}
+	if (np > 1 && part[1] < 0) {
+		free(part);
+		fs_die(FS_EXIT_DATA, "checkpoint %lld of job '%s' merges %zu "
+		       "instances of stage '%s', whose state is in one piece: "
+		       "only state split by key group (--key-groups) merges",
+		       (long long)id, fs_ckpt_job(st), np, fs_stage_name());
+	}
+	free(part);
+	p = row_open(c, st, id, FS_CKPT_INSTANCE, &r);
 	sr_sect(&r, "CTX ");
 	ctx_load(c, &r);
 	if (feat) {
@@ -474,13 +833,9 @@ void snap_restore(struct wctx *c, struct feat *feat)
 		sess_load(c, &r);
 	} else if (c->as.type) {
 		sr_sect(&r, "WINS");
-		wins_load(c, &r);
+		wins_load(c, &r, 0);
 		for (uint32_t i = 0; i < c->nwins; i++)
 			c->n_keys += c->wins[i].nslots;
 	}
-	if (!r.bad && r.off != r.n)
-		sr_fail(&r, "trailing bytes");
-	free(p);
-	if (r.bad)
-		bad_snap(id, r.why);
+	row_close(id, &r, p);
 }

@@ -46,6 +46,9 @@ static void usage(FILE *f)
 "  -i, --input URI        read records from URI (default -, stdin)\n"
 "      --idle-timeout D   with no input for D, the watermark follows\n"
 "                         the wall clock so windows still close\n"
+"      --key-groups N     --state: snapshot keyed state in N groups, a\n"
+"                         key's group its Kafka partition (default: the\n"
+"                         partitions of a Kafka input, else 0: one piece)\n"
 "  -k, --key FIELD        group by FIELD (default: the record key)\n"
 "      --late URI         write records too late for any window to URI\n"
 "      --lateness D       keep fired windows D longer for late events\n"
@@ -65,7 +68,7 @@ static void usage(FILE *f)
 
 enum {
 	OPT_CUMULATE = 256, OPT_DISTINCT, OPT_EMIT, OPT_FEATURES, OPT_HOP,
-	OPT_IDLE, OPT_LATE, OPT_LATENESS, OPT_MAXDELAY, OPT_METRICS,
+	OPT_IDLE, OPT_KGROUPS, OPT_LATE, OPT_LATENESS, OPT_MAXDELAY, OPT_METRICS,
 	OPT_OFFSET, OPT_SESSION, OPT_TTL, OPT_TUMBLE, OPT_VERSION,
 };
 
@@ -80,6 +83,7 @@ static const struct option long_options[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "input", required_argument, NULL, 'i' },
 	{ "key", required_argument, NULL, 'k' },
+	{ "key-groups", required_argument, NULL, OPT_KGROUPS },
 	{ "late", required_argument, NULL, OPT_LATE },
 	{ "lateness", required_argument, NULL, OPT_LATENESS },
 	{ "max-delay", required_argument, NULL, OPT_MAXDELAY },
@@ -162,6 +166,10 @@ static void parse_opt(struct wopts *o, int c, const char *arg)
 	case OPT_MAXDELAY:
 		o->max_delay = fs_opt_duration("--max-delay", arg, (size_t)-1,
 						 0, DUR_LIMIT);
+		break;
+	case OPT_KGROUPS:
+		o->key_groups = (int32_t)fs_opt_i64("--key-groups", arg, 0,
+						    100000);
 		break;
 	case OPT_METRICS: o->metrics = arg; break;
 	case OPT_OFFSET:
@@ -880,8 +888,12 @@ int tool_main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	c.wm = c.wm_sent = c.max_ts = W_TIME_MIN;
+	c.o.key_groups = -1;
 	parse_args(&c, argc, argv);
 	c.r = fs_reader_open(c.o.in);
+	if (c.o.key_groups < 0)		/* by the partitions of a Kafka input */
+		c.o.key_groups = fs_pipeline_ckpt() ?
+			fs_reader_partitions(c.r) : 0;
 	c.w = fs_writer_open(c.o.out);
 	fs_reader_flush_on_block(c.r, c.w);	/* results leave when idle */
 	if (c.o.late)

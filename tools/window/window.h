@@ -254,6 +254,20 @@ void feat_free(struct feat *f);
  */
 void feat_save(const struct feat *f, struct sbuf *b);
 int feat_load(struct feat *f, struct srd *r);
+/*
+ * The same split by key group (fs-window --key-groups N, finstream(7)
+ * Checkpoints): feat_save_ctx writes what belongs to the instance
+ * (newest event time, next sweep, accounts expired); feat_save_groups
+ * appends to bufs[g] (n of them) the count then the state of each live
+ * account whose fs_key_group(id, n) is g.  feat_load_ctx merges an
+ * instance's part into f (first: the first of them; then the newest
+ * event time, the earliest sweep, the sum of expired), feat_load_group
+ * adds a group's accounts to f; -1 after sr_fail.
+ */
+void feat_save_ctx(const struct feat *f, struct sbuf *b);
+void feat_save_groups(const struct feat *f, struct sbuf *bufs, int32_t n);
+void feat_load_ctx(struct feat *f, struct srd *r, int first);
+int feat_load_group(struct feat *f, struct srd *r);
 /* Names of the feature sets, for --help. */
 const char *feat_set_list(void);
 
@@ -269,6 +283,7 @@ struct wopts {
 	unsigned distinct_limit;
 	const char *agg, *key, *type, *features, *late;
 	const char *in, *out, *metrics;
+	int32_t key_groups;	/* --key-groups: snapshot rows, 0: one */
 };
 
 struct wctx {
@@ -320,6 +335,11 @@ struct wctx {
 
 /* engine.c */
 void eng_init(struct wctx *c);
+/*
+ * A restored session v (key, times, fired) put last in its key's list
+ * and in the heap; its index, whose slot the caller fills.
+ */
+uint32_t eng_sess_restore(struct wctx *c, const struct sess *v);
 /* Add a data record under key; late records go to out_late(). */
 void eng_event(struct wctx *c, const struct fs_hdr *h, uint64_t key);
 /* Prefetch (stage 0, then 1) the state the record h under key needs. */
