@@ -693,6 +693,8 @@ static void risk_port(struct var *s, struct port *p)
 	uint32_t left = 0;
 	double value = 0;
 	struct result res;
+	/* the returns of each position, time-ordered: components and mc */
+	int need_x = s->o.components || s->o.method == M_MC;
 
 	work_size(s, p->n);
 	for (uint32_t k = 0; k < p->n; k++) {
@@ -724,12 +726,17 @@ static void risk_port(struct var *s, struct port *p)
 	memset(s->pnl, 0, w * sizeof(double));
 	for (size_t i = 0; i < n; i++) {
 		const double *ring = s->ret + (size_t)s->act[i] * w;
-		double *xi = s->x + i * w, vi = s->v[i];
+		double vi = s->v[i], *p1 = s->pnl + (w - start);
 
-		memcpy(xi, ring + start, (w - start) * sizeof(double));
-		memcpy(xi + w - start, ring, start * sizeof(double));
-		for (size_t t = 0; t < w; t++)
-			s->pnl[t] += vi * xi[t];
+		/* the ring from start is the oldest return */
+		for (size_t t = 0; t < w - start; t++)
+			s->pnl[t] += vi * ring[start + t];
+		for (size_t t = 0; t < start; t++)
+			p1[t] += vi * ring[t];
+		if (!need_x)
+			continue;
+		memcpy(s->x + i * w, ring + start, (w - start) * sizeof(double));
+		memcpy(s->x + i * w + w - start, ring, start * sizeof(double));
 	}
 	switch (s->o.method) {
 	case M_HIST: m_hist(s, n, &res); break;
