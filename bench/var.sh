@@ -6,8 +6,8 @@
 #   daily updates after the window fills.  fs-var's time per update is
 #   (wall of the run with every update - wall of the same run with no
 #   update: --every longer than the data) / UPDATES, so reading and
-#   ingesting the bars is not counted; numpy's is the mean over the same updates of its loop body
-#   (P = R @ v, then numpy.quantile and the tail mean for hist, the
+#   ingesting the bars is not counted; numpy's is the mean over the
+#   same updates of its loop body (P = R @ v, then numpy.quantile and the tail mean for hist, the
 #   EWMA of P^2 as a dot product with the weights for ewma: the same
 #   algorithm fs-var uses), the data already in memory.
 #
