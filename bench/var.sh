@@ -7,8 +7,8 @@
 #   (wall of the run with every update - wall of the same run with no
 #   update: --every longer than the data) / UPDATES, so reading and
 #   ingesting the bars is not counted; numpy's is the mean over the
-#   same updates of its loop body (P = R @ v, then numpy.quantile and the tail mean for hist, the
-#   EWMA of P^2 as a dot product with the weights for ewma: the same
+#   same updates of its loop body (P = R @ v, then numpy.quantile
+#   and the tail mean for hist, the EWMA of P^2 as a dot product with the weights for ewma: the same
 #   algorithm fs-var uses), the data already in memory.
 #
 #   SYMS=500 WINDOW=250 UPDATES=1000 RUNS=3
