@@ -230,12 +230,24 @@ struct fs_alert {
 	char reason[24];	/* short code, NUL padded */
 };
 
+/*
+ * VAR (fs-var(1)): one risk figure of a portfolio (header key = the
+ * portfolio) at one confidence, or with symbol set the component of one
+ * position in it (--components).
+ */
 struct fs_var {
 	int64_t var;		/* fixed 8, positive loss */
-	int64_t es;		/* fixed 8 */
+	int64_t es;		/* fixed 8, expected shortfall */
 	double confidence;	/* e.g. 0.99 */
-	int64_t horizon;	/* ns */
-	char method[8];		/* "hist", "param", "mc" */
+	int64_t horizon;	/* ns: --horizon bars x the bar length */
+	char method[16];	/* "hist", "param", "ewma", "cornish-fisher",
+				   "mc" */
+	uint64_t portfolio;
+	char symbol[12];	/* a component's symbol; "" for the total */
+	uint32_t observations;	/* returns in the window */
+	uint32_t left_out;	/* positions without a price, not valued */
+	uint32_t pad_;
+	int64_t value;		/* fixed 8: value of the positions valued */
 };
 
 /*

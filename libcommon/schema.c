@@ -23,7 +23,7 @@ static_assert(sizeof(struct fs_position) == 48, "position size");
 static_assert(sizeof(struct fs_bar) == 88, "bar size");
 static_assert(sizeof(struct fs_score) == 88, "score size");
 static_assert(sizeof(struct fs_alert) == 40, "alert size");
-static_assert(sizeof(struct fs_var) == 40, "var size");
+static_assert(sizeof(struct fs_var) == 88, "var size");
 
 #define HDR(name, kind, flags, doc) \
 	{ #name, offsetof(struct fs_hdr, name), kind, \
@@ -140,7 +140,14 @@ static const struct fs_field var_fields[] = {
 	F(fs_var, es, FS_K_FIX, 0, "expected shortfall"),
 	F(fs_var, confidence, FS_K_F64, REQ, "confidence level"),
 	F(fs_var, horizon, FS_K_DUR, 0, "horizon"),
-	F(fs_var, method, FS_K_CODE, 0, "hist, param or mc"),
+	F(fs_var, method, FS_K_CODE, 0,
+	  "hist, param, ewma, cornish-fisher or mc"),
+	F(fs_var, portfolio, FS_K_ID, KEY, "portfolio id"),
+	F(fs_var, symbol, FS_K_CODE, 0,
+	  "a component's symbol; empty for the portfolio"),
+	F(fs_var, observations, FS_K_U32, 0, "returns in the window"),
+	F(fs_var, left_out, FS_K_U32, 0, "positions left out (no price)"),
+	F(fs_var, value, FS_K_FIX, 0, "value of the positions valued"),
 };
 
 static const struct fs_field json_fields[] = {
@@ -174,7 +181,7 @@ const struct fs_type fs_types[] = {
 	T(FS_T_ALERT, "alert", 40, alert_fields, "an alert"),
 	T(FS_T_AGG, "agg", 0, hdr_only_fields,
 	  "window result (columns from SCHEMA)"),
-	T(FS_T_VAR, "var", 40, var_fields, "a risk result"),
+	T(FS_T_VAR, "var", 88, var_fields, "a risk result"),
 	T(FS_T_JSON, "json", 0, json_fields, "schema-flexible JSON body"),
 	T(FS_T_WATERMARK, "watermark", 0, hdr_only_fields,
 	  "event time has reached ts_event"),

@@ -1,0 +1,1153 @@
+/*
+ * fs-var - streaming Value-at-Risk and Expected Shortfall of portfolios
+ * from POSITION and BAR records (fs-var(1) gives the definitions).
+ *
+ * Bars are grouped into intervals by window_end.  An interval closes
+ * when a bar of a later interval arrives, when a WATERMARK passes the
+ * event time of its bars, at a FINAL barrier and at the end of input.
+ * Closing it appends one simple return per priced symbol to a ring of
+ * --window returns per symbol (a symbol without a bar in the interval
+ * keeps its close: return 0), then, when --every says so, values every
+ * portfolio with the latest closes and writes its VAR records.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "snapbuf.h"
+#include "var.h"
+
+#define MAX_CONF 16
+#define WINDOW_MAX 100000
+#define SNAP_MAGIC "FSVAR1"
+#define SNAP_VERSION 1
+
+enum { M_HIST, M_PARAM, M_EWMA, M_CF, M_MC };
+static const char *const method_names[] = {
+	"hist", "param", "ewma", "cornish-fisher", "mc",
+};
+
+struct opts {
+	const char *in, *out, *metrics;
+	int method, ncf, components, quiet;
+	double conf[MAX_CONF];
+	size_t window;
+	int64_t every;
+	double horizon, lambda, dof;
+	uint64_t paths, seed;
+};
+
+struct sym {
+	char code[12];
+	uint32_t warned;	/* "no price" said */
+	double last;		/* last close; NaN: none yet */
+	double pend;		/* close in the open interval; NaN: none */
+	uint64_t nret;		/* returns so far; >= window: usable */
+};
+
+struct pos {
+	uint32_t sym;
+	int64_t qty;
+};
+
+struct port {
+	uint64_t id;
+	struct pos *p;
+	uint32_t n, cap;
+};
+
+/* Open addressing, u64 hash -> index + 1 (0: empty). */
+struct table {
+	uint32_t *slot;
+	uint32_t cap;		/* power of two */
+};
+
+struct var {
+	struct opts o;
+	struct fs_reader *r;
+	struct fs_writer *w;
+	struct fs_metrics *mx;
+	struct sym *sy;
+	uint32_t nsym, capsym;
+	struct table st, pt;
+	double *ret;		/* capsym x window ring of returns */
+	struct port *pf;
+	uint32_t npf, cappf;
+	/* the open interval */
+	int have_cur;
+	int64_t cur_end, cur_ts, cur_ingest, bar_len;
+	uint64_t nint;		/* intervals closed */
+	int64_t last_bucket;
+	int emitted;
+	/* counters */
+	uint64_t n_bars, n_pos, n_late, n_ignored, n_var, n_short;
+	uint64_t n_left, n_singular, n_updates;
+	uint64_t frame_no, frame_off;
+	/* work buffers, sized for the largest portfolio */
+	size_t wcap;
+	uint32_t *act;
+	double *v, *x, *pnl, *cov, *fac, *wv, *comp_v, *comp_e, *ci;
+	struct ord { double p; uint32_t s; } *ord;
+	double *sims;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: fs-var [--method hist|param|ewma|cornish-fisher|mc]\n"
+"              [--confidence LIST] [--window N] [--every DURATION]\n"
+"              [--horizon H] [--lambda L] [--paths N] [--seed N]\n"
+"              [--dof V] [--components] [-q] [-i URI] [-o URI]\n"
+"              [--metrics FILE] [-e] " FS_KAFKA_SYNOPSIS "\n"
+"              " FS_PIPELINE_SYNOPSIS "\n"
+"Value-at-Risk and Expected Shortfall of portfolios from POSITION and\n"
+"BAR records; one VAR record per portfolio and confidence.\n"
+"\n"
+"      --method M        hist (default), param, ewma, cornish-fisher, mc\n"
+"      --confidence LIST confidence levels (default 0.99,0.975)\n"
+"      --window N        returns per symbol in the window (default 250)\n"
+"      --every DURATION  a record per portfolio every DURATION of event\n"
+"                        time (default 0: at every bar interval)\n"
+"      --horizon H       horizon in bars; VaR and ES scale by sqrt(H)\n"
+"                        (default 1)\n"
+"      --lambda L        ewma decay (default 0.94)\n"
+"      --paths N         mc: simulated paths (default 10000)\n"
+"      --seed N          mc: random seed (default 1)\n"
+"      --dof V           mc: Student-t with V > 2 degrees of freedom\n"
+"                        (default: normal)\n"
+"      --components      also a VAR record per position (Euler\n"
+"                        components), with its symbol\n"
+"  -q, --quiet           no summary on stderr at the end\n"
+"  -i, --input URI       read records from URI (default -)\n"
+"  -o, --output URI      write records to URI (default -)\n"
+"      --metrics FILE    write Prometheus metrics to FILE every second\n"
+"  -h, --help            print this help and exit\n"
+"      --version         print the version and exit\n");
+	fs_kafka_usage(f, 1);
+	fs_pipeline_usage(f);
+}
+
+/* ---- options ---- */
+
+enum {
+	O_COMPONENTS = 256, O_CONFIDENCE, O_DOF, O_EVERY, O_HORIZON,
+	O_LAMBDA, O_METHOD, O_METRICS, O_PATHS, O_SEED, O_VERSION, O_WINDOW,
+};
+
+static const struct option long_options[] = {
+	{ "components", no_argument, NULL, O_COMPONENTS },
+	{ "confidence", required_argument, NULL, O_CONFIDENCE },
+	{ "dof", required_argument, NULL, O_DOF },
+	{ "every", required_argument, NULL, O_EVERY },
+	{ "help", no_argument, NULL, 'h' },
+	{ "horizon", required_argument, NULL, O_HORIZON },
+	{ "input", required_argument, NULL, 'i' },
+	{ "lambda", required_argument, NULL, O_LAMBDA },
+	{ "method", required_argument, NULL, O_METHOD },
+	{ "metrics", required_argument, NULL, O_METRICS },
+	{ "output", required_argument, NULL, 'o' },
+	{ "paths", required_argument, NULL, O_PATHS },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "seed", required_argument, NULL, O_SEED },
+	{ "version", no_argument, NULL, O_VERSION },
+	{ "window", required_argument, NULL, O_WINDOW },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* "0.99,0.975": each strictly between 0 and 1. */
+static void parse_conf(struct opts *o, const char *v)
+{
+	const char *p = v;
+
+	o->ncf = 0;
+	for (;;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		double c;
+
+		if (o->ncf == MAX_CONF)
+			fs_usage_error("bad --confidence '%s': at most %d "
+				       "levels", v, MAX_CONF);
+		if (fs_parse_f64(p, n, &c) < 0 || !(c > 0 && c < 1))
+			fs_usage_error("bad --confidence '%s': numbers "
+				       "between 0 and 1 expected", v);
+		o->conf[o->ncf++] = c;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+}
+
+static void set_opt(struct opts *o, int c, const char *v)
+{
+	switch (c) {
+	case O_COMPONENTS: o->components = 1; break;
+	case O_CONFIDENCE: parse_conf(o, v); break;
+	case O_DOF: o->dof = fs_opt_f64("--dof", v, 2.000001, 1e9); break;
+	case O_EVERY:
+		o->every = fs_opt_duration("--every", v, (size_t)-1, 0,
+					   INT64_MAX);
+		break;
+	case O_HORIZON: o->horizon = fs_opt_f64("--horizon", v, 1e-9, 1e9);
+		break;
+	case O_LAMBDA: o->lambda = fs_opt_f64("--lambda", v, 0, 0.999999);
+		break;
+	case O_METHOD:
+		for (o->method = 0; o->method <= M_MC; o->method++)
+			if (!strcmp(v, method_names[o->method]))
+				return;
+		fs_usage_error("bad --method '%s': hist, param, ewma, "
+			       "cornish-fisher or mc", v);
+	case O_METRICS: o->metrics = v; break;
+	case O_PATHS: o->paths = (uint64_t)fs_opt_i64("--paths", v, 2,
+						    100000000);
+		break;
+	case O_SEED: o->seed = (uint64_t)fs_opt_i64("--seed", v, 0,
+						  INT64_MAX);
+		break;
+	case O_WINDOW: o->window = (size_t)fs_opt_i64("--window", v, 2,
+						    WINDOW_MAX);
+		break;
+	case 'i': o->in = v; break;
+	case 'o': o->out = v; break;
+	case 'q': o->quiet = 1; break;
+	}
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->in = o->out = "-";
+	o->ncf = 2;
+	o->conf[0] = 0.99;
+	o->conf[1] = 0.975;
+	o->window = 250;
+	o->horizon = 1;
+	o->lambda = 0.94;
+	o->paths = 10000;
+	o->seed = 1;
+	while ((c = fs_getopt(argc, argv, "hi:o:q", long_options)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			exit(FS_EXIT_OK);
+		} else if (c == O_VERSION) {
+			fs_print_version(NULL);
+			exit(FS_EXIT_OK);
+		}
+		set_opt(o, c, optarg);
+	}
+	if (optind < argc)
+		fs_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->method != M_MC && o->dof > 0)
+		fs_usage_error("--dof needs --method mc");
+}
+
+/* ---- symbols and portfolios ---- */
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The slot of key h: holding index + 1 where same(idx) says so, or 0. */
+static uint32_t *tab_find(struct table *t, uint64_t h,
+			  int (*same)(const struct var *, uint32_t,
+				      const void *),
+			  const struct var *ctx, const void *k)
+{
+	uint32_t m = t->cap - 1, i = (uint32_t)mix64(h) & m;
+
+	for (;; i = (i + 1) & m)
+		if (!t->slot[i] || same(ctx, t->slot[i] - 1, k))
+			return &t->slot[i];
+}
+
+static void tab_init(struct table *t, uint32_t cap)
+{
+	t->cap = cap;
+	t->slot = fs_xcalloc(cap, sizeof(*t->slot));
+}
+
+static int same_sym(const struct var *s, uint32_t i, const void *k)
+{
+	return memcmp(s->sy[i].code, k, 12) == 0;
+}
+
+static int same_port(const struct var *s, uint32_t i, const void *k)
+{
+	return s->pf[i].id == *(const uint64_t *)k;
+}
+
+static uint64_t sym_hash(const char code[12])
+{
+	return fs_hash64(code, 12);
+}
+
+/* Put every entry back after growing the table to twice its size. */
+static void tab_grow(struct var *s, struct table *t, uint32_t n,
+		     int is_sym)
+{
+	free(t->slot);
+	tab_init(t, t->cap * 2);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t *sl = is_sym ?
+			tab_find(t, sym_hash(s->sy[i].code), same_sym, s,
+				 s->sy[i].code) :
+			tab_find(t, s->pf[i].id, same_port, s, &s->pf[i].id);
+		*sl = i + 1;
+	}
+}
+
+/* The index of symbol code (char[12], NUL padded), made if new. */
+static uint32_t sym_get(struct var *s, const char code[12])
+{
+	uint32_t *sl = tab_find(&s->st, sym_hash(code), same_sym, s, code);
+	struct sym *y;
+
+	if (*sl)
+		return *sl - 1;
+	if (s->nsym == s->capsym) {
+		size_t w = s->o.window;
+
+		s->capsym = s->capsym ? s->capsym * 2 : 64;
+		s->sy = fs_xrealloc(s->sy, s->capsym * sizeof(*s->sy));
+		s->ret = fs_xrealloc(s->ret, s->capsym * w * sizeof(double));
+	}
+	y = &s->sy[s->nsym];
+	memset(y, 0, sizeof(*y));
+	memcpy(y->code, code, 12);
+	y->last = y->pend = NAN;
+	*sl = ++s->nsym;
+	if (s->nsym * 2 > s->st.cap)
+		tab_grow(s, &s->st, s->nsym, 1);
+	return s->nsym - 1;
+}
+
+static struct port *port_get(struct var *s, uint64_t id)
+{
+	uint32_t *sl = tab_find(&s->pt, id, same_port, s, &id);
+	struct port *p;
+
+	if (*sl)
+		return &s->pf[*sl - 1];
+	if (s->npf == s->cappf) {
+		s->cappf = s->cappf ? s->cappf * 2 : 16;
+		s->pf = fs_xrealloc(s->pf, s->cappf * sizeof(*s->pf));
+	}
+	p = &s->pf[s->npf];
+	memset(p, 0, sizeof(*p));
+	p->id = id;
+	*sl = ++s->npf;
+	if (s->npf * 2 > s->pt.cap)
+		tab_grow(s, &s->pt, s->npf, 0);
+	return &s->pf[s->npf - 1];
+}
+
+/* The latest position per portfolio and symbol holds. */
+static void set_pos(struct var *s, uint64_t port, uint32_t sym, int64_t qty)
+{
+	struct port *p = port_get(s, port);
+
+	for (uint32_t i = 0; i < p->n; i++)
+		if (p->p[i].sym == sym) {
+			p->p[i].qty = qty;
+			return;
+		}
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 8;
+		p->p = fs_xrealloc(p->p, p->cap * sizeof(*p->p));
+	}
+	p->p[p->n++] = (struct pos){ .sym = sym, .qty = qty };
+}
+
+/* ---- the risk of one portfolio ---- */
+
+/* Room for n positions in the work buffers. */
+static void work_size(struct var *s, size_t n)
+{
+	size_t w = s->o.window;
+
+	if (n <= s->wcap && s->ord)
+		return;
+	s->wcap = n > s->wcap * 2 ? n : s->wcap * 2;
+	n = s->wcap ? s->wcap : 1;
+	s->act = fs_xrealloc(s->act, n * sizeof(*s->act));
+	s->v = fs_xrealloc(s->v, n * sizeof(double));
+	s->ci = fs_xrealloc(s->ci, n * sizeof(double));
+	s->comp_v = fs_xrealloc(s->comp_v, n * MAX_CONF * sizeof(double));
+	s->comp_e = fs_xrealloc(s->comp_e, n * MAX_CONF * sizeof(double));
+	s->x = fs_xrealloc(s->x, n * w * sizeof(double));
+	s->wv = fs_xrealloc(s->wv, n * sizeof(double));
+	if (s->o.method == M_MC) {
+		s->cov = fs_xrealloc(s->cov, n * n * sizeof(double));
+		s->fac = fs_xrealloc(s->fac, n * n * sizeof(double));
+	}
+	if (!s->ord) {
+		s->pnl = fs_xmalloc(w * sizeof(double));
+		s->ord = fs_xmalloc(w * sizeof(*s->ord));
+	}
+}
+
+struct result {
+	double var[MAX_CONF], es[MAX_CONF];
+};
+
+static int cmp_ord(const void *a, const void *b)
+{
+	double x = ((const struct ord *)a)->p, y = ((const struct ord *)b)->p;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * hist: VaR = -Q_{1-c}(P), ES = -mean(P_s <= -VaR); components from
+ * the scenarios at the quantile and in the tail.
+ */
+static void m_hist(struct var *s, size_t n, struct result *res)
+{
+	size_t w = s->o.window;
+
+	for (size_t t = 0; t < w; t++)
+		s->ord[t] = (struct ord){ s->pnl[t], (uint32_t)t };
+	qsort(s->ord, w, sizeof(*s->ord), cmp_ord);
+	for (int c = 0; c < s->o.ncf; c++) {
+		double h = (double)(w - 1) * (1 - s->o.conf[c]), f, q, sum = 0;
+		size_t lo = (size_t)floor(h), hi, k;
+
+		if (lo >= w - 1)
+			lo = w - 1;
+		hi = lo + 1 < w ? lo + 1 : lo;
+		f = h - (double)lo;
+		q = s->ord[lo].p + f * (s->ord[hi].p - s->ord[lo].p);
+		for (k = 0; k < w && s->ord[k].p <= q; k++)
+			sum += s->ord[k].p;
+		res->var[c] = -q;
+		res->es[c] = k ? -sum / (double)k : -q;
+		for (size_t i = 0; s->o.components && i < n; i++) {
+			const double *xi = s->x + i * w;
+			double e = 0;
+
+			for (size_t j = 0; j < k; j++)
+				e += xi[s->ord[j].s];
+			s->comp_v[i * MAX_CONF + c] = -s->v[i] *
+				((1 - f) * xi[s->ord[lo].s] +
+				 f * xi[s->ord[hi].s]);
+			s->comp_e[i * MAX_CONF + c] = k ?
+				-s->v[i] * e / (double)k :
+				s->comp_v[i * MAX_CONF + c];
+		}
+	}
+}
+
+/*
+ * Normal VaR and ES from the P&L standard deviation sd; components
+ * from ci[i] = (Sigma v)_i (sum_i v_i ci[i] = sd^2).
+ */
+static void normal_out(struct var *s, size_t n, double sd, int comps,
+		       struct result *res)
+{
+	for (int c = 0; c < s->o.ncf; c++) {
+		double cf = s->o.conf[c], z = risk_qnorm(cf);
+		double ef = risk_dnorm(z) / (1 - cf);
+
+		res->var[c] = z * sd;
+		res->es[c] = ef * sd;
+		for (size_t i = 0; comps && i < n; i++) {
+			double d = sd > 0 ? s->v[i] * s->ci[i] / sd : 0;
+
+			s->comp_v[i * MAX_CONF + c] = z * d;
+			s->comp_e[i * MAX_CONF + c] = ef * d;
+		}
+	}
+}
+
+/* param: Sigma the sample covariance (ddof 1); v'Sigma v = var(P). */
+static void m_param(struct var *s, size_t n, int comps, struct result *res)
+{
+	size_t w = s->o.window;
+	double m = 0, ss = 0;
+
+	for (size_t t = 0; t < w; t++)
+		m += s->pnl[t];
+	m /= (double)w;
+	for (size_t t = 0; t < w; t++)
+		ss += (s->pnl[t] - m) * (s->pnl[t] - m);
+	for (size_t i = 0; comps && i < n; i++) {
+		const double *xi = s->x + i * w;
+		double mi = 0, cv = 0;
+
+		for (size_t t = 0; t < w; t++)
+			mi += xi[t];
+		mi /= (double)w;
+		for (size_t t = 0; t < w; t++)
+			cv += (xi[t] - mi) * (s->pnl[t] - m);
+		s->ci[i] = cv / (double)(w - 1);
+	}
+	normal_out(s, n, sqrt(ss / (double)(w - 1)), comps, res);
+}
+
+/* ewma: v'Sigma_t v is the same recursion on P_t^2, from P_0^2. */
+static void m_ewma(struct var *s, size_t n, int comps, struct result *res)
+{
+	size_t w = s->o.window;
+	double l = s->o.lambda, s2 = s->pnl[0] * s->pnl[0];
+
+	for (size_t t = 1; t < w; t++)
+		s2 = l * s2 + (1 - l) * s->pnl[t] * s->pnl[t];
+	for (size_t i = 0; comps && i < n; i++) {
+		const double *xi = s->x + i * w;
+		double c = xi[0] * s->pnl[0];
+
+		for (size_t t = 1; t < w; t++)
+			c = l * c + (1 - l) * xi[t] * s->pnl[t];
+		s->ci[i] = c;
+	}
+	normal_out(s, n, sqrt(s2), comps, res);
+}
+
+/*
+ * Scale the param components of each level so that they add up to the
+ * method's VaR and ES (cornish-fisher, mc).
+ */
+static void scale_comps(struct var *s, size_t n, const struct result *res)
+{
+	struct result pr;
+
+	m_param(s, n, 1, &pr);
+	for (int c = 0; c < s->o.ncf; c++) {
+		double fv = pr.var[c] != 0 ? res->var[c] / pr.var[c] : 0;
+		double fe = pr.es[c] != 0 ? res->es[c] / pr.es[c] : 0;
+
+		for (size_t i = 0; i < n; i++) {
+			s->comp_v[i * MAX_CONF + c] *= fv;
+			s->comp_e[i * MAX_CONF + c] *= fe;
+		}
+	}
+}
+
+/*
+ * cornish-fisher: mean mu and central moments m2, m3, m4 (over n) of
+ * P; S = m3/m2^1.5, K = m4/m2^2 - 3; z = qnorm(1-c);
+ * h = z + (z^2-1)S/6 + (z^3-3z)K/24 - (2z^3-5z)S^2/36;
+ * VaR = -mu - h sqrt(m2).  ES = -mu - sqrt(m2) E[h(Z); Z < z]/(1-c),
+ * the tail mean of the same expansion, from the partial moments of Z.
+ */
+static void m_cf(struct var *s, size_t n, struct result *res)
+{
+	size_t w = s->o.window;
+	double mu = 0, m2 = 0, m3 = 0, m4 = 0, sk, ku, sd;
+
+	for (size_t t = 0; t < w; t++)
+		mu += s->pnl[t];
+	mu /= (double)w;
+	for (size_t t = 0; t < w; t++) {
+		double d = s->pnl[t] - mu, d2 = d * d;
+
+		m2 += d2;
+		m3 += d2 * d;
+		m4 += d2 * d2;
+	}
+	m2 /= (double)w;
+	m3 /= (double)w;
+	m4 /= (double)w;
+	sd = sqrt(m2);
+	sk = m2 > 0 ? m3 / (m2 * sd) : 0;
+	ku = m2 > 0 ? m4 / (m2 * m2) - 3 : 0;
+	for (int c = 0; c < s->o.ncf; c++) {
+		double a = 1 - s->o.conf[c], z = risk_qnorm(a);
+		double z2 = z * z, z3 = z2 * z, ph = risk_dnorm(z);
+		double h = z + (z2 - 1) * sk / 6 + (z3 - 3 * z) * ku / 24 -
+			(2 * z3 - 5 * z) * sk * sk / 36;
+		/* partial moments I_k = E[Z^k; Z < z] */
+		double i0 = a, i1 = -ph, i2 = a - z * ph;
+		double i3 = -(z2 + 2) * ph;
+		double th = i1 + sk / 6 * (i2 - i0) + ku / 24 * (i3 - 3 * i1) -
+			sk * sk / 36 * (2 * i3 - 5 * i1);
+
+		res->var[c] = -mu - h * sd;
+		res->es[c] = -mu - sd * th / a;
+	}
+	if (s->o.components)
+		scale_comps(s, n, res);
+}
+
+/*
+ * mc: x = F z with F F' = Sigma (pivoted Cholesky, rank r), z ~ N(0,I)
+ * (Student-t: times sqrt((dof-2)/W), W ~ chi2(dof), so cov(x) =
+ * Sigma); the P&L of a path v'F z is computed as (F'v).z.  Seeded by
+ * --seed, the portfolio and the interval, so a rerun is identical.
+ */
+static void m_mc(struct var *s, const struct port *p, size_t n,
+		 struct result *res)
+{
+	size_t w = s->o.window, r;
+	uint64_t np = s->o.paths;
+	struct risk_rng g;
+	double *mean = s->ci;
+
+	for (size_t i = 0; i < n; i++) {
+		double m = 0;
+
+		for (size_t t = 0; t < w; t++)
+			m += s->x[i * w + t];
+		mean[i] = m / (double)w;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j <= i; j++) {
+			const double *xi = s->x + i * w, *xj = s->x + j * w;
+			double c = 0;
+
+			for (size_t t = 0; t < w; t++)
+				c += (xi[t] - mean[i]) * (xj[t] - mean[j]);
+			c /= (double)(w - 1);
+			s->cov[i * n + j] = s->cov[j * n + i] = c;
+		}
+	r = risk_pchol(s->cov, n, s->fac, 1e-12);
+	if (r < n && !s->n_singular++)
+		fs_warn("covariance of portfolio %llu is singular (rank %zu "
+			"of %zu): a pivoted Cholesky factor of rank %zu is "
+			"used (said once)", (unsigned long long)p->id, r, n, r);
+	for (size_t k = 0; k < r; k++) {
+		double a = 0;
+
+		for (size_t i = 0; i < n; i++)
+			a += s->v[i] * s->fac[i * n + k];
+		s->wv[k] = a;
+	}
+	risk_rng_seed(&g, s->o.seed ^ mix64(p->id) ^ mix64(~s->nint));
+	for (uint64_t j = 0; j < np; j++) {
+		double a = 0;
+
+		for (size_t k = 0; k < r; k++)
+			a += s->wv[k] * risk_normal(&g);
+		if (s->o.dof > 0)
+			a *= sqrt((s->o.dof - 2) / risk_chi2(&g, s->o.dof));
+		s->sims[j] = a;
+	}
+	risk_sort(s->sims, np);
+	for (int c = 0; c < s->o.ncf; c++) {
+		double q = risk_quantile(s->sims, np, 1 - s->o.conf[c]);
+		double sum = 0;
+		uint64_t k;
+
+		for (k = 0; k < np && s->sims[k] <= q; k++)
+			sum += s->sims[k];
+		res->var[c] = -q;
+		res->es[c] = k ? -sum / (double)k : -q;
+	}
+	if (s->o.components)
+		scale_comps(s, n, res);
+}
+
+static int64_t to_fix(double x)
+{
+	double f = nearbyint(x * (double)FS_FIX_SCALE);
+
+	if (!(fabs(f) < 9.2e18))
+		return f < 0 ? INT64_MIN : INT64_MAX;
+	return (int64_t)f;
+}
+
+/* One VAR record. */
+static void put_var(struct var *s, uint64_t port, const char *sym,
+		    double conf, double var, double es, uint32_t left,
+		    double value)
+{
+	struct fs_hdr *h = fs_write_reserve(s->w, FS_T_VAR,
+					    sizeof(struct fs_var));
+	struct fs_var *b = fs_body(h);
+	double sq = sqrt(s->o.horizon);
+
+	h->ts_event = s->cur_ts;
+	h->ts_ingest = s->cur_ingest;
+	h->key = port;
+	h->seq = s->n_var++;
+	b->var = to_fix(var * sq);
+	b->es = to_fix(es * sq);
+	b->confidence = conf;
+	b->horizon = (int64_t)nearbyint(s->o.horizon * (double)s->bar_len);
+	memcpy(b->method, method_names[s->o.method],
+	       strlen(method_names[s->o.method]));
+	b->portfolio = port;
+	if (sym)
+		memcpy(b->symbol, sym, sizeof(b->symbol));
+	b->observations = (uint32_t)s->o.window;
+	b->left_out = left;
+	b->value = to_fix(value);
+}
+
+/*
+ * Value portfolio p with the latest closes and write its records; a
+ * symbol never priced is left out (said once per symbol); a symbol
+ * with fewer than --window returns holds the record back.
+ */
+static void risk_port(struct var *s, struct port *p)
+{
+	size_t w = s->o.window, n = 0, start = s->nint % w;
+	uint32_t left = 0;
+	double value = 0;
+	struct result res;
+	/* the returns of each position, time-ordered: components and mc */
+	int need_x = s->o.components || s->o.method == M_MC;
+
+	work_size(s, p->n);
+	for (uint32_t k = 0; k < p->n; k++) {
+		struct sym *y = &s->sy[p->p[k].sym];
+
+		if (p->p[k].qty == 0)
+			continue;
+		if (isnan(y->last)) {
+			left++;
+			if (!y->warned++)
+				fs_warn("no price for symbol '%.12s' (portfolio "
+					"%llu): its positions are left out",
+					y->code, (unsigned long long)p->id);
+			continue;
+		}
+		if (y->nret < w) {
+			s->n_short++;
+			return;
+		}
+		s->act[n] = p->p[k].sym;
+		s->v[n] = (double)p->p[k].qty * y->last;
+		value += s->v[n];
+		n++;
+	}
+	if (n == 0 && left == 0)
+		return;
+	s->n_left += left;
+	s->n_updates++;
+	memset(s->pnl, 0, w * sizeof(double));
+	for (size_t i = 0; i < n; i++) {
+		const double *ring = s->ret + (size_t)s->act[i] * w;
+		double vi = s->v[i], *p1 = s->pnl + (w - start);
+
+		/* the ring from start is the oldest return */
+		for (size_t t = 0; t < w - start; t++)
+			s->pnl[t] += vi * ring[start + t];
+		for (size_t t = 0; t < start; t++)
+			p1[t] += vi * ring[t];
+		if (!need_x)
+			continue;
+		memcpy(s->x + i * w, ring + start, (w - start) * sizeof(double));
+		memcpy(s->x + i * w + w - start, ring, start * sizeof(double));
+	}
+	switch (s->o.method) {
+	case M_HIST: m_hist(s, n, &res); break;
+	case M_PARAM: m_param(s, n, s->o.components, &res); break;
+	case M_EWMA: m_ewma(s, n, s->o.components, &res); break;
+	case M_CF: m_cf(s, n, &res); break;
+	default: m_mc(s, p, n, &res); break;
+	}
+	for (int c = 0; c < s->o.ncf; c++)
+		put_var(s, p->id, NULL, s->o.conf[c], res.var[c], res.es[c],
+			left, value);
+	for (size_t i = 0; s->o.components && i < n; i++)
+		for (int c = 0; c < s->o.ncf; c++)
+			put_var(s, p->id, s->sy[s->act[i]].code,
+				s->o.conf[c], s->comp_v[i * MAX_CONF + c],
+				s->comp_e[i * MAX_CONF + c], 0, s->v[i]);
+}
+
+/* ---- intervals ---- */
+
+/* Close the open interval: returns into the rings, then records. */
+static void close_interval(struct var *s)
+{
+	size_t w = s->o.window, slot = s->nint % w;
+	int64_t bucket;
+
+	if (!s->have_cur)
+		return;
+	for (uint32_t i = 0; i < s->nsym; i++) {
+		struct sym *y = &s->sy[i];
+		double r = 0;
+
+		if (isnan(y->pend) && isnan(y->last))
+			continue;
+		if (!isnan(y->pend)) {
+			if (isnan(y->last)) {
+				y->last = y->pend;
+				y->pend = NAN;
+				continue;	/* a first close: no return */
+			}
+			r = y->pend / y->last - 1;
+			y->last = y->pend;
+			y->pend = NAN;
+		}
+		s->ret[(size_t)i * w + slot] = r;
+		y->nret++;
+	}
+	s->nint++;
+	s->have_cur = 0;
+	bucket = s->o.every ? s->cur_ts / s->o.every -
+		(s->cur_ts < 0 && s->cur_ts % s->o.every) : (int64_t)s->nint;
+	if (s->emitted && bucket == s->last_bucket)
+		return;
+	s->emitted = 1;
+	s->last_bucket = bucket;
+	for (uint32_t k = 0; k < s->npf; k++)
+		risk_port(s, &s->pf[k]);
+}
+
+static _Noreturn void bad_input(struct var *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static _Noreturn void bad_input(struct var *s, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fs_writer_flush(s->w);
+	fs_die(FS_EXIT_DATA, "bad input '%s': %s (frame %llu, byte offset "
+	       "%llu)", fs_reader_name(s->r), msg,
+	       (unsigned long long)s->frame_no,
+	       (unsigned long long)s->frame_off);
+}
+
+static void check_body(struct var *s, const struct fs_hdr *h, size_t want,
+		       const char *what)
+{
+	if (fs_body_len(h) < want)
+		bad_input(s, "a %s record with a body of %zu bytes, %zu "
+			  "expected", what, fs_body_len(h), want);
+}
+
+static void check_code(struct var *s, const char *code, const char *what)
+{
+	if (!code[0])
+		bad_input(s, "a %s record without a symbol", what);
+}
+
+static void on_bar(struct var *s, const struct fs_hdr *h)
+{
+	struct fs_bar b;
+	uint32_t i;
+
+	check_body(s, h, sizeof(b), "BAR");
+	memcpy(&b, fs_body(h), sizeof(b));
+	check_code(s, b.symbol, "BAR");
+	if (b.close <= 0)
+		bad_input(s, "a BAR of '%.12s' with close %lld, not positive",
+			  b.symbol, (long long)b.close);
+	if (b.window_end <= b.window_start)
+		bad_input(s, "a BAR of '%.12s' whose window_end is not after "
+			  "its window_start", b.symbol);
+	if (s->have_cur && b.window_end < s->cur_end) {
+		s->n_late++;
+		return;
+	}
+	if (s->have_cur && b.window_end > s->cur_end)
+		close_interval(s);
+	if (!s->have_cur) {
+		if (s->nint && b.window_end <= s->cur_end) {
+			s->n_late++;	/* its interval closed already */
+			return;
+		}
+		s->have_cur = 1;
+		s->cur_end = b.window_end;
+		s->cur_ts = h->ts_event;
+		s->cur_ingest = h->ts_ingest;
+	}
+	if (h->ts_event > s->cur_ts)
+		s->cur_ts = h->ts_event;
+	if (h->ts_ingest > s->cur_ingest)
+		s->cur_ingest = h->ts_ingest;
+	s->bar_len = b.window_end - b.window_start;
+	i = sym_get(s, b.symbol);
+	s->sy[i].pend = (double)b.close / (double)FS_FIX_SCALE;
+	s->n_bars++;
+}
+
+static void on_position(struct var *s, const struct fs_hdr *h)
+{
+	struct fs_position p;
+
+	check_body(s, h, sizeof(p), "POSITION");
+	memcpy(&p, fs_body(h), sizeof(p));
+	check_code(s, p.symbol, "POSITION");
+	set_pos(s, p.portfolio, sym_get(s, p.symbol), p.qty);
+	s->n_pos++;
+}
+
+/* ---- checkpoints ---- */
+
+static void snap_put(struct var *s, uint64_t id)
+{
+	struct sbuf b = { 0 };
+	size_t at, w = s->o.window;
+
+	sb_head(&b, SNAP_MAGIC, SNAP_VERSION);
+	at = sb_sect(&b, "CTX ");
+	sb_u8(&b, (uint8_t)s->o.method);
+	sb_u64(&b, w);
+	sb_u8(&b, (uint8_t)s->have_cur);
+	sb_u8(&b, (uint8_t)s->emitted);
+	sb_i64(&b, s->cur_end);
+	sb_i64(&b, s->cur_ts);
+	sb_i64(&b, s->cur_ingest);
+	sb_i64(&b, s->bar_len);
+	sb_u64(&b, s->nint);
+	sb_i64(&b, s->last_bucket);
+	sb_u64(&b, s->n_bars);
+	sb_u64(&b, s->n_pos);
+	sb_u64(&b, s->n_late);
+	sb_u64(&b, s->n_ignored);
+	sb_u64(&b, s->n_var);
+	sb_u64(&b, s->n_short);
+	sb_u64(&b, s->n_left);
+	sb_u64(&b, s->n_singular);
+	sb_u64(&b, s->n_updates);
+	sb_end(&b, at);
+	at = sb_sect(&b, "SYMS");
+	sb_u32(&b, s->nsym);
+	for (uint32_t i = 0; i < s->nsym; i++) {
+		const struct sym *y = &s->sy[i];
+
+		sb_put(&b, y->code, 12);
+		sb_u32(&b, y->warned);
+		sb_f64(&b, y->last);
+		sb_f64(&b, y->pend);
+		sb_u64(&b, y->nret);
+		sb_put(&b, s->ret + (size_t)i * w, w * sizeof(double));
+	}
+	sb_end(&b, at);
+	at = sb_sect(&b, "PORT");
+	sb_u32(&b, s->npf);
+	for (uint32_t k = 0; k < s->npf; k++) {
+		sb_u64(&b, s->pf[k].id);
+		sb_u32(&b, s->pf[k].n);
+		for (uint32_t i = 0; i < s->pf[k].n; i++) {
+			sb_u32(&b, s->pf[k].p[i].sym);
+			sb_i64(&b, s->pf[k].p[i].qty);
+		}
+	}
+	sb_end(&b, at);
+	sb_seal(&b);
+	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
+			     FS_CKPT_INSTANCE, b.p, b.n);
+	free(b.p);
+}
+
+static void unsnap(struct var *s, struct srd *r)
+{
+	size_t w = s->o.window;
+	uint32_t n;
+
+	sr_sect(r, "CTX ");
+	if (sr_u8(r) != s->o.method || sr_u64(r) != w)
+		sr_fail(r, "made with another --method or --window");
+	s->have_cur = sr_u8(r);
+	s->emitted = sr_u8(r);
+	s->cur_end = sr_i64(r);
+	s->cur_ts = sr_i64(r);
+	s->cur_ingest = sr_i64(r);
+	s->bar_len = sr_i64(r);
+	s->nint = sr_u64(r);
+	s->last_bucket = sr_i64(r);
+	s->n_bars = sr_u64(r);
+	s->n_pos = sr_u64(r);
+	s->n_late = sr_u64(r);
+	s->n_ignored = sr_u64(r);
+	s->n_var = sr_u64(r);
+	s->n_short = sr_u64(r);
+	s->n_left = sr_u64(r);
+	s->n_singular = sr_u64(r);
+	s->n_updates = sr_u64(r);
+	sr_sect(r, "SYMS");
+	n = sr_u32(r);
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		char code[12];
+		struct sym *y;
+
+		sr_get(r, code, 12);
+		if (sym_get(s, code) != i)
+			sr_fail(r, "a symbol twice");
+		y = &s->sy[i];
+		y->warned = sr_u32(r);
+		y->last = sr_f64(r);
+		y->pend = sr_f64(r);
+		y->nret = sr_u64(r);
+		sr_get(r, s->ret + (size_t)i * w, w * sizeof(double));
+	}
+	sr_sect(r, "PORT");
+	n = sr_u32(r);
+	for (uint32_t k = 0; k < n && !r->bad; k++) {
+		uint64_t id = sr_u64(r);
+		uint32_t np = sr_u32(r);
+
+		port_get(s, id);
+		for (uint32_t i = 0; i < np && !r->bad; i++) {
+			uint32_t sym = sr_u32(r);
+			int64_t qty = sr_i64(r);
+
+			if (sym >= s->nsym)
+				sr_fail(r, "a position of no symbol");
+			else
+				set_pos(s, id, sym, qty);
+		}
+	}
+	if (!r->bad && r->off != r->n)
+		sr_fail(r, "bytes after the last section");
+}
+
+/* Put the state of the restored checkpoint back, if there is one. */
+static void snap_restore(struct var *s)
+{
+	struct fs_ckpt *st = fs_pipeline_ckpt();
+	int64_t id = st ? fs_pipeline_restored() : 0;
+	struct srd r;
+	size_t n;
+	void *p;
+
+	if (id <= 0)
+		return;
+	if (!(p = fs_ckpt_get_snapshot(st, id, fs_stage_name(),
+					 FS_CKPT_INSTANCE, &n)))
+		fs_die(FS_EXIT_FAIL, "checkpoint %lld of job '%s' has no "
+		       "snapshot of stage '%s' (another --stage name?)",
+		       (long long)id, fs_ckpt_job(st), fs_stage_name());
+	if (sr_open(&r, p, n, SNAP_MAGIC, SNAP_VERSION) == 0)
+		unsnap(s, &r);
+	free(p);
+	if (r.bad)
+		fs_die(FS_EXIT_DATA, "bad snapshot of stage '%s' for "
+		       "checkpoint %lld: %s", fs_stage_name(), (long long)id,
+		       r.why);
+}
+
+/* ---- the main loop ---- */
+
+static void on_record(struct var *s, const struct fs_hdr *h)
+{
+	s->frame_no = fs_reader_frames(s->r);
+	s->frame_off = fs_reader_offset(s->r) - fs_frame_size(h);
+	if (!fs_is_control(h)) {
+		if (h->type == FS_T_BAR)
+			on_bar(s, h);
+		else if (h->type == FS_T_POSITION)
+			on_position(s, h);
+		else
+			s->n_ignored++;
+		return;
+	}
+	switch (h->type) {
+	case FS_T_WATERMARK:
+		if (s->have_cur && h->ts_event > s->cur_ts)
+			close_interval(s);
+		break;
+	case FS_T_BARRIER:
+		if (h->flags & FS_F_FINAL)
+			close_interval(s);
+		if (fs_pipeline_ckpt())
+			snap_put(s, fs_barrier_id(h));
+		break;
+	case FS_T_SCHEMA:
+		return;		/* of AGG or FEATURES records, not passed */
+	}
+	fs_write_frame(s->w, h);
+}
+
+static int run(struct var *s)
+{
+	const struct fs_hdr *h;
+	int rc;
+
+	while ((rc = fs_read(s->r, &h)) == 1 && !fs_stop) {
+		on_record(s, h);
+		fs_metrics_tick(s->mx);
+	}
+	if (rc < 0) {
+		fs_writer_flush(s->w);
+		return FS_EXIT_DATA;
+	}
+	close_interval(s);
+	return FS_EXIT_OK;
+}
+
+static void setup(struct var *s)
+{
+	s->r = fs_reader_open(s->o.in);
+	s->w = fs_writer_open(s->o.out);
+	fs_reader_flush_on_block(s->r, s->w);
+	tab_init(&s->st, 64);
+	tab_init(&s->pt, 64);
+	if (s->o.method == M_MC)
+		s->sims = fs_xmalloc(s->o.paths * sizeof(double));
+	s->mx = fs_metrics_open(s->o.metrics);
+	fs_metrics_counter(s->mx, "fs_var_bars_total", "BAR records read",
+			   &s->n_bars);
+	fs_metrics_counter(s->mx, "fs_var_positions_total",
+			   "POSITION records read", &s->n_pos);
+	fs_metrics_counter(s->mx, "fs_var_records_total",
+			   "VAR records written", &s->n_var);
+	fs_metrics_counter(s->mx, "fs_var_short_total", "portfolio updates "
+			   "held back for too few bars", &s->n_short);
+	fs_metrics_counter(s->mx, "fs_var_left_out_total",
+			   "positions left out for want of a price",
+			   &s->n_left);
+}
+
+static void summary(const struct var *s)
+{
+	fs_warn("%llu VAR records from %llu bars in %llu intervals and %llu "
+		"positions; %llu portfolio updates held back for fewer than "
+		"%zu returns; %llu positions left out (no price); %llu late "
+		"bars dropped; %llu other records ignored",
+		(unsigned long long)s->n_var, (unsigned long long)s->n_bars,
+		(unsigned long long)s->nint, (unsigned long long)s->n_pos,
+		(unsigned long long)s->n_short, s->o.window,
+		(unsigned long long)s->n_left, (unsigned long long)s->n_late,
+		(unsigned long long)s->n_ignored);
+}
+
+static void teardown(struct var *s)
+{
+	fs_writer_close(s->w);
+	fs_reader_close(s->r);
+	fs_metrics_close(s->mx);
+	for (uint32_t k = 0; k < s->npf; k++)
+		free(s->pf[k].p);
+	free(s->pf);
+	free(s->sy);
+	free(s->ret);
+	free(s->st.slot);
+	free(s->pt.slot);
+	free(s->act);
+	free(s->v);
+	free(s->ci);
+	free(s->comp_v);
+	free(s->comp_e);
+	free(s->x);
+	free(s->wv);
+	free(s->cov);
+	free(s->fac);
+	free(s->pnl);
+	free(s->ord);
+	free(s->sims);
+}
+
+int tool_main(int argc, char **argv)
+{
+	static struct var s;
+	int rc;
+
+	parse_args(&s.o, argc, argv);
+	(void)fs_pipeline_restored();	/* read before any barrier of ours */
+	setup(&s);
+	snap_restore(&s);
+	rc = run(&s);
+	if (!s.o.quiet)
+		summary(&s);
+	teardown(&s);
+	return rc;
+}
