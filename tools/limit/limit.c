@@ -313,7 +313,7 @@ static int check(const struct fs_hdr *h, const struct fs_order *b,
 	}
 	sec = h->ts_event >= 0 ? h->ts_event / 1000000000 :
 	      -((-(h->ts_event + 1)) / 1000000000) - 1;
-	if (sec > a->sec || a->n == 0) {
+	if (sec > a->sec) {
 		a->sec = sec;
 		a->n = 0;
 	}
