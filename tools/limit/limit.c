@@ -69,6 +69,7 @@ struct sym {
 struct tab {
 	char *slot;
 	size_t size, cap, n;		/* cap: a power of two */
+	int wanted;			/* the next size is being made */
 };
 
 struct opts {
@@ -116,18 +117,42 @@ static uint64_t key_hash(uint64_t acct, const char sym[12])
 	return mix64(acct ^ mix64(a ^ (b << 17) ^ 0x9e3779b97f4a7c15ULL));
 }
 
+/*
+ * Slots of a table: big ones through fs_big_alloc (huge pages, made
+ * ahead by its preparer thread once tab_get has asked for them).
+ */
+static void *slots_alloc(size_t n)
+{
+	return n >= FS_BIG_MIN ? fs_big_alloc(n) : fs_xcalloc(1, n);
+}
+
+static void slots_free(void *p, size_t n)
+{
+	if (n >= FS_BIG_MIN)
+		fs_big_free(p, n);
+	else
+		free(p);
+}
+
 static void tab_init(struct tab *t, size_t size)
 {
 	t->size = size;
 	t->cap = 1024;
 	t->n = 0;
-	t->slot = fs_xcalloc(t->cap, size);
+	t->slot = slots_alloc(t->cap * size);
+}
+
+static void tab_free(struct tab *t)
+{
+	slots_free(t->slot, t->cap * t->size);
+	if (t->wanted)
+		fs_big_unwant(t->cap * 2 * t->size);
 }
 
 static void tab_grow(struct tab *t)
 {
-	struct tab nt = { fs_xcalloc(t->cap * 2, t->size), t->size,
-			  t->cap * 2, t->n };
+	struct tab nt = { slots_alloc(t->cap * 2 * t->size), t->size,
+			  t->cap * 2, t->n, 0 };
 
 	for (size_t i = 0; i < t->cap; i++) {
 		struct key *k = (void *)(t->slot + i * t->size);
@@ -140,7 +165,7 @@ static void tab_grow(struct tab *t)
 			j = (j + 1) & (nt.cap - 1);
 		memcpy(nt.slot + j * nt.size, k, t->size);
 	}
-	free(t->slot);
+	slots_free(t->slot, t->cap * t->size);
 	*t = nt;
 }
 
@@ -153,6 +178,11 @@ static void *tab_get(struct tab *t, uint64_t acct, const char sym[12],
 {
 	size_t j;
 
+	if (t->n * 8 >= t->cap * 3 && !t->wanted &&
+	    t->cap * 2 * t->size >= FS_BIG_MIN) {
+		fs_big_want(t->cap * 2 * t->size);
+		t->wanted = 1;
+	}
 	if (t->n * 2 >= t->cap)
 		tab_grow(t);
 	j = key_hash(acct, sym) & (t->cap - 1);
@@ -753,8 +783,8 @@ int tool_main(int argc, char **argv)
 	fs_metrics_close(l.mx);
 	fs_reader_close(l.r);
 	limits_free(&l.lt);
-	free(l.pos.slot);
-	free(l.acct.slot);
-	free(l.sym.slot);
+	tab_free(&l.pos);
+	tab_free(&l.acct);
+	tab_free(&l.sym);
 	return rc;
 }
