@@ -122,6 +122,7 @@ enum {
 #define FS_F_PARTIAL	0x08	/* early (non-final) window result */
 #define FS_F_UPDATE	0x10	/* re-emitted result after a late event */
 #define FS_F_FINAL	0x20	/* BARRIER: the last; the source's input ended */
+#define FS_F_REJECT	0x40	/* ORDER: rejected; struct fs_reject follows */
 
 /* Money and prices: int64 with 8 implied decimals. */
 #define FS_FIX_SCALE 100000000LL
@@ -135,6 +136,7 @@ struct fs_trade {
 	int64_t qty;
 	uint64_t trade_id;
 	char venue[8];
+	uint64_t account;	/* a fill's own account; 0: a market trade */
 };
 
 struct fs_quote {
@@ -166,6 +168,22 @@ struct fs_order {
 	int64_t price;		/* fixed 8; 0 for market */
 	int64_t qty;
 };
+
+/*
+ * A rejected order (fs-limit --rejects): the ORDER record with flag
+ * FS_F_REJECT and, after its 48-byte body, why: the check that failed
+ * ("max_qty", "price_band", ...), the order's value for it and the
+ * limit, both with 8 implied decimals whatever they count (a quantity
+ * of 100 is 10000000000), saturated to the int64 range.
+ */
+struct fs_reject {
+	char reason[16];	/* NUL padded */
+	int64_t value;		/* fixed 8 */
+	int64_t limit;		/* fixed 8 */
+};
+
+/* The print layout of a rejected order: ORDER's fields, then reason. */
+extern const struct fs_type fs_reject_type;
 
 struct fs_txn {
 	uint64_t account;

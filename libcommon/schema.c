@@ -14,7 +14,8 @@
 #include "fs.h"
 
 static_assert(sizeof(struct fs_hdr) == FS_HDR_SIZE, "header size");
-static_assert(sizeof(struct fs_trade) == 48, "trade size");
+static_assert(sizeof(struct fs_trade) == 56, "trade size");
+static_assert(sizeof(struct fs_reject) == 32, "reject size");
 static_assert(sizeof(struct fs_quote) == 48, "quote size");
 static_assert(sizeof(struct fs_book) == 40, "book size");
 static_assert(sizeof(struct fs_order) == 48, "order size");
@@ -47,6 +48,7 @@ static const struct fs_field trade_fields[] = {
 	F(fs_trade, qty, FS_K_I64, REQ, "quantity"),
 	F(fs_trade, trade_id, FS_K_ID, 0, "trade id"),
 	F(fs_trade, venue, FS_K_CODE, 0, "execution venue (MIC)"),
+	F(fs_trade, account, FS_K_ID, 0, "a fill's own account; 0: none"),
 };
 
 static const struct fs_field quote_fields[] = {
@@ -77,6 +79,25 @@ static const struct fs_field order_fields[] = {
 	F(fs_order, account, FS_K_ID, 0, "account id"),
 	F(fs_order, price, FS_K_FIX, 0, "limit price; 0 for market"),
 	F(fs_order, qty, FS_K_I64, REQ, "quantity"),
+};
+
+/* A rejected ORDER (FS_F_REJECT): its fields, then the reject's. */
+#define R(name, kind, doc) \
+	{ #name, FS_HDR_SIZE + sizeof(struct fs_order) + \
+	  offsetof(struct fs_reject, name), kind, \
+	  sizeof(((struct fs_reject *)0)->name), 0, doc }
+static const struct fs_field reject_fields[] = {
+	HDR_FIELDS,
+	F(fs_order, symbol, FS_K_CODE, REQ | KEY, "instrument code"),
+	F(fs_order, side, FS_K_CHAR, REQ, "B buy, S sell"),
+	F(fs_order, ord_type, FS_K_CHAR, 0, "L limit, M market"),
+	F(fs_order, order_id, FS_K_ID, 0, "client order id"),
+	F(fs_order, account, FS_K_ID, 0, "account id"),
+	F(fs_order, price, FS_K_FIX, 0, "limit price; 0 for market"),
+	F(fs_order, qty, FS_K_I64, REQ, "quantity"),
+	R(reason, FS_K_CODE, "the check that failed"),
+	R(value, FS_K_FIX, "the order's value for it"),
+	R(limit, FS_K_FIX, "the limit it broke"),
 };
 
 static const struct fs_field txn_fields[] = {
@@ -168,7 +189,7 @@ static const struct fs_field barrier_fields[] = {
 	{ id, name, st, sizeof(fields) / sizeof(fields[0]), fields, doc }
 
 const struct fs_type fs_types[] = {
-	T(FS_T_TRADE, "trade", 48, trade_fields, "an execution"),
+	T(FS_T_TRADE, "trade", 56, trade_fields, "an execution"),
 	T(FS_T_QUOTE, "quote", 48, quote_fields, "top of book"),
 	T(FS_T_BOOK, "book", 40, book_fields, "an order-book update"),
 	T(FS_T_ORDER, "order", 48, order_fields, "an order"),
@@ -190,6 +211,10 @@ const struct fs_type fs_types[] = {
 	  "columns of a dynamic type"),
 	{ 0, NULL, 0, 0, NULL, NULL },
 };
+
+const struct fs_type fs_reject_type =
+	T(FS_T_ORDER, "order", 80, reject_fields,
+	  "a rejected order (flag FS_F_REJECT)");
 
 const struct fs_type *fs_type_by_id(unsigned id)
 {

@@ -88,6 +88,7 @@ struct cat {
 	unsigned nsel;
 	uint8_t want[FS_TYPE_SLOTS];		/* per type slot: print it? */
 	struct plan *fixed[FS_TYPE_SLOTS];
+	struct plan *reject;	/* ORDERs with FS_F_REJECT */
 	struct dyn dyn[NDYN];
 	unsigned ndyn, dyn_next;
 	const struct fs_schema *features;	/* names for explanations */
@@ -835,6 +836,10 @@ static int print_frame(struct cat *c, const struct fs_hdr *h)
 	if (t->body_size == 0 &&
 	    (h->type == FS_T_FEATURES || h->type == FS_T_AGG))
 		pl = dyn_plan(c, h, t->name);
+	else if (h->type == FS_T_ORDER && (h->flags & FS_F_REJECT))
+		pl = c->reject ? c->reject : (c->reject = plan_new(c,
+			FS_T_ORDER, t->name, fs_reject_type.fields,
+			fs_reject_type.nfields));
 	else
 		pl = fixed_plan(c, h->type, slot);
 	if (!pl)
@@ -1011,6 +1016,9 @@ static int known_field(struct cat *c, const char *name)
 	for (const struct fs_type *t = fs_types; t->name; t++)
 		if (c->want[fs_type_slot(t->id)] && fs_field_by_name(t, name))
 			return 1;
+	if (c->want[fs_type_slot(FS_T_ORDER)] &&
+	    fs_field_by_name(&fs_reject_type, name))
+		return 1;
 	if (c->want[fs_type_slot(FS_T_SCHEMA)])
 		for (unsigned i = 0; i < FS_NHDR_FIELDS + 3; i++)
 			if (strcmp(c->schema_fields[i].name, name) == 0)

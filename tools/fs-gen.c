@@ -34,9 +34,9 @@
 #define HEAP_MAX (1u << 22)		/* pending fraud events */
 #define SYM_MAX 1000000
 
-enum kind { K_TXN, K_TRADE, K_QUOTE, K_BOOK, K_POSITION, K_BAR };
+enum kind { K_TXN, K_TRADE, K_QUOTE, K_BOOK, K_POSITION, K_BAR, K_ORDER };
 static const char *const kind_names[] = {
-	"txn", "trade", "quote", "book", "position", "bar", NULL
+	"txn", "trade", "quote", "book", "position", "bar", "order", NULL
 };
 
 /* ---- random numbers and tables ---- */
@@ -277,6 +277,8 @@ struct gen {
 	struct order *orders;
 	int64_t *pos_delta;
 	uint64_t trade_id, order_id, bar_i;
+	struct fs_order last;	/* order: the last order, for its fill */
+	int64_t last_mkt;	/* its market price (fixed 8) */
 };
 
 /*
@@ -924,6 +926,63 @@ static void gen_position(struct gen *g)
 }
 
 /*
+ * Write the next order record: an ORDER of an account, or about one
+ * time in four a TRADE filling the last order (the account's own
+ * execution, account set).  Orders are limit orders near the market
+ * (9 in 10) or market orders; about 1 in 500 is a fat finger (100
+ * times the quantity or 10 times the price off the market).
+ */
+static void gen_order(struct gen *g)
+{
+	struct sym *s;
+	uint64_t r = rnd(&g->rng), r2 = rnd(&g->rng);
+	struct fs_hdr *h;
+	struct fs_order *b;
+
+	g->t = next_time(g, g->t);
+	if ((r & 3) == 0 && g->last.qty > 0) {
+		struct fs_trade *f;
+
+		h = put(g, FS_T_TRADE, sizeof(*f), g->t,
+			fs_hash64(g->last.symbol,
+				  strnlen(g->last.symbol, 12)));
+		f = fs_body(h);
+		memcpy(f->symbol, g->last.symbol, sizeof(f->symbol));
+		f->side = g->last.side;
+		f->price = g->last.ord_type == 'M' ? g->last_mkt :
+			   g->last.price;
+		f->qty = (r >> 2) & 1 ? g->last.qty :
+			 1 + (int64_t)below(r2, (uint64_t)g->last.qty);
+		f->trade_id = ++g->trade_id;
+		memcpy(f->venue, venues[(r >> 9) & 7], sizeof(f->venue));
+		f->account = g->last.account;
+		g->last.qty = 0;
+		return;
+	}
+	s = &g->syms[rank_in(zipf_tab, r2, g->nsym)];
+	walk(s, r >> 2);
+	h = put(g, FS_T_ORDER, sizeof(*b), g->t, s->key);
+	b = fs_body(h);
+	memcpy(b->symbol, s->code, sizeof(b->symbol));
+	b->side = (r >> 8) & 1 ? 'B' : 'S';
+	b->ord_type = ((r >> 9) & 15) < 14 ? 'L' : 'M';
+	b->order_id = ++g->order_id;
+	b->account = 1 + below(rnd(&g->rng), g->keys);
+	b->qty = lot_qty(r >> 13);
+	g->last_mkt = (b->side == 'B' ? s->bid + s->spread : s->bid) * TICK;
+	if (b->ord_type == 'L')
+		b->price = (s->bid + (b->side == 'B' ? -1 : 1) *
+			    (int64_t)((r >> 20) & 7)) * TICK;
+	if (b->price < 0)
+		b->price = TICK;
+	if (((r >> 24) & 511) == 0)
+		b->qty *= 100;
+	else if (((r >> 24) & 511) == 1 && b->ord_type == 'L')
+		b->price *= 10;
+	g->last = *b;
+}
+
+/*
  * Write the next one-minute bar: every symbol in turn for one minute,
  * then the next minute.  The base event time is the bar's end.
  */
@@ -975,7 +1034,8 @@ static void usage(FILE *f)
 "              " FS_KAFKA_SYNOPSIS "\n"
 "Write a seeded synthetic record stream.\n"
 "\n"
-"  --kind KIND          txn (default), trade, quote, book, position, bar\n"
+"  --kind KIND          txn (default), trade, quote, book, position, bar,\n"
+"                       order\n"
 "  -n, --count COUNT    data records to write (k, M, G suffixes);\n"
 "                       default: until --duration, SIGINT or a closed pipe\n"
 "  --duration D         stop after D of wall time (e.g. 10s, 5m)\n"
@@ -986,7 +1046,7 @@ static void usage(FILE *f)
 "                       (default 2026-01-02T00:00:00Z)\n"
 "  --event-rate N       records per second of event time (default 1000;\n"
 "                       txn: keys/1000; bar: one per symbol a minute)\n"
-"  --keys N             accounts (txn) or portfolios (position)\n"
+"  --keys N             accounts (txn, order) or portfolios (position)\n"
 "                       (default 10000)\n"
 "  --symbols N          instruments (default 100, at most 1000000)\n"
 "  --merchants N        merchants (txn, default 5000)\n"
@@ -1074,7 +1134,7 @@ static enum kind opt_kind(const char *s)
 		if (strcmp(s, kind_names[i]) == 0)
 			return (enum kind)i;
 	fs_usage_error("unknown kind '%s': want txn, trade, quote, book, "
-		       "position or bar", s);
+		       "position, bar or order", s);
 }
 
 enum {
@@ -1248,6 +1308,10 @@ static void gen_block(struct gen *g, uint64_t n)
 	case K_BAR:
 		while (n--)
 			gen_bar(g);
+		break;
+	case K_ORDER:
+		while (n--)
+			gen_order(g);
 		break;
 	}
 }

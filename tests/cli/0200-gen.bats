@@ -9,7 +9,7 @@ load helper
 write_checker() {
 	cat >"$T/chk.py" <<-'EOF'
 	import struct, sys, collections
-	SIZES = {1: 88, 2: 88, 3: 80, 5: 88, 6: 88, 7: 128, 0x100: 40}
+	SIZES = {1: 96, 2: 88, 3: 80, 4: 88, 5: 88, 6: 88, 7: 128, 0x100: 40}
 	TICK = 1000000
 	def fnv(b):
 	    h = 0xcbf29ce484222325
@@ -33,6 +33,7 @@ write_checker() {
 	seen = collections.defaultdict(set)
 	newm = collections.Counter()
 	types = set()
+	last = None
 	while off < len(data):
 	    if off + 40 > len(data):
 	        fail('truncated header at %d' % off)
@@ -80,15 +81,30 @@ write_checker() {
 	        if m not in seen[a]:
 	            newm[lab] += 1
 	        seen[a].add(m)
-	    elif typ in (1, 2, 3, 7):
+	    elif typ in (1, 2, 3, 4, 7):
 	        if key != fnv(code(body[:12])) or not code(body[:12]).isalpha():
 	            fail('bad symbol key %r' % body[:12])
 	    if typ == 1:
-	        sym, side, price, qty, tid, venue = \
-	            struct.unpack('<12sc3xqqQ8s', body)
+	        sym, side, price, qty, tid, venue, acct = \
+	            struct.unpack('<12sc3xqqQ8sQ', body)
 	        if side not in b'BS' or price <= 0 or price % TICK or qty <= 0 \
-	                or tid != n or not code(venue):
+	                or not code(venue):
 	            fail('bad trade %r' % ((side, price, qty, tid),))
+	        # a fill follows the order it fills; other trades have none
+	        if acct and (not last or (sym, side, acct) != last[:3]
+	                     or not 0 < qty <= last[3]):
+	            fail('fill %r of no order %r' % ((sym, side, acct), last))
+	        if not acct and tid != n:
+	            fail('trade id %d, want %d' % (tid, n))
+	        last = None
+	    elif typ == 4:
+	        sym, side, ot, oid, acct, price, qty = \
+	            struct.unpack('<12sccxxQQqq', body)
+	        if side not in b'BS' or ot not in b'LM' or qty <= 0 \
+	                or not 1 <= acct <= 500 or (ot == b'M') != (price == 0) \
+	                or price < 0 or price % TICK:
+	            fail('bad order %r' % ((side, ot, acct, price, qty),))
+	        last = (sym, side, acct, qty)
 	    elif typ == 2:
 	        sym, bid, ask, bs, asz = struct.unpack('<12s4xqqqq', body)
 	        if not 0 < bid < ask or bid % TICK or ask % TICK \
@@ -127,7 +143,7 @@ write_checker() {
 	        if we - ws != 60 * 10**9 or h < max(o, c) or l > min(o, c) \
 	                or not l <= vwap <= h or vol <= 0 or cnt <= 0 or l <= 0:
 	            fail('bad bar %r' % ((ws, we, o, h, l, c, vwap, vol),))
-	if len(sys.argv) > 2 and types != {int(sys.argv[2])}:
+	if len(sys.argv) > 2 and types != set(map(int, sys.argv[2].split(','))):
 	    fail('types %r' % types)
 	print('records=%d' % n)
 	print('watermarks=%d' % wm)
@@ -213,7 +229,7 @@ fact() {
 	EOF
 	assert_status 0
 	[ "$output" = same ]
-	for k in trade quote book position bar; do
+	for k in trade quote book position bar order; do
 		fs-gen --kind $k -n 5000 --fixed-ingest >x1.fsr
 		fs-gen --kind $k -n 5000 --fixed-ingest >x2.fsr
 		cmp x1.fsr x2.fsr
@@ -223,7 +239,7 @@ fact() {
 @test "fs-gen: every kind writes valid frames with sane values" {
 	write_checker
 	local k t
-	for kt in txn:5 trade:1 quote:2 book:3 position:6 bar:7; do
+	for kt in txn:5 trade:1 quote:2 book:3 position:6 bar:7 order:4,1; do
 		k=${kt%:*}
 		t=${kt#*:}
 		fs-gen --kind $k -n 10000 --symbols 20 --keys 500 >$k.fsr
