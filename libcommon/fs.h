@@ -531,6 +531,20 @@ struct fs_writer *fs_writer_open(const char *uri);
  * (a restart writes again what followed the last checkpoint).
  */
 struct fs_writer *fs_writer_open_side(const char *uri);
+/*
+ * A side file (an output beside the main one, on descriptor fd of the
+ * regular file path) under --state: cut now to the length the restored
+ * checkpoint recorded for it (0 without one; a checkpoint that does not
+ * name a non-empty one is exit 1), and before each BARRIER this process
+ * writes, flush(arg) is called, the file synced and its length recorded
+ * in that checkpoint.  Returns the length it was cut to, or -1 (and does
+ * nothing) without --state or when path is not a regular file.  Side
+ * outputs opened with fs_writer_open_side are registered already;
+ * fs_side_file_close before closing fd.
+ */
+int64_t fs_side_file(int fd, const char *path, void (*flush)(void *),
+		     void *arg);
+void fs_side_file_close(int fd);
 struct fs_writer *fs_writer_fd(int fd, const char *name);
 /*
  * Reserve a frame with room for body_len body bytes in the output buffer.
@@ -958,6 +972,36 @@ uint64_t fs_barrier_id(const struct fs_hdr *h);
 const char *fs_stage_name(void);
 /* The --checkpoint-interval in ns (io.c's source reader). */
 int64_t fs_pipeline_interval(void);
+
+/*
+ * A source that makes its own records (fs-gen) or reads an input of its
+ * own (fs-ingest) under --state (libcommon/source.c): NULL without
+ * --state (then every call below does nothing).  name: the source in
+ * the store; a restored checkpoint without a position for it is exit 1.
+ * fs_source_resume: the position to go on from (that of the restored
+ * checkpoint, 0 without one); the source skips to it.
+ * fs_source_due(pos): whether BARRIER comes before the record at
+ * position pos (it reads the clock: call it every block of records):
+ * every --checkpoint-interval, one checkpoint at a time
+ * (a due one waits while the one before is incomplete, at most 10
+ * intervals), or, while a restart replays the checkpoint begun before
+ * the failure, exactly at its recorded position (fs_source_room: how
+ * many positions until then; the source must not step over it).
+ * fs_source_barrier: record pos for the next checkpoint and write its
+ * BARRIER to w (event time ts; FINAL at the end of the source, which a
+ * SIGTERM also is).
+ */
+struct fs_source;
+struct fs_source *fs_source_open(const char *name);
+int64_t fs_source_resume(const struct fs_source *s);
+int64_t fs_source_room(const struct fs_source *s, int64_t pos);
+int fs_source_due(struct fs_source *s, int64_t pos);
+void fs_source_barrier(struct fs_source *s, struct fs_writer *w,
+		       int64_t pos, int64_t ts, int final);
+void fs_source_close(struct fs_source *s);
+/* io.c's and source.c's rule for a due barrier: 1 to wait, 0 to go. */
+int fs_source_postpone(int64_t next_id, int64_t due_ns,
+		       int64_t *recheck_ns);
 
 /* ---- metrics and progress (libcommon/metrics.c) ---- */
 struct fs_metrics;

@@ -56,6 +56,7 @@ struct fs_writer {
 	int dead;		/* a write failed: never write again */
 	struct fs_kafka *k;	/* a kafka:// output, or NULL */
 	char *sink;		/* a checkpointed file sink's name, or NULL */
+	char *side;		/* a checkpointed side file's name, or NULL */
 	int64_t resumed;	/* its committed length at open */
 	int bar_pending;	/* a reserved BARRIER waits in bar */
 	uint64_t bar[6];	/* a BARRIER reserved on a sink */
@@ -400,17 +401,8 @@ static int read_frame(struct fs_reader *r, const struct fs_hdr **h,
  */
 static int postpone(struct fs_reader *r)
 {
-	int64_t now = fs_mono_ns();
-
-	if (r->next_id <= 1 || r->ended || now - r->due_ns >
-	    10 * fs_pipeline_interval())
-		return 0;
-	if (now < r->recheck_ns)
-		return 1;
-	if (fs_ckpt_latest(fs_pipeline_ckpt()) >= r->next_id - 1)
-		return 0;
-	r->recheck_ns = now + 10000000;
-	return 1;
+	return !r->ended && fs_source_postpone(r->next_id, r->due_ns,
+					       &r->recheck_ns);
 }
 
 /*
@@ -606,6 +598,92 @@ static void sink_open(struct fs_writer *w, int64_t size)
 }
 
 /*
+ * Side files: outputs beside the main one that are regular files under
+ * --state (--late, --alerts, --rejects, fs-ingest's dead-letter file).
+ * At start each is cut to the length the restored checkpoint recorded
+ * for it (empty without one), and when this process passes a BARRIER on
+ * any writer, each is written out, synced and its length recorded in
+ * that checkpoint first: what a restart replays is written to them once.
+ */
+#define SIDES_MAX 8
+static struct side {
+	char *name;		/* realpath, the store's sink name */
+	int fd;
+	void (*flush)(void *);
+	void *arg;
+} sides[SIDES_MAX];
+static int nsides;
+
+int64_t fs_side_file(int fd, const char *path, void (*flush)(void *),
+		     void *arg)
+{
+	struct stat st;
+	int64_t n, len = 0;
+	char *name = ckpt_name(fd, path);
+
+	if (!name)
+		return -1;
+	if (nsides == SIDES_MAX)
+		fs_bug("more than %d side files", SIDES_MAX);
+	n = fs_pipeline_restored();
+	if (fstat(fd, &st) != 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot stat '%s'", path);
+	if (n > 0 && fs_ckpt_get_sink(fs_pipeline_ckpt(), n, name, &len) < 0 &&
+	    st.st_size > 0)
+		fs_die(FS_EXIT_FAIL, "cannot resume '%s': checkpoint %lld of "
+		       "job '%s' has no length for it (another output?)",
+		       path, (long long)n, fs_ckpt_job(fs_pipeline_ckpt()));
+	if (st.st_size < len)
+		fs_die(FS_EXIT_FAIL, "cannot resume '%s': it has %lld bytes, "
+		       "checkpoint %lld committed %lld", path,
+		       (long long)st.st_size, (long long)n, (long long)len);
+	if (ftruncate(fd, len) != 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot truncate '%s'", path);
+	if (lseek(fd, len, SEEK_SET) != len)
+		fs_die_errno(FS_EXIT_FAIL, "cannot seek '%s'", path);
+	sides[nsides++] = (struct side){ name, fd, flush, arg };
+	return len;
+}
+
+void fs_side_file_close(int fd)
+{
+	for (int i = 0; i < nsides; i++)
+		if (sides[i].fd == fd) {
+			free(sides[i].name);
+			sides[i] = sides[--nsides];
+			return;
+		}
+}
+
+/* Before BARRIER id leaves this process: the side files into it. */
+static void sides_commit(const struct fs_hdr *bar)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+
+	for (int i = 0; i < nsides; i++) {
+		struct side *d = &sides[i];
+		off_t len;
+
+		if (d->flush)
+			d->flush(d->arg);
+		if (fdatasync(d->fd) != 0 ||
+		    (len = lseek(d->fd, 0, SEEK_END)) < 0)
+			fs_die_errno(FS_EXIT_FAIL, "cannot write '%s'",
+				     d->name);
+		fs_ckpt_put_sink(c, (int64_t)fs_barrier_id(bar), d->name,
+				 len);
+	}
+}
+
+static void drain_side(void *w)
+{
+	struct fs_writer *sw = w;
+
+	if (!sw->dead)
+		drain(sw);
+}
+
+/*
  * Commit a sink up to BARRIER id: write out, sync, record the length,
  * complete the checkpoint.
  */
@@ -704,6 +782,10 @@ static struct fs_writer *writer_open(const char *uri, int side)
 	w->trunc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	if (w->trunc && !side)
 		sink_open(w, st.st_size);
+	else if (w->trunc && fs_side_file(fd, uri, drain_side, w) >= 0) {
+		w->side = fs_xstrdup(uri);
+		w->trunc = 0;		/* cut to the checkpoint's length */
+	}
 	return w;
 }
 
@@ -866,6 +948,9 @@ void fs_write_frame(struct fs_writer *w, const struct fs_hdr *h)
 {
 	size_t size = fs_frame_size(h);
 
+	if (nsides && h->type == FS_T_BARRIER)
+		sides_commit(h);
+
 	if (w->sink) {
 		sink_pending(w);
 		if (h->type == FS_T_BARRIER) {
@@ -887,6 +972,13 @@ void fs_write_frames(struct fs_writer *w, const void *p, size_t n)
 
 	if (w->tty && n)
 		refuse_tty(w);
+	if (nsides && !w->side)	/* side files into each barrier first */
+		for (off = 0; off < n; off += fs_frame_size((const void *)
+							  (c + off)))
+			if (((const struct fs_hdr *)(c + off))->type ==
+			    FS_T_BARRIER)
+				sides_commit((const void *)(c + off));
+	off = 0;
 	if (w->sink) {		/* barriers split the run and commit */
 		size_t from = 0;
 
@@ -956,8 +1048,11 @@ void fs_writer_close(struct fs_writer *w)
 			writers[i] = NULL;
 	fs_unclaim(w->claim);
 	fs_kafka_close(w->k);
+	if (w->side)
+		fs_side_file_close(w->fd);
 	if (w->own_fd && close(w->fd) != 0)
 		fs_die_errno(FS_EXIT_FAIL, "cannot close '%s'", w->name);
+	free(w->side);
 	free(w->sink);
 	free(w->buf);
 	free(w);

@@ -11,11 +11,13 @@
  * block of records.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -1316,7 +1318,33 @@ static void gen_block(struct gen *g, uint64_t n)
 	}
 }
 
-static void run(struct gen *g)
+/*
+ * Under --state the records are numbered, and a restart makes the same
+ * stream again from the seed, leaving out (writing to /dev/null) the
+ * records of the restored checkpoint's position.
+ */
+static void skip(struct gen *g, uint64_t n)
+{
+	struct fs_writer *w = g->w;
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot open /dev/null");
+	g->w = fs_writer_fd(fd, "/dev/null");
+	while (n > 0) {		/* all of it: a SIGTERM waits for the end */
+		uint64_t k = n < BLOCK ? n : BLOCK;
+
+		gen_block(g, k);
+		n -= k;
+		g->left -= k;
+		g->records += k;
+	}
+	fs_writer_close(g->w);
+	close(fd);
+	g->w = w;
+}
+
+static void run(struct gen *g, struct fs_source *src)
 {
 	int64_t t0 = fs_mono_ns(), end = INT64_MAX;
 	uint64_t block = BLOCK;
@@ -1329,6 +1357,15 @@ static void run(struct gen *g)
 	}
 	while (g->left && !fs_stop) {
 		uint64_t n = g->left < block ? g->left : block;
+		int64_t room = fs_source_room(src, (int64_t)g->records);
+
+		if (fs_source_due(src, (int64_t)g->records)) {
+			fs_source_barrier(src, g->w, (int64_t)g->records,
+					  g->t, 0);
+			room = fs_source_room(src, (int64_t)g->records);
+		}
+		if (room > 0 && (uint64_t)room < n)
+			n = (uint64_t)room;	/* a replayed cut comes next */
 
 		if (g->rate > 0)
 			pace(g, t0);
@@ -1346,6 +1383,25 @@ static void run(struct gen *g)
 				    g->records * 1e3 /
 				    (double)(fs_mono_ns() - t0 + 1));
 	}
+	/* the end, --duration or SIGTERM: a final checkpoint of it all */
+	fs_source_barrier(src, g->w, (int64_t)g->records, g->t, 1);
+}
+
+/* The source's name in the store: the options its stream depends on. */
+static struct fs_source *source_open(const struct gen *g, uint64_t seed)
+{
+	char name[512];
+
+	snprintf(name, sizeof(name), "fs-gen --kind %s --seed %llu --keys "
+		 "%llu --symbols %llu --merchants %llu --start %lld "
+		 "--event-rate %.17g --fraud-rate %.17g --disorder %lld "
+		 "--watermark-interval %lld", kind_names[g->kind],
+		 (unsigned long long)seed, (unsigned long long)g->keys,
+		 (unsigned long long)g->nsym,
+		 (unsigned long long)g->merchants, (long long)g->start,
+		 g->event_rate, g->fraud_rate, (long long)g->disorder,
+		 (long long)g->wm_iv);
+	return fs_source_open(name);
 }
 
 int tool_main(int argc, char **argv)
@@ -1357,6 +1413,7 @@ int tool_main(int argc, char **argv)
 		.start = 1767312000LL * NS,	/* 2026-01-02T00:00:00Z */
 	};
 	struct opts o = { .out = "-", .seed = 1 };
+	struct fs_source *src;
 
 	parse_opts(&g, &o, argc, argv);
 	setup(&g, o.seed);
@@ -1364,7 +1421,11 @@ int tool_main(int argc, char **argv)
 	g.metrics = fs_metrics_open(o.metrics);
 	fs_metrics_counter(g.metrics, "fs_gen_records_total",
 			   "data records written", &g.records);
-	run(&g);
+	src = source_open(&g, o.seed);
+	if (fs_source_resume(src) > 0)
+		skip(&g, (uint64_t)fs_source_resume(src));
+	run(&g, src);
+	fs_source_close(src);
 	fs_progress_done();
 	fs_writer_close(g.w);
 	fs_metrics_close(g.metrics);

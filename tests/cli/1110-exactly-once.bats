@@ -25,40 +25,6 @@ pipe() {
 	echo "${PIPESTATUS[*]}" >st
 }
 
-# chaos MS SINK...: run the pipeline, SIGKILL a random stage at a random
-# moment in its first MS ms, restart it; 5 kills that land on a live stage, then a run to
-# the end, which must succeed in every stage.
-chaos() {
-	local kills=0 tries=0 bg n pid ms=$1
-	shift
-	while [ $kills -lt 5 ] && [ $tries -lt 60 ]; do
-		tries=$((tries + 1))
-		pipe "$@" &
-		bg=$!
-		for _ in $(seq 500); do
-			[ -s pid.1 ] && [ -s pid.2 ] && [ -s pid.3 ] && break
-			sleep 0.01
-		done
-		sleep "0.$(printf %03d $((RANDOM % ms)))"
-		n=$((RANDOM % 3 + 1))
-		pid=$(cat pid.$n 2>/dev/null) || pid=none
-		if grep -q '^[^ ]* ([^)]*) [RSD]' /proc/"$pid"/stat \
-		    2>/dev/null && kill -KILL "$pid" 2>/dev/null; then
-			kills=$((kills + 1))
-		fi
-		wait $bg || true
-		# the job ran to its end before 5 kills: start it afresh
-		if [ $kills -lt 5 ] && [ "$(cat st)" = "0 0 0" ]; then
-			rm -rf s.db s.db-wal s.db-shm s.db.snapshots out.fsr out.csv
-			kills=0
-		fi
-	done
-	echo "kills $kills in $tries runs" >&3
-	[ $kills -ge 5 ]
-	timeout 30 bash -c "$(declare -f pipe); pipe $*"
-	[ "$(cat st)" = "0 0 0" ]
-}
-
 @test "exactly-once: file -> fs-stat | fs-stat -> file: output is the input; checkpoints record positions and lengths" {
 	fs-gen -n 200000 --fixed-ingest -o in.fsr
 	run_t 20 bash -c 'fs-stat -q --state s.db --job j -i in.fsr \

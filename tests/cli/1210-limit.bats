@@ -301,18 +301,9 @@ check_oracle() {
 		--limits l.csv -o out.fsr --rejects rej.fsr'
 	assert_status 0
 	cmp clean.fsr out.fsr
-	# the rejects, a side output, are written again from the restored
-	# checkpoint on: the last run's are the clean run's from some point
-	python3 - <<-'EOF'
-	import struct
-	def frames(p):
-	    b, i, r = open(p, "rb").read(), 0, []
-	    while i < len(b):
-	        n = struct.unpack_from("<I", b, i)[0] + 4
-	        r.append(b[i:i + n]); i += n
-	    return r
-	c, r = frames("crej.fsr"), frames("rej.fsr")
-	assert len(c) > 1000 and r and c[len(c) - len(r):] == r, (len(c), len(r))
-	EOF
+	# the rejects, a side output, are exactly once too: cut at each
+	# restart to the restored checkpoint's length (libcommon side files)
+	cmp crej.fsr rej.fsr
+	[ "$(sqlite3 s.db "SELECT count(*) FROM sinks WHERE sink = '$(realpath rej.fsr)'")" -ge 1 ]
 	[ "$(sqlite3 s.db "SELECT count(*) FROM snapshots WHERE stage = 'fs-limit' AND partition = -1")" -ge 1 ]
 }

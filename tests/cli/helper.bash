@@ -206,3 +206,40 @@ same_per_key() {
 	    sys.exit(1)
 	EOF
 }
+
+# chaos MS ARGS...: run the test's pipeline (pipe ARGS..., which writes
+# each stage's pid in pid.1, pid.2, pid.3 and their exit statuses in
+# st), SIGKILL a random stage at a random moment in its first MS ms,
+# restart it; 5 kills that land on a live stage, then a run to the end,
+# which must succeed in every stage.  A job that ran to its end before
+# 5 kills starts afresh: its store and out.* files go.
+chaos() {
+	local kills=0 tries=0 bg n pid ms=$1
+	shift
+	while [ $kills -lt 5 ] && [ $tries -lt 60 ]; do
+		tries=$((tries + 1))
+		pipe "$@" &
+		bg=$!
+		for _ in $(seq 500); do
+			[ -s pid.1 ] && [ -s pid.2 ] && [ -s pid.3 ] && break
+			sleep 0.01
+		done
+		sleep "0.$(printf %03d $((RANDOM % ms)))"
+		n=$((RANDOM % 3 + 1))
+		pid=$(cat pid.$n 2>/dev/null) || pid=none
+		if grep -q '^[^ ]* ([^)]*) [RSD]' /proc/"$pid"/stat \
+		    2>/dev/null && kill -KILL "$pid" 2>/dev/null; then
+			kills=$((kills + 1))
+		fi
+		wait $bg || true
+		# the job ran to its end before 5 kills: start it afresh
+		if [ $kills -lt 5 ] && [ "$(cat st)" = "0 0 0" ]; then
+			rm -rf s.db s.db-wal s.db-shm s.db.snapshots out.*
+			kills=0
+		fi
+	done
+	echo "kills $kills in $tries runs" >&3
+	[ $kills -ge 5 ]
+	timeout 30 bash -c "$(declare -f pipe); pipe $*"
+	[ "$(cat st)" = "0 0 0" ]
+}
