@@ -287,6 +287,35 @@ static char *side_path(const struct fs_ckpt *c, const char *name)
 	return p;
 }
 
+/*
+ * A page-aligned state (snapbuf.h's large buffers) goes to the file with
+ * O_DIRECT up to its last whole page: no copy into the page cache, which
+ * was a quarter of a snapshot's CPU time.  Where the file system will
+ * not (tmpfs), or for the rest, plain writes.  Returns the bytes written.
+ */
+static size_t direct_write(int fd, const void *state, size_t n)
+{
+	size_t whole = n & ~(size_t)4095, off = 0;
+	int fl = fcntl(fd, F_GETFL);
+
+	if ((uintptr_t)state % 4096 != 0 || whole < ((size_t)1 << 20) ||
+	    fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) != 0)
+		return 0;
+	while (off < whole) {
+		ssize_t k = write(fd, (const char *)state + off, whole - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || (size_t)k % 4096 != 0)
+			break;	/* the rest as plain writes, from here */
+		off += (size_t)k;
+	}
+	if (fcntl(fd, F_SETFL, fl) != 0 || lseek(fd, (off_t)off, SEEK_SET) !=
+	    (off_t)off)
+		fs_die_errno(FS_EXIT_FAIL, "cannot write a snapshot file");
+	return off;
+}
+
 /* Write n bytes of state to a new file of the side directory, synced. */
 static void side_write(struct fs_ckpt *c, const char *name, const void *state,
 		       size_t n)
@@ -304,6 +333,7 @@ static void side_write(struct fs_ckpt *c, const char *name, const void *state,
 	if (fd < 0)
 		fs_die_errno(FS_EXIT_FAIL, "checkpoint store '%s': cannot "
 			     "create '%s'", c->path, tmp);
+	off = direct_write(fd, state, n);
 	while (off < n) {
 		ssize_t k = write(fd, (const char *)state + off, n - off);
 

@@ -515,7 +515,7 @@ static void snap_put(struct lim *l, uint64_t id)
 	sb_seal(&b);
 	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
 			     FS_CKPT_INSTANCE, b.p, b.n);
-	free(b.p);
+	sb_free(&b);
 }
 
 static void unsnap_tab(struct srd *r, const char tag[4], struct tab *t)

@@ -903,7 +903,7 @@ static void snap_put(struct scorer *s, uint64_t id)
 	sb_seal(&b);
 	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
 			     FS_CKPT_INSTANCE, b.p, b.n);
-	free(b.p);
+	sb_free(&b);
 }
 
 /* A snapshot that cannot be used: exit 3 naming the stage and why. */

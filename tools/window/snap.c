@@ -519,7 +519,7 @@ static void snap_write_groups(struct wctx *c, struct feat *feat,
 	sb_seal(&b);
 	fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(),
 			     FS_CKPT_INSTANCE, b.p, b.n);
-	free(b.p);
+	sb_free(&b);
 	for (int32_t g = 0; g < n; g++) {
 		row_head(c, &bufs[g]);
 		sect = sb_sect(&bufs[g], "GRP ");
@@ -544,7 +544,7 @@ static void snap_write_groups(struct wctx *c, struct feat *feat,
 			fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(),
 					     g, bufs[g].p, bufs[g].n);
 		}
-		free(bufs[g].p);
+		sb_free(&bufs[g]);
 	}
 	free(at);
 	free(bufs);
@@ -582,7 +582,7 @@ static void snap_write(struct wctx *c, struct feat *feat, uint64_t id,
 	sb_seal(&b);
 	fs_ckpt_put_snapshot(st, (int64_t)id, fs_stage_name(),
 			     FS_CKPT_INSTANCE, b.p, b.n);
-	free(b.p);
+	sb_free(&b);
 out:
 	if (getenv("FS_SNAP_TRACE"))
 		fprintf(stderr, "fs-window: snapshot %llu: %.3f ms\n",
