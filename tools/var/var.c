@@ -22,7 +22,7 @@
 #define MAX_CONF 16
 #define WINDOW_MAX 100000
 #define SNAP_MAGIC "FSVAR1"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 
 enum { M_HIST, M_PARAM, M_EWMA, M_CF, M_MC };
 static const char *const method_names[] = {
@@ -37,6 +37,8 @@ struct opts {
 	int64_t every;
 	double horizon, lambda, dof;
 	uint64_t paths, seed;
+	int backtest;
+	size_t bt_window;
 };
 
 struct sym {
@@ -52,10 +54,23 @@ struct pos {
 	int64_t qty;
 };
 
+/*
+ * A portfolio.  With --backtest: the last one-bar forecast (its VaR
+ * per level and the values of the positions it valued, to value the
+ * next interval's realised P&L with) and a ring of bt_window exception
+ * indicators per level.
+ */
 struct port {
 	uint64_t id;
 	struct pos *p;
 	uint32_t n, cap;
+	int fc;			/* a forecast waits for its interval */
+	uint32_t fn, fcap;
+	uint32_t *fsym;
+	double *fv, fvar[MAX_CONF];
+	double real;		/* the last realised P&L */
+	uint64_t npairs;	/* forecasts checked */
+	uint8_t *ex;		/* bt_window x ncf, slot npairs % bt_window */
 };
 
 /* Open addressing, u64 hash -> index + 1 (0: empty). */
@@ -91,6 +106,11 @@ struct var {
 	double *v, *x, *pnl, *cov, *fac, *wv, *comp_v, *comp_e, *ci;
 	struct ord { double p; uint32_t s; } *ord;
 	double *sims;
+	/* --backtest: the AGG rows' schema, sent once */
+	struct fs_schema *bt_schema;
+	int bt_sent;
+	uint8_t *bt_tmp;
+	uint64_t n_bt;
 };
 
 static void usage(FILE *f)
@@ -99,7 +119,8 @@ static void usage(FILE *f)
 "usage: fs-var [--method hist|param|ewma|cornish-fisher|mc]\n"
 "              [--confidence LIST] [--window N] [--every DURATION]\n"
 "              [--horizon H] [--lambda L] [--paths N] [--seed N]\n"
-"              [--dof V] [--components] [-q] [-i URI] [-o URI]\n"
+"              [--dof V] [--components] [--backtest]\n"
+"              [--backtest-window N] [-q] [-i URI] [-o URI]\n"
 "              [--metrics FILE] [-e] " FS_KAFKA_SYNOPSIS "\n"
 "              " FS_PIPELINE_SYNOPSIS "\n"
 "Value-at-Risk and Expected Shortfall of portfolios from POSITION and\n"
@@ -119,6 +140,9 @@ static void usage(FILE *f)
 "                        (default: normal)\n"
 "      --components      also a VAR record per position (Euler\n"
 "                        components), with its symbol\n"
+"      --backtest        also an AGG row per portfolio and level: each\n"
+"                        interval's VaR against the next one's P&L\n"
+"      --backtest-window N  forecasts in the backtest (default 250)\n"
 "  -q, --quiet           no summary on stderr at the end\n"
 "  -i, --input URI       read records from URI (default -)\n"
 "  -o, --output URI      write records to URI (default -)\n"
@@ -132,11 +156,13 @@ static void usage(FILE *f)
 /* ---- options ---- */
 
 enum {
-	O_COMPONENTS = 256, O_CONFIDENCE, O_DOF, O_EVERY, O_HORIZON,
+	O_BACKTEST = 256, O_BT_WINDOW, O_COMPONENTS, O_CONFIDENCE, O_DOF, O_EVERY, O_HORIZON,
 	O_LAMBDA, O_METHOD, O_METRICS, O_PATHS, O_SEED, O_VERSION, O_WINDOW,
 };
 
 static const struct option long_options[] = {
+	{ "backtest", no_argument, NULL, O_BACKTEST },
+	{ "backtest-window", required_argument, NULL, O_BT_WINDOW },
 	{ "components", no_argument, NULL, O_COMPONENTS },
 	{ "confidence", required_argument, NULL, O_CONFIDENCE },
 	{ "dof", required_argument, NULL, O_DOF },
@@ -183,6 +209,11 @@ static void parse_conf(struct opts *o, const char *v)
 static void set_opt(struct opts *o, int c, const char *v)
 {
 	switch (c) {
+	case O_BACKTEST: o->backtest = 1; break;
+	case O_BT_WINDOW:
+		o->bt_window = (size_t)fs_opt_i64("--backtest-window", v, 1,
+						  WINDOW_MAX);
+		break;
 	case O_COMPONENTS: o->components = 1; break;
 	case O_CONFIDENCE: parse_conf(o, v); break;
 	case O_DOF: o->dof = fs_opt_f64("--dof", v, 2.000001, 1e9); break;
@@ -230,6 +261,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	o->lambda = 0.94;
 	o->paths = 10000;
 	o->seed = 1;
+	o->bt_window = 250;
 	while ((c = fs_getopt(argc, argv, "hi:o:q", long_options)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
@@ -367,6 +399,16 @@ static void set_pos(struct var *s, uint64_t port, uint32_t sym, int64_t qty)
 }
 
 /* ---- the risk of one portfolio ---- */
+
+static int64_t to_fix(double x)
+{
+	double f = nearbyint(x * (double)FS_FIX_SCALE);
+
+	if (!(fabs(f) < 9.2e18))
+		return f < 0 ? INT64_MIN : INT64_MAX;
+	return (int64_t)f;
+}
+
 
 /* Room for n positions in the work buffers. */
 static void work_size(struct var *s, size_t n)
@@ -645,15 +687,6 @@ static void m_mc(struct var *s, const struct port *p, size_t n,
 		scale_comps(s, n, res);
 }
 
-static int64_t to_fix(double x)
-{
-	double f = nearbyint(x * (double)FS_FIX_SCALE);
-
-	if (!(fabs(f) < 9.2e18))
-		return f < 0 ? INT64_MIN : INT64_MAX;
-	return (int64_t)f;
-}
-
 /* One VAR record. */
 static void put_var(struct var *s, uint64_t port, const char *sym,
 		    double conf, double var, double es, uint32_t left,
@@ -682,12 +715,135 @@ static void put_var(struct var *s, uint64_t port, const char *sym,
 	b->value = to_fix(value);
 }
 
+/* ---- backtests ---- */
+
+static const char *const bt_names[] = {
+	"portfolio", "confidence", "intervals", "exceptions", "var", "pnl",
+	"pof_lr", "pof_p", "ind_lr", "ind_p", "cc_lr", "cc_p", "zone",
+};
+static const uint8_t bt_kinds[] = {
+	FS_K_ID, FS_K_F64, FS_K_I64, FS_K_I64, FS_K_FIX, FS_K_FIX,
+	FS_K_F64, FS_K_F64, FS_K_F64, FS_K_F64, FS_K_F64, FS_K_F64, FS_K_I64,
+};
+#define BT_NCOLS (sizeof(bt_kinds))
+
+/* A schema id from the column names and kinds (as fs-window's). */
+static uint32_t schema_id(const char *const *names, const uint8_t *kinds,
+			  size_t n)
+{
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < n; i++)
+		h = fs_hash64(names[i], strlen(names[i])) ^ (h * 31 + kinds[i]);
+	return (uint32_t)(h ^ h >> 32);
+}
+
 /*
- * Value portfolio p with the latest closes and write its records; a
- * symbol never priced is left out (said once per symbol); a symbol
- * with fewer than --window returns holds the record back.
+ * The interval just closed wrote its returns in ring slot `slot': check
+ * each portfolio's waiting forecast against the P&L of the positions it
+ * valued over that interval, sum_i v_i r_i.
  */
-static void risk_port(struct var *s, struct port *p)
+static void bt_realise(struct var *s, size_t slot)
+{
+	size_t w = s->o.window, bw = s->o.bt_window;
+
+	for (uint32_t k = 0; k < s->npf; k++) {
+		struct port *p = &s->pf[k];
+		uint8_t *ex;
+		double pl = 0;
+
+		if (!p->fc)
+			continue;
+		for (uint32_t i = 0; i < p->fn; i++)
+			pl += p->fv[i] * s->ret[(size_t)p->fsym[i] * w + slot];
+		if (!p->ex)
+			p->ex = fs_xcalloc(bw * MAX_CONF, 1);
+		ex = p->ex + (p->npairs % bw) * MAX_CONF;
+		for (int c = 0; c < s->o.ncf; c++)
+			ex[c] = pl < -p->fvar[c];
+		p->real = pl;
+		p->npairs++;
+		p->fc = 0;
+	}
+}
+
+/* Keep the forecast of p: the n positions valued and the VaRs. */
+static void bt_keep(struct var *s, struct port *p, size_t n,
+		    const struct result *res)
+{
+	if (n > p->fcap) {
+		p->fcap = (uint32_t)n;
+		p->fsym = fs_xrealloc(p->fsym, n * sizeof(*p->fsym));
+		p->fv = fs_xrealloc(p->fv, n * sizeof(*p->fv));
+	}
+	memcpy(p->fsym, s->act, n * sizeof(*p->fsym));
+	memcpy(p->fv, s->v, n * sizeof(*p->fv));
+	p->fn = (uint32_t)n;
+	for (int c = 0; c < s->o.ncf; c++)
+		p->fvar[c] = res->var[c];
+	p->fc = 1;
+}
+
+/* The backtest rows of p: one per level, once a forecast was checked. */
+static void bt_put(struct var *s, const struct port *p)
+{
+	size_t bw = s->o.bt_window, n = p->npairs < bw ? p->npairs : bw;
+	size_t first = p->npairs - n;
+
+	if (!n)
+		return;
+	if (!s->bt_sent) {
+		fs_write_schema(s->w, s->bt_schema, 0);
+		s->bt_sent = 1;
+	}
+	for (int c = 0; c < s->o.ncf; c++) {
+		struct fs_hdr *h = fs_write_reserve(s->w, FS_T_AGG,
+			sizeof(struct fs_dyn) + 8 * BT_NCOLS);
+		struct fs_dyn *d = fs_body(h);
+		unsigned char *col = (unsigned char *)(d + 1);
+		double cf = s->o.conf[c];
+		int64_t iv[4];
+		double fv[7];
+		struct risk_bt bt;
+
+		for (size_t i = 0; i < n; i++)
+			s->bt_tmp[i] = p->ex[((first + i) % bw) * MAX_CONF + c];
+		risk_backtest(s->bt_tmp, n, 1 - cf, &bt);
+		h->ts_event = s->cur_ts;
+		h->ts_ingest = s->cur_ingest;
+		h->key = p->id;
+		h->seq = s->n_var++;
+		d->ncols = BT_NCOLS;
+		d->schema_id = s->bt_schema->schema_id;
+		memcpy(col, &p->id, 8);
+		fv[0] = cf;
+		memcpy(col + 8, &fv[0], 8);
+		iv[0] = (int64_t)bt.n;
+		iv[1] = (int64_t)bt.exceptions;
+		iv[2] = to_fix(p->fvar[c]);
+		iv[3] = to_fix(p->real);
+		memcpy(col + 16, iv, sizeof(iv));
+		fv[1] = bt.pof;
+		fv[2] = bt.pof_p;
+		fv[3] = bt.ind;
+		fv[4] = bt.ind_p;
+		fv[5] = bt.cc;
+		fv[6] = bt.cc_p;
+		memcpy(col + 48, fv + 1, 6 * 8);
+		iv[0] = bt.zone;
+		memcpy(col + 96, iv, 8);
+		s->n_bt++;
+	}
+}
+
+/*
+ * Value portfolio p with the latest closes and, when emit says so,
+ * write its records; a symbol never priced is left out (said once per
+ * symbol); a symbol with fewer than --window returns holds the record
+ * back.  With --backtest this runs at every interval, and the forecast
+ * is kept for the next.
+ */
+static void risk_port(struct var *s, struct port *p, int emit)
 {
 	size_t w = s->o.window, n = 0, start = s->nint % w;
 	uint32_t left = 0;
@@ -711,7 +867,7 @@ static void risk_port(struct var *s, struct port *p)
 			continue;
 		}
 		if (y->nret < w) {
-			s->n_short++;
+			s->n_short += (uint64_t)emit;
 			return;
 		}
 		s->act[n] = p->p[k].sym;
@@ -721,8 +877,10 @@ static void risk_port(struct var *s, struct port *p)
 	}
 	if (n == 0 && left == 0)
 		return;
-	s->n_left += left;
-	s->n_updates++;
+	if (emit) {
+		s->n_left += left;
+		s->n_updates++;
+	}
 	memset(s->pnl, 0, w * sizeof(double));
 	for (size_t i = 0; i < n; i++) {
 		const double *ring = s->ret + (size_t)s->act[i] * w;
@@ -745,6 +903,13 @@ static void risk_port(struct var *s, struct port *p)
 	case M_CF: m_cf(s, n, &res); break;
 	default: m_mc(s, p, n, &res); break;
 	}
+	/* the rows of the forecast checked last, then keep this one */
+	if (s->o.backtest && emit)
+		bt_put(s, p);
+	if (s->o.backtest)
+		bt_keep(s, p, n, &res);
+	if (!emit)
+		return;
 	for (int c = 0; c < s->o.ncf; c++)
 		put_var(s, p->id, NULL, s->o.conf[c], res.var[c], res.es[c],
 			left, value);
@@ -762,6 +927,7 @@ static void close_interval(struct var *s)
 {
 	size_t w = s->o.window, slot = s->nint % w;
 	int64_t bucket;
+	int emit;
 
 	if (!s->have_cur)
 		return;
@@ -784,16 +950,21 @@ static void close_interval(struct var *s)
 		s->ret[(size_t)i * w + slot] = r;
 		y->nret++;
 	}
+	if (s->o.backtest)
+		bt_realise(s, slot);
 	s->nint++;
 	s->have_cur = 0;
 	bucket = s->o.every ? s->cur_ts / s->o.every -
 		(s->cur_ts < 0 && s->cur_ts % s->o.every) : (int64_t)s->nint;
-	if (s->emitted && bucket == s->last_bucket)
+	emit = !s->emitted || bucket != s->last_bucket;
+	if (!emit && !s->o.backtest)
 		return;
-	s->emitted = 1;
-	s->last_bucket = bucket;
+	if (emit) {
+		s->emitted = 1;
+		s->last_bucket = bucket;
+	}
 	for (uint32_t k = 0; k < s->npf; k++)
-		risk_port(s, &s->pf[k]);
+		risk_port(s, &s->pf[k], emit);
 }
 
 static _Noreturn void bad_input(struct var *s, const char *fmt, ...)
@@ -881,6 +1052,58 @@ static void on_position(struct var *s, const struct fs_hdr *h)
 
 /* ---- checkpoints ---- */
 
+/* The backtest state of p: its forecast and its exceptions. */
+static void bt_snap(const struct var *s, struct sbuf *b,
+		    const struct port *p)
+{
+	size_t nb = s->o.bt_window * MAX_CONF;
+
+	sb_u8(b, (uint8_t)p->fc);
+	sb_u32(b, p->fn);
+	for (uint32_t i = 0; i < p->fn; i++) {
+		sb_u32(b, p->fsym[i]);
+		sb_f64(b, p->fv[i]);
+	}
+	for (int c = 0; c < s->o.ncf; c++)
+		sb_f64(b, p->fvar[c]);
+	sb_f64(b, p->real);
+	sb_u64(b, p->npairs);
+	sb_u8(b, p->ex != NULL);
+	if (p->ex)
+		sb_put(b, p->ex, nb);
+}
+
+static void bt_unsnap(struct var *s, struct srd *r, struct port *p)
+{
+	size_t nb = s->o.bt_window * MAX_CONF;
+	uint32_t n;
+
+	p->fc = sr_u8(r);
+	n = sr_u32(r);
+	if (n > s->nsym) {
+		sr_fail(r, "a backtest forecast of too many positions");
+		return;
+	}
+	p->fcap = p->fn = n;
+	p->fsym = fs_xrealloc(p->fsym, (n ? n : 1) * sizeof(*p->fsym));
+	p->fv = fs_xrealloc(p->fv, (n ? n : 1) * sizeof(*p->fv));
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		p->fsym[i] = sr_u32(r);
+		p->fv[i] = sr_f64(r);
+		if (p->fsym[i] >= s->nsym)
+			sr_fail(r, "a backtest forecast of no symbol");
+	}
+	for (int c = 0; c < s->o.ncf; c++)
+		p->fvar[c] = sr_f64(r);
+	p->real = sr_f64(r);
+	p->npairs = sr_u64(r);
+	if (sr_u8(r)) {
+		if (!p->ex)
+			p->ex = fs_xcalloc(nb, 1);
+		sr_get(r, p->ex, nb);
+	}
+}
+
 static void snap_put(struct var *s, uint64_t id)
 {
 	struct sbuf b = { 0 };
@@ -907,6 +1130,11 @@ static void snap_put(struct var *s, uint64_t id)
 	sb_u64(&b, s->n_left);
 	sb_u64(&b, s->n_singular);
 	sb_u64(&b, s->n_updates);
+	sb_u8(&b, (uint8_t)s->o.backtest);
+	sb_u64(&b, s->o.bt_window);
+	sb_u8(&b, (uint8_t)s->o.ncf);
+	sb_u8(&b, (uint8_t)s->bt_sent);
+	sb_u64(&b, s->n_bt);
 	sb_end(&b, at);
 	at = sb_sect(&b, "SYMS");
 	sb_u32(&b, s->nsym);
@@ -930,6 +1158,8 @@ static void snap_put(struct var *s, uint64_t id)
 			sb_u32(&b, s->pf[k].p[i].sym);
 			sb_i64(&b, s->pf[k].p[i].qty);
 		}
+		if (s->o.backtest)
+			bt_snap(s, &b, &s->pf[k]);
 	}
 	sb_end(&b, at);
 	sb_seal(&b);
@@ -963,6 +1193,12 @@ static void unsnap(struct var *s, struct srd *r)
 	s->n_left = sr_u64(r);
 	s->n_singular = sr_u64(r);
 	s->n_updates = sr_u64(r);
+	if (sr_u8(r) != s->o.backtest || sr_u64(r) != s->o.bt_window ||
+	    sr_u8(r) != s->o.ncf)
+		sr_fail(r, "made with another --backtest, --backtest-window "
+			"or --confidence");
+	s->bt_sent = sr_u8(r);
+	s->n_bt = sr_u64(r);
 	sr_sect(r, "SYMS");
 	n = sr_u32(r);
 	for (uint32_t i = 0; i < n && !r->bad; i++) {
@@ -995,6 +1231,8 @@ static void unsnap(struct var *s, struct srd *r)
 			else
 				set_pos(s, id, sym, qty);
 		}
+		if (s->o.backtest && !r->bad)
+			bt_unsnap(s, r, port_get(s, id));
 	}
 	if (!r->bad && r->off != r->n)
 		sr_fail(r, "bytes after the last section");
@@ -1083,6 +1321,11 @@ static void setup(struct var *s)
 	tab_init(&s->pt, 64);
 	if (s->o.method == M_MC)
 		s->sims = fs_xmalloc(s->o.paths * sizeof(double));
+	if (s->o.backtest) {
+		s->bt_schema = fs_schema_new(FS_T_AGG, schema_id(bt_names,
+			bt_kinds, BT_NCOLS), BT_NCOLS, bt_names, bt_kinds);
+		s->bt_tmp = fs_xmalloc(s->o.bt_window);
+	}
 	s->mx = fs_metrics_open(s->o.metrics);
 	fs_metrics_counter(s->mx, "fs_var_bars_total", "BAR records read",
 			   &s->n_bars);
@@ -1108,6 +1351,8 @@ static void summary(const struct var *s)
 		(unsigned long long)s->n_short, s->o.window,
 		(unsigned long long)s->n_left, (unsigned long long)s->n_late,
 		(unsigned long long)s->n_ignored);
+	if (s->o.backtest)
+		fs_warn("%llu backtest rows", (unsigned long long)s->n_bt);
 }
 
 static void teardown(struct var *s)
@@ -1115,8 +1360,14 @@ static void teardown(struct var *s)
 	fs_writer_close(s->w);
 	fs_reader_close(s->r);
 	fs_metrics_close(s->mx);
-	for (uint32_t k = 0; k < s->npf; k++)
+	for (uint32_t k = 0; k < s->npf; k++) {
 		free(s->pf[k].p);
+		free(s->pf[k].fsym);
+		free(s->pf[k].fv);
+		free(s->pf[k].ex);
+	}
+	fs_schema_free(s->bt_schema);
+	free(s->bt_tmp);
 	free(s->pf);
 	free(s->sy);
 	free(s->ret);
