@@ -60,7 +60,7 @@ kill_loop() {
 }
 
 @test "var checkpoint: --backtest, killed 5 times: the same rows" {
-	B="-q --every 1h --window 100 --backtest --backtest-window 50"
+	B="-q --method mc --paths 300 --every 1h --window 50 --backtest"
 	fs-var $B -i in.fsr | fs-cat -f csv >clean.csv
 	grep -q pof_lr clean.csv
 	kill_loop 5 "fs-var $B --state s.db --job b --checkpoint-interval 5ms \
