@@ -17,6 +17,10 @@ var-oracle.py backtest DIR VAR.csv BT.csv [--bt-window N]
     files: exceptions, Kupiec's POF (1995) and Christoffersen's (1998)
     independence and conditional-coverage LRs, their p-values with
     scipy.stats.chi2, and the Basel zone with scipy.stats.binom.
+var-oracle.py scenarios DIR SHOCKS.csv ROWS.csv
+    Recompute every scenario row (fs-var --scenarios | fs-cat -f csv
+    --types agg): sum of position value x the symbol's shock, else the
+    '*' shock, else 0.
 """
 import argparse
 import math
@@ -229,6 +233,42 @@ def backtest(a):
         sys.exit(1)
 
 
+def scenarios(a):
+    closes, pos = load(a.dir)
+    sh = pd.read_csv(a.shocks, comment="#", skipinitialspace=True,
+                     dtype={"scenario": str, "symbol": str})
+    sh["scenario"] = sh["scenario"].str.strip()
+    sh["symbol"] = sh["symbol"].str.strip()
+    names = list(dict.fromkeys(sh["scenario"]))
+    rows = pd.read_csv(a.rows)
+    bad = []
+    if list(rows.columns[4:]) != ["portfolio", "value", "left_out"] + names:
+        bad.append(f"columns {list(rows.columns)}")
+    if len(rows) == 0:
+        bad.append("no scenario rows")
+    for _, row in rows.iterrows():
+        we = pd.Timestamp(row["ts_event"]).value
+        pf = pos[pos["portfolio"] == row["portfolio"]]
+        v = pf["qty"].to_numpy() * closes.loc[we, list(pf["symbol"])]
+        want = {"value": v.sum()}
+        for n in names:
+            s = sh[sh["scenario"] == n]
+            star = s[s["symbol"] == "*"]["shock"]
+            own = dict(zip(s["symbol"], s["shock"]))
+            dflt = float(star.iloc[0]) if len(star) else 0.0
+            want[n] = sum(vi * own.get(sym, dflt)
+                          for sym, vi in zip(pf["symbol"], v))
+        for f, w in want.items():
+            if abs(row[f] - w) > 1e-12 * abs(w) + 2e-8:
+                bad.append(f"{row['ts_event']} portfolio "
+                           f"{row['portfolio']} {f}: fs-var {row[f]!r}, "
+                           f"oracle {w!r}")
+    print(f"{len(rows)} scenario rows checked", file=sys.stderr)
+    if bad:
+        print("\n".join(bad[:20]), file=sys.stderr)
+        sys.exit(1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -251,8 +291,13 @@ def main():
     b.add_argument("var")
     b.add_argument("bt")
     b.add_argument("--bt-window", type=int, default=250)
+    s = sub.add_parser("scenarios")
+    s.add_argument("dir")
+    s.add_argument("shocks")
+    s.add_argument("rows")
     a = ap.parse_args()
-    {"gen": gen, "check": check, "backtest": backtest}[a.cmd](a)
+    {"gen": gen, "check": check, "backtest": backtest,
+     "scenarios": scenarios}[a.cmd](a)
 
 
 if __name__ == "__main__":

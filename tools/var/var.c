@@ -10,6 +10,7 @@
  * keeps its close: return 0), then, when --every says so, values every
  * portfolio with the latest closes and writes its VAR records.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct opts {
 	uint64_t paths, seed;
 	int backtest;
 	size_t bt_window;
+	const char *scenarios;
 };
 
 struct sym {
@@ -47,6 +49,7 @@ struct sym {
 	double last;		/* last close; NaN: none yet */
 	double pend;		/* close in the open interval; NaN: none */
 	uint64_t nret;		/* returns so far; >= window: usable */
+	uint32_t shk;		/* --scenarios: its shock row + 1, or 0 */
 };
 
 struct pos {
@@ -111,6 +114,22 @@ struct var {
 	int bt_sent;
 	uint8_t *bt_tmp;
 	uint64_t n_bt;
+	/*
+	 * --scenarios: nsc scenarios (names in file order); shk holds a
+	 * row of nsc shocks per symbol named in the file (NaN: none for
+	 * that scenario), star the shock of symbol '*' (NaN: none);
+	 * shl and starl the lines they came from.
+	 */
+	uint32_t nsc, nshk, capshk;
+	char **sc_name;
+	double *shk, *star;
+	uint32_t *shl, *starl;
+	struct fs_schema *sc_schema;
+	int sc_sent;
+	int64_t *sc_cols;
+	char *line;		/* the file's line buffer */
+	FILE *scf;
+	uint64_t n_sc;
 };
 
 static void usage(FILE *f)
@@ -120,7 +139,8 @@ static void usage(FILE *f)
 "              [--confidence LIST] [--window N] [--every DURATION]\n"
 "              [--horizon H] [--lambda L] [--paths N] [--seed N]\n"
 "              [--dof V] [--components] [--backtest]\n"
-"              [--backtest-window N] [-q] [-i URI] [-o URI]\n"
+"              [--backtest-window N] [--scenarios FILE] [-q]\n"
+"              [-i URI] [-o URI]\n"
 "              [--metrics FILE] [-e] " FS_KAFKA_SYNOPSIS "\n"
 "              " FS_PIPELINE_SYNOPSIS "\n"
 "Value-at-Risk and Expected Shortfall of portfolios from POSITION and\n"
@@ -143,6 +163,8 @@ static void usage(FILE *f)
 "      --backtest        also an AGG row per portfolio and level: each\n"
 "                        interval's VaR against the next one's P&L\n"
 "      --backtest-window N  forecasts in the backtest (default 250)\n"
+"      --scenarios FILE  also an AGG row per portfolio: the P&L of each\n"
+"                        scenario of shocks in the CSV FILE\n"
 "  -q, --quiet           no summary on stderr at the end\n"
 "  -i, --input URI       read records from URI (default -)\n"
 "  -o, --output URI      write records to URI (default -)\n"
@@ -157,7 +179,8 @@ static void usage(FILE *f)
 
 enum {
 	O_BACKTEST = 256, O_BT_WINDOW, O_COMPONENTS, O_CONFIDENCE, O_DOF, O_EVERY, O_HORIZON,
-	O_LAMBDA, O_METHOD, O_METRICS, O_PATHS, O_SEED, O_VERSION, O_WINDOW,
+	O_LAMBDA, O_METHOD, O_METRICS, O_PATHS, O_SCENARIOS, O_SEED,
+	O_VERSION, O_WINDOW,
 };
 
 static const struct option long_options[] = {
@@ -176,6 +199,7 @@ static const struct option long_options[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "paths", required_argument, NULL, O_PATHS },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "scenarios", required_argument, NULL, O_SCENARIOS },
 	{ "seed", required_argument, NULL, O_SEED },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "window", required_argument, NULL, O_WINDOW },
@@ -235,6 +259,7 @@ static void set_opt(struct opts *o, int c, const char *v)
 	case O_PATHS: o->paths = (uint64_t)fs_opt_i64("--paths", v, 2,
 						    100000000);
 		break;
+	case O_SCENARIOS: o->scenarios = v; break;
 	case O_SEED: o->seed = (uint64_t)fs_opt_i64("--seed", v, 0,
 						  INT64_MAX);
 		break;
@@ -836,6 +861,301 @@ static void bt_put(struct var *s, const struct port *p)
 	}
 }
 
+/* ---- stress scenarios ---- */
+
+static const char *const sc_fixed[] = { "portfolio", "value", "left_out" };
+#define SC_NFIXED 3
+
+static _Noreturn void sc_bad(struct var *s, unsigned long line,
+			     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static _Noreturn void sc_bad(struct var *s, unsigned long line,
+			     const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fs_die(FS_EXIT_USAGE, "bad --scenarios '%s': %s (line %lu)",
+	       s->o.scenarios, msg, line);
+}
+
+/* Split line (NUL-terminated, no newline) at commas; fields trimmed. */
+static size_t sc_split(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	char *p = line;
+
+	for (;;) {
+		char *e = strchr(p, ','), *end;
+
+		if (e)
+			*e = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t' ||
+				   end[-1] == '\r'))
+			*--end = 0;
+		if (n < max)
+			f[n] = p;
+		n++;
+		if (!e)
+			return n;
+		p = e + 1;
+	}
+}
+
+/* The index of scenario name, added if new. */
+static uint32_t sc_get(struct var *s, const char *name, unsigned long line)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nsc; i++)
+		if (!strcmp(s->sc_name[i], name))
+			return i;
+	for (int k = 0; k < SC_NFIXED; k++)
+		if (!strcmp(name, sc_fixed[k]))
+			sc_bad(s, line, "a scenario may not be named '%s' (a "
+			       "column of the rows)", name);
+	if (s->nsc + SC_NFIXED >= FS_SCHEMA_MAXCOLS)
+		sc_bad(s, line, "more than %d scenarios",
+		       FS_SCHEMA_MAXCOLS - SC_NFIXED);
+	s->sc_name = fs_xrealloc(s->sc_name, (i + 1) * sizeof(char *));
+	s->sc_name[i] = fs_xstrdup(name);
+	s->star = fs_xrealloc(s->star, (i + 1) * sizeof(double));
+	s->starl = fs_xrealloc(s->starl, (i + 1) * sizeof(uint32_t));
+	s->star[i] = NAN;
+	s->starl[i] = 0;
+	s->nsc++;
+	return i;
+}
+
+/* One shock; rows of shk are widened once all scenarios are known. */
+struct sc_row {
+	uint32_t sc, sym;	/* sym: UINT32_MAX for '*' */
+	uint32_t line;
+	double shock;
+};
+
+/*
+ * Read the scenarios file: a header naming the columns scenario,
+ * symbol and shock (in any order), then one shock per line.  Blank
+ * lines and lines starting with '#' are skipped.  Anything else wrong
+ * exits 2 naming the line.
+ */
+static void sc_load(struct var *s)
+{
+	static struct sc_row *rows;	/* static: reachable at an exit */
+	size_t nrows = 0, caprows = 0, cap = 0;
+	unsigned long line = 0;
+	int col[3] = { -1, -1, -1 }, ncol = 0;
+	static const char *const want[] = { "scenario", "symbol", "shock" };
+	char *f[8];
+
+	if (!(s->scf = fopen(s->o.scenarios, "r")))
+		fs_die(FS_EXIT_FAIL, "cannot open --scenarios '%s': %s",
+		       s->o.scenarios, strerror(errno));
+	while (getline(&s->line, &cap, s->scf) >= 0) {
+		size_t n, l = strlen(s->line);
+		struct sc_row r;
+		char code[12];
+
+		line++;
+		while (l && (s->line[l - 1] == '\n' || s->line[l - 1] == '\r'))
+			s->line[--l] = 0;
+		if (!l || s->line[0] == '#')
+			continue;
+		n = sc_split(s->line, f, 8);
+		if (ncol == 0) {
+			for (size_t i = 0; i < n && i < 8; i++) {
+				int k;
+
+				for (k = 0; k < 3; k++)
+					if (!strcmp(f[i], want[k]))
+						break;
+				if (k == 3)
+					sc_bad(s, line, "unknown column '%s'"
+					       " (scenario, symbol, shock)", f[i]);
+				if (col[k] >= 0)
+					sc_bad(s, line, "column '%s' twice",
+					       f[i]);
+				col[k] = (int)i;
+			}
+			if (n > 3)
+				sc_bad(s, line, "%zu columns: scenario, symbol "
+				       "and shock expected", n);
+			for (int k = 0; k < 3; k++)
+				if (col[k] < 0)
+					sc_bad(s, line, "no column '%s'",
+					       want[k]);
+			ncol = (int)n;
+			continue;
+		}
+		if (n != (size_t)ncol)
+			sc_bad(s, line, "%zu fields, %d expected", n, ncol);
+		for (int k = 0; k < 3; k++)
+			if (!f[col[k]][0])
+				sc_bad(s, line, "no %s", want[k]);
+		if (strlen(f[col[1]]) > 12)
+			sc_bad(s, line, "symbol '%s' longer than 12 bytes",
+			       f[col[1]]);
+		if (fs_parse_f64(f[col[2]], strlen(f[col[2]]), &r.shock) < 0 ||
+		    !isfinite(r.shock))
+			sc_bad(s, line, "bad shock '%s': a number expected",
+			       f[col[2]]);
+		r.sc = sc_get(s, f[col[0]], line);
+		r.line = (uint32_t)line;
+		if (!strcmp(f[col[1]], "*")) {
+			r.sym = UINT32_MAX;
+		} else {
+			memset(code, 0, sizeof(code));
+			memcpy(code, f[col[1]], strlen(f[col[1]]));
+			r.sym = sym_get(s, code);
+		}
+		if (nrows == caprows) {
+			caprows = caprows ? caprows * 2 : 64;
+			rows = fs_xrealloc(rows, caprows * sizeof(*rows));
+		}
+		rows[nrows++] = r;
+	}
+	fclose(s->scf);
+	s->scf = NULL;
+	if (ncol == 0 || s->nsc == 0)
+		sc_bad(s, line, "no scenarios");
+	for (size_t i = 0; i < nrows; i++) {
+		struct sc_row *r = &rows[i];
+		uint32_t *at;
+		double *v;
+
+		if (r->sym == UINT32_MAX) {
+			at = &s->starl[r->sc];
+			v = &s->star[r->sc];
+		} else {
+			struct sym *y = &s->sy[r->sym];
+
+			if (!y->shk) {
+				if (s->nshk == s->capshk) {
+					s->capshk = s->capshk ?
+						s->capshk * 2 : 16;
+					s->shk = fs_xrealloc(s->shk,
+						(size_t)s->capshk * s->nsc *
+						sizeof(double));
+					s->shl = fs_xrealloc(s->shl,
+						(size_t)s->capshk * s->nsc *
+						sizeof(uint32_t));
+				}
+				for (uint32_t k = 0; k < s->nsc; k++) {
+					s->shk[(size_t)s->nshk * s->nsc + k] =
+						NAN;
+					s->shl[(size_t)s->nshk * s->nsc + k] =
+						0;
+				}
+				y->shk = ++s->nshk;
+			}
+			at = &s->shl[(size_t)(y->shk - 1) * s->nsc + r->sc];
+			v = &s->shk[(size_t)(y->shk - 1) * s->nsc + r->sc];
+		}
+		if (*at) {
+			unsigned long l = r->line, was = *at;
+
+			sc_bad(s, l, "scenario '%s' shocks symbol '%.12s' "
+			       "twice (first at line %lu)",
+			       s->sc_name[r->sc], r->sym == UINT32_MAX ? "*" :
+			       s->sy[r->sym].code, was);
+		}
+		*at = r->line;
+		*v = r->shock;
+	}
+	free(rows);
+	rows = NULL;
+	{
+		const char **names = fs_xmalloc((s->nsc + SC_NFIXED) *
+						sizeof(char *));
+		uint8_t *kinds = fs_xmalloc(s->nsc + SC_NFIXED);
+
+		for (int k = 0; k < SC_NFIXED; k++)
+			names[k] = sc_fixed[k];
+		kinds[0] = FS_K_ID;
+		kinds[1] = FS_K_FIX;
+		kinds[2] = FS_K_I64;
+		for (uint32_t i = 0; i < s->nsc; i++) {
+			names[SC_NFIXED + i] = s->sc_name[i];
+			kinds[SC_NFIXED + i] = FS_K_FIX;
+		}
+		s->sc_schema = fs_schema_new(FS_T_AGG, schema_id(names, kinds,
+			s->nsc + SC_NFIXED), s->nsc + SC_NFIXED, names, kinds);
+		free(names);
+		free(kinds);
+		s->sc_cols = fs_xmalloc((s->nsc + SC_NFIXED) * 8);
+	}
+}
+
+/*
+ * The scenario row of portfolio p: value and positions left out as in
+ * its VAR records; the P&L of scenario k is sum_i v_i shock_ik, the
+ * shock of the symbol's own line, else of '*', else 0.
+ */
+static void sc_port(struct var *s, const struct port *p)
+{
+	uint32_t m = s->nsc, left = 0, n = 0;
+	double value = 0, *pl = s->wv;
+	struct fs_hdr *h;
+	struct fs_dyn *d;
+
+	work_size(s, m > p->n ? m : p->n);
+	pl = s->wv;
+	for (uint32_t k = 0; k < m; k++)
+		pl[k] = 0;
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct sym *y = &s->sy[p->p[i].sym];
+		const double *row = y->shk ?
+			s->shk + (size_t)(y->shk - 1) * m : NULL;
+		double v;
+
+		if (p->p[i].qty == 0)
+			continue;
+		if (isnan(y->last)) {
+			left++;
+			continue;
+		}
+		v = (double)p->p[i].qty * y->last;
+		value += v;
+		n++;
+		for (uint32_t k = 0; k < m; k++) {
+			double sh = row && !isnan(row[k]) ? row[k] : s->star[k];
+
+			if (!isnan(sh))
+				pl[k] += v * sh;
+		}
+	}
+	if (n == 0 && left == 0)
+		return;
+	if (!s->sc_sent) {
+		fs_write_schema(s->w, s->sc_schema, 0);
+		s->sc_sent = 1;
+	}
+	memcpy(&s->sc_cols[0], &p->id, 8);
+	s->sc_cols[1] = to_fix(value);
+	s->sc_cols[2] = left;
+	for (uint32_t k = 0; k < m; k++)
+		s->sc_cols[SC_NFIXED + k] = to_fix(pl[k]);
+	h = fs_write_reserve(s->w, FS_T_AGG, sizeof(*d) +
+			     8 * (size_t)(m + SC_NFIXED));
+	h->ts_event = s->cur_ts;
+	h->ts_ingest = s->cur_ingest;
+	h->key = p->id;
+	h->seq = s->n_var++;
+	d = fs_body(h);
+	d->ncols = m + SC_NFIXED;
+	d->schema_id = s->sc_schema->schema_id;
+	memcpy(d + 1, s->sc_cols, 8 * (size_t)(m + SC_NFIXED));
+	s->n_sc++;
+}
+
 /*
  * Value portfolio p with the latest closes and, when emit says so,
  * write its records; a symbol never priced is left out (said once per
@@ -963,8 +1283,11 @@ static void close_interval(struct var *s)
 		s->emitted = 1;
 		s->last_bucket = bucket;
 	}
-	for (uint32_t k = 0; k < s->npf; k++)
+	for (uint32_t k = 0; k < s->npf; k++) {
 		risk_port(s, &s->pf[k], emit);
+		if (emit && s->o.scenarios)
+			sc_port(s, &s->pf[k]);
+	}
 }
 
 static _Noreturn void bad_input(struct var *s, const char *fmt, ...)
@@ -1353,6 +1676,9 @@ static void summary(const struct var *s)
 		(unsigned long long)s->n_ignored);
 	if (s->o.backtest)
 		fs_warn("%llu backtest rows", (unsigned long long)s->n_bt);
+	if (s->o.scenarios)
+		fs_warn("%llu scenario rows of %u scenarios",
+			(unsigned long long)s->n_sc, s->nsc);
 }
 
 static void teardown(struct var *s)
@@ -1367,6 +1693,16 @@ static void teardown(struct var *s)
 		free(s->pf[k].ex);
 	}
 	fs_schema_free(s->bt_schema);
+	fs_schema_free(s->sc_schema);
+	for (uint32_t i = 0; i < s->nsc; i++)
+		free(s->sc_name[i]);
+	free(s->sc_name);
+	free(s->shk);
+	free(s->shl);
+	free(s->star);
+	free(s->starl);
+	free(s->sc_cols);
+	free(s->line);
 	free(s->bt_tmp);
 	free(s->pf);
 	free(s->sy);
@@ -1396,6 +1732,8 @@ int tool_main(int argc, char **argv)
 	(void)fs_pipeline_restored();	/* read before any barrier of ours */
 	setup(&s);
 	snap_restore(&s);
+	if (s.o.scenarios)
+		sc_load(&s);	/* after the snapshot's symbols */
 	rc = run(&s);
 	if (!s.o.quiet)
 		summary(&s);
