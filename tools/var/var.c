@@ -19,6 +19,9 @@
 #include "fs.h"
 #include "snapbuf.h"
 #include "var.h"
+#ifdef FS_HAVE_CUDA
+#include "mc_cuda.h"
+#endif
 
 #define MAX_CONF 16
 #define WINDOW_MAX 100000
@@ -41,6 +44,7 @@ struct opts {
 	int backtest;
 	size_t bt_window;
 	const char *scenarios;
+	int gpu;
 };
 
 struct sym {
@@ -131,6 +135,7 @@ struct var {
 	char *line;		/* the file's line buffer */
 	FILE *scf;
 	uint64_t n_sc;
+	int gpu_ok;		/* --gpu and a device */
 };
 
 static void usage(FILE *f)
@@ -139,7 +144,7 @@ static void usage(FILE *f)
 "usage: fs-var [--method hist|param|ewma|cornish-fisher|mc]\n"
 "              [--confidence LIST] [--window N] [--every DURATION]\n"
 "              [--horizon H] [--lambda L] [--paths N] [--seed N]\n"
-"              [--dof V] [--components] [--backtest]\n"
+"              [--dof V] [--gpu] [--components] [--backtest]\n"
 "              [--backtest-window N] [--scenarios FILE] [-q]\n"
 "              [-i URI] [-o URI]\n"
 "              [--metrics FILE] [-e] " FS_KAFKA_SYNOPSIS "\n"
@@ -159,6 +164,8 @@ static void usage(FILE *f)
 "      --seed N          mc: random seed (default 1)\n"
 "      --dof V           mc: Student-t with V > 2 degrees of freedom\n"
 "                        (default: normal)\n"
+"      --gpu             mc: draw the paths on a CUDA device when there\n"
+"                        is one (normal draws only)\n"
 "      --components      also a VAR record per position (Euler\n"
 "                        components), with its symbol\n"
 "      --backtest        also an AGG row per portfolio and level: each\n"
@@ -179,7 +186,8 @@ static void usage(FILE *f)
 /* ---- options ---- */
 
 enum {
-	O_BACKTEST = 256, O_BT_WINDOW, O_COMPONENTS, O_CONFIDENCE, O_DOF, O_EVERY, O_HORIZON,
+	O_BACKTEST = 256, O_BT_WINDOW, O_COMPONENTS, O_CONFIDENCE, O_DOF,
+	O_EVERY, O_GPU, O_HORIZON,
 	O_LAMBDA, O_METHOD, O_METRICS, O_PATHS, O_SCENARIOS, O_SEED,
 	O_VERSION, O_WINDOW,
 };
@@ -191,6 +199,7 @@ static const struct option long_options[] = {
 	{ "confidence", required_argument, NULL, O_CONFIDENCE },
 	{ "dof", required_argument, NULL, O_DOF },
 	{ "every", required_argument, NULL, O_EVERY },
+	{ "gpu", no_argument, NULL, O_GPU },
 	{ "help", no_argument, NULL, 'h' },
 	{ "horizon", required_argument, NULL, O_HORIZON },
 	{ "input", required_argument, NULL, 'i' },
@@ -240,6 +249,7 @@ static void set_opt(struct opts *o, int c, const char *v)
 						  WINDOW_MAX);
 		break;
 	case O_COMPONENTS: o->components = 1; break;
+	case O_GPU: o->gpu = 1; break;
 	case O_CONFIDENCE: parse_conf(o, v); break;
 	case O_DOF: o->dof = fs_opt_f64("--dof", v, 2.000001, 1e9); break;
 	case O_EVERY:
@@ -302,6 +312,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->method != M_MC && o->dof > 0)
 		fs_usage_error("--dof needs --method mc");
+	if (o->method != M_MC && o->gpu)
+		fs_usage_error("--gpu needs --method mc");
 }
 
 /* ---- symbols and portfolios ---- */
@@ -723,6 +735,16 @@ static void m_mc(struct var *s, const struct port *p, size_t n,
 		s->wv[k] = a;
 	}
 	risk_rng_seed(&g, s->o.seed ^ mix64(p->id) ^ mix64(~s->nint));
+#ifdef FS_HAVE_CUDA
+	if (s->gpu_ok) {
+		char err[256];
+
+		if (var_cuda_mc(s->wv, r, np, s->o.seed ^ mix64(p->id) ^
+				mix64(~s->nint), s->sims, err, sizeof(err)))
+			fs_die(FS_EXIT_UNAVAIL, "--gpu: %s", err);
+		goto drawn;
+	}
+#endif
 	for (uint64_t j = 0; j < np; j++) {
 		double a = 0;
 
@@ -732,6 +754,9 @@ static void m_mc(struct var *s, const struct port *p, size_t n,
 			a *= sqrt((s->o.dof - 2) / risk_chi2(&g, s->o.dof));
 		s->sims[j] = a;
 	}
+#ifdef FS_HAVE_CUDA
+drawn:
+#endif
 	risk_sort(s->sims, np);
 	for (int c = 0; c < s->o.ncf; c++) {
 		double q = risk_quantile(s->sims, np, 1 - s->o.conf[c]);
@@ -1722,6 +1747,27 @@ static int run(struct var *s)
 	return FS_EXIT_OK;
 }
 
+/* --gpu: a device, or the CPU said once. */
+static void gpu_setup(struct var *s)
+{
+	const char *why = "this build has no CUDA";
+#ifdef FS_HAVE_CUDA
+	char desc[256];
+
+	if (s->o.dof > 0) {
+		why = "Student-t draws (--dof) are made on the CPU";
+	} else if (var_cuda_probe(desc, sizeof(desc)) > 0) {
+		s->gpu_ok = 1;
+		if (!s->o.quiet)
+			fs_warn("--gpu: mc paths on %s", desc);
+		return;
+	} else {
+		why = desc;
+	}
+#endif
+	fs_warn("--gpu: %s: mc paths on the CPU", why);
+}
+
 static void setup(struct var *s)
 {
 	s->r = fs_reader_open(s->o.in);
@@ -1731,6 +1777,8 @@ static void setup(struct var *s)
 	tab_init(&s->pt, 64);
 	if (s->o.method == M_MC)
 		s->sims = fs_xmalloc(s->o.paths * sizeof(double));
+	if (s->o.gpu)
+		gpu_setup(s);
 	if (s->o.backtest) {
 		s->bt_schema = fs_schema_new(FS_T_AGG, schema_id(bt_names,
 			bt_kinds, BT_NCOLS), BT_NCOLS, bt_names, bt_kinds);
