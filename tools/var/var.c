@@ -1751,7 +1751,9 @@ static int run(struct var *s)
 static void gpu_setup(struct var *s)
 {
 	const char *why = "this build has no CUDA";
-#ifdef FS_HAVE_CUDA
+#ifndef FS_HAVE_CUDA
+	(void)s;
+#else
 	char desc[256];
 
 	if (s->o.dof > 0) {
