@@ -11,12 +11,19 @@
 #   and the tail mean for hist, the EWMA of P^2 as a dot product with the weights for ewma: the same
 #   algorithm fs-var uses), the data already in memory.
 #
-#   SYMS=500 WINDOW=250 UPDATES=1000 RUNS=3
+#   mc: --paths PATHS over the same 500 symbols, updates every
+#   MC_EVERY of the same data; paths/s = PATHS x updates / (wall of
+#   the mc run - wall of the run with no update), on the CPU (the
+#   build's only mc path; bench/gpu-var.sh is for a CUDA build).
+#
+#   SYMS=500 WINDOW=250 UPDATES=1000 RUNS=3 PATHS=100000 MC_EVERY=400d
 set -u
 . "$(dirname "$0")/lib.sh"
 SYMS=${SYMS:-500}
 WINDOW=${WINDOW:-250}
 UPDATES=${UPDATES:-1000}
+PATHS=${PATHS:-100000}
+MC_EVERY=${MC_EVERY:-400d}
 need fs-var fs-ingest
 load0=$(load)
 mkdir -p "$work"
@@ -59,6 +66,14 @@ per_update() {
 }
 hist_ns=$(per_update hist)
 ewma_ns=$(per_update ewma)
+# mc: the updates a run makes, and its paths per second
+mc="fs-var -q --method mc --paths $PATHS --every $MC_EVERY --window $WINDOW"
+mc_upd=$($mc -i "$d/in.fsr" | fs-cat -f csv --no-header | wc -l)
+mc_upd=$((mc_upd / 2))
+[ "$mc_upd" -gt 0 ] || die "mc made no update"
+mc_all=$(best "$mc -i $d/in.fsr -o /dev/null")
+mc_one=$(best "fs-var -q --method mc --paths $PATHS --every 100000d --window $WINDOW -i $d/in.fsr -o /dev/null")
+mc_ps=$((PATHS * mc_upd * 1000000000 / (mc_all - mc_one)))
 read -r np_hist np_ewma < <(python3 - "$d" "$WINDOW" "$RUNS" <<'PY'
 import sys, time
 import numpy as np
@@ -99,4 +114,7 @@ $UPDATES daily updates, confidence 0.99 and 0.975; best of $RUNS runs.
 |---|---:|---:|---:|
 | hist | $((hist_ns / 1000)) us | $((np_hist / 1000)) us | $(ratio "$np_hist" "$hist_ns") |
 | ewma | $((ewma_ns / 1000)) us | $((np_ewma / 1000)) us | $(ratio "$np_ewma" "$ewma_ns") |
+
+mc, $PATHS paths over $SYMS symbols, $mc_upd updates, on the CPU:
+$((mc_ps / 1000)) thousand paths/s ($(((mc_all - mc_one) / mc_upd / 1000000)) ms per update).
 MD

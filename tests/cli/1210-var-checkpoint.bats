@@ -58,3 +58,13 @@ kill_loop() {
 	assert_status 3
 	assert_match "bad snapshot of stage 'fs-var'.*another --method or --window"
 }
+
+@test "var checkpoint: --backtest, killed 5 times: the same rows" {
+	B="-q --method mc --paths 300 --every 1h --window 50 --backtest"
+	fs-var $B -i in.fsr | fs-cat -f csv >clean.csv
+	grep -q pof_lr clean.csv
+	kill_loop 5 "fs-var $B --state s.db --job b --checkpoint-interval 5ms \
+		-i in.fsr -o out.fsr"
+	fs-cat -f csv -i out.fsr >out.csv
+	cmp clean.csv out.csv
+}

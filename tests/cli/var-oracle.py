@@ -10,6 +10,17 @@ var-oracle.py check DIR METHOD WINDOW OUT.csv [--lambda L] [--horizon H]
                     [--tol T]
     Recompute every VAR record of fs-var's output (fs-cat -f csv) from
     the same CSV files and compare.  Exit 1 with the differences.
+var-oracle.py backtest DIR VAR.csv BT.csv [--bt-window N]
+    Recompute every backtest row (fs-var --backtest | fs-cat -f csv
+    --types agg) from the VAR records of a run at every interval
+    (VAR.csv) and the realised P&L of the next interval from the CSV
+    files: exceptions, Kupiec's POF (1995) and Christoffersen's (1998)
+    independence and conditional-coverage LRs, their p-values with
+    scipy.stats.chi2, and the Basel zone with scipy.stats.binom.
+var-oracle.py scenarios DIR SHOCKS.csv ROWS.csv
+    Recompute every scenario row (fs-var --scenarios | fs-cat -f csv
+    --types agg): sum of position value x the symbol's shock, else the
+    '*' shock, else 0.
 """
 import argparse
 import math
@@ -147,6 +158,117 @@ def check(a):
         sys.exit(1)
 
 
+def xlogy(x, y):
+    return 0.0 if x == 0 else x * math.log(y)
+
+
+def bt_stats(ex, p):
+    """Kupiec and Christoffersen from their formulas, with 0 log 0 = 0."""
+    n, x = len(ex), sum(ex)
+    pof = -2 * (xlogy(n - x, 1 - p) + xlogy(x, p)
+                - xlogy(n - x, 1 - x / n) - xlogy(x, x / n))
+    t = {(a, b): 0 for a in (0, 1) for b in (0, 1)}
+    for a, b in zip(ex, ex[1:]):
+        t[(a, b)] += 1
+    n0, n1 = t[0, 0] + t[0, 1], t[1, 0] + t[1, 1]
+    p01 = t[0, 1] / n0 if n0 else 0
+    p11 = t[1, 1] / n1 if n1 else 0
+    pi = (t[0, 1] + t[1, 1]) / (n0 + n1) if n0 + n1 else 0
+    ind = -2 * (xlogy(t[0, 0] + t[1, 0], 1 - pi) + xlogy(t[0, 1] + t[1, 1], pi)
+                - xlogy(t[0, 0], 1 - p01) - xlogy(t[0, 1], p01)
+                - xlogy(t[1, 0], 1 - p11) - xlogy(t[1, 1], p11))
+    pof, ind = max(pof, 0), max(ind, 0)
+    cc = pof + ind
+    cdf = stats.binom.cdf(x, n, p)
+    zone = 0 if x == 0 or cdf < 0.95 else 1 if cdf < 0.9999 else 2
+    return dict(intervals=n, exceptions=x, pof_lr=pof,
+                pof_p=stats.chi2.sf(pof, 1), ind_lr=ind,
+                ind_p=stats.chi2.sf(ind, 1), cc_lr=cc,
+                cc_p=stats.chi2.sf(cc, 2), zone=zone)
+
+
+def backtest(a):
+    closes, pos = load(a.dir)
+    ret = closes.pct_change()
+    ends = list(closes.index)
+    var = pd.read_csv(a.var, dtype={"symbol": str})
+    var = var[var["symbol"].isna()]
+    bt = pd.read_csv(a.bt)
+    bad = []
+    if len(bt) == 0:
+        bad.append("no backtest rows")
+    # the exception series per (portfolio, confidence), by interval
+    series = {}
+    for _, row in var.iterrows():
+        we = pd.Timestamp(row["ts_event"]).value
+        k = ends.index(we)
+        if k + 1 >= len(ends):
+            continue
+        pf = pos[pos["portfolio"] == row["portfolio"]]
+        syms = list(pf["symbol"])
+        v = pf["qty"].to_numpy() * closes.loc[we, syms].to_numpy()
+        pnl = float(v @ ret.iloc[k + 1][syms].to_numpy())
+        key = (row["portfolio"], row["confidence"])
+        series.setdefault(key, {})[ends[k + 1]] = (
+            int(pnl < -row["var"]), row["var"], pnl)
+    for _, row in bt.iterrows():
+        we = pd.Timestamp(row["ts_event"]).value
+        s = series.get((row["portfolio"], row["confidence"]), {})
+        done = [t for t in sorted(s) if t <= we][-a.bt_window:]
+        if not done:
+            bad.append(f"a row at {row['ts_event']} with no forecast")
+            continue
+        want = bt_stats([s[t][0] for t in done], 1 - row["confidence"])
+        want["var"], want["pnl"] = s[done[-1]][1], s[done[-1]][2]
+        for f, w in want.items():
+            g = row[f]
+            if abs(g - w) > 1e-9 * abs(w) + (2e-8 if f in ("var", "pnl")
+                                             else 1e-12):
+                bad.append(f"{row['ts_event']} portfolio "
+                           f"{row['portfolio']} c={row['confidence']} "
+                           f"{f}: fs-var {g!r}, oracle {w!r}")
+    print(f"{len(bt)} backtest rows checked", file=sys.stderr)
+    if bad:
+        print("\n".join(bad[:20]), file=sys.stderr)
+        sys.exit(1)
+
+
+def scenarios(a):
+    closes, pos = load(a.dir)
+    sh = pd.read_csv(a.shocks, comment="#", skipinitialspace=True,
+                     dtype={"scenario": str, "symbol": str})
+    sh["scenario"] = sh["scenario"].str.strip()
+    sh["symbol"] = sh["symbol"].str.strip()
+    names = list(dict.fromkeys(sh["scenario"]))
+    rows = pd.read_csv(a.rows)
+    bad = []
+    if list(rows.columns[4:]) != ["portfolio", "value", "left_out"] + names:
+        bad.append(f"columns {list(rows.columns)}")
+    if len(rows) == 0:
+        bad.append("no scenario rows")
+    for _, row in rows.iterrows():
+        we = pd.Timestamp(row["ts_event"]).value
+        pf = pos[pos["portfolio"] == row["portfolio"]]
+        v = pf["qty"].to_numpy() * closes.loc[we, list(pf["symbol"])]
+        want = {"value": v.sum()}
+        for n in names:
+            s = sh[sh["scenario"] == n]
+            star = s[s["symbol"] == "*"]["shock"]
+            own = dict(zip(s["symbol"], s["shock"]))
+            dflt = float(star.iloc[0]) if len(star) else 0.0
+            want[n] = sum(vi * own.get(sym, dflt)
+                          for sym, vi in zip(pf["symbol"], v))
+        for f, w in want.items():
+            if abs(row[f] - w) > 1e-12 * abs(w) + 2e-8:
+                bad.append(f"{row['ts_event']} portfolio "
+                           f"{row['portfolio']} {f}: fs-var {row[f]!r}, "
+                           f"oracle {w!r}")
+    print(f"{len(rows)} scenario rows checked", file=sys.stderr)
+    if bad:
+        print("\n".join(bad[:20]), file=sys.stderr)
+        sys.exit(1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -164,8 +286,18 @@ def main():
     c.add_argument("--lambda", dest="lam", type=float, default=0.94)
     c.add_argument("--horizon", type=float, default=1)
     c.add_argument("--tol", type=float, default=1e-9)
+    b = sub.add_parser("backtest")
+    b.add_argument("dir")
+    b.add_argument("var")
+    b.add_argument("bt")
+    b.add_argument("--bt-window", type=int, default=250)
+    s = sub.add_parser("scenarios")
+    s.add_argument("dir")
+    s.add_argument("shocks")
+    s.add_argument("rows")
     a = ap.parse_args()
-    gen(a) if a.cmd == "gen" else check(a)
+    {"gen": gen, "check": check, "backtest": backtest,
+     "scenarios": scenarios}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -220,3 +220,71 @@ double risk_chi2(struct risk_rng *g, double dof)
 {
 	return 2 * gamma1(g, dof / 2);
 }
+
+/* x log y with 0 log 0 = 0 (and 0 log anything = 0). */
+static double xlogy(double x, double y)
+{
+	return x == 0 ? 0 : x * log(y);
+}
+
+double risk_binom_cdf(uint64_t x, uint64_t n, double p)
+{
+	double lp = log(p), lq = log1p(-p), ln1 = lgamma((double)n + 1);
+	double sum = 0;
+
+	if (x >= n)
+		return 1;
+	for (uint64_t k = 0; k <= x; k++)
+		sum += exp(ln1 - lgamma((double)k + 1) -
+			   lgamma((double)(n - k) + 1) + (double)k * lp +
+			   (double)(n - k) * lq);
+	return sum < 1 ? sum : 1;
+}
+
+/* chi-square survival functions of 1 and 2 degrees of freedom */
+static double chi2_sf1(double x)
+{
+	return erfc(sqrt(x / 2));
+}
+
+static double chi2_sf2(double x)
+{
+	return exp(-x / 2);
+}
+
+void risk_backtest(const uint8_t *ex, size_t n, double p,
+		   struct risk_bt *o)
+{
+	double x = 0, t[2][2] = { { 0, 0 }, { 0, 0 } }, N = (double)n;
+	double pi01, pi11, pi, a, b, cdf;
+
+	for (size_t i = 0; i < n; i++) {
+		x += ex[i];
+		if (i)
+			t[ex[i - 1]][ex[i]]++;
+	}
+	o->exceptions = (uint64_t)x;
+	o->n = n;
+	/* Kupiec: unconditional coverage, x ~ Binomial(N, p) */
+	a = xlogy(N - x, 1 - p) + xlogy(x, p);
+	b = n ? xlogy(N - x, 1 - x / N) + xlogy(x, x / N) : 0;
+	o->pof = fmax(0, -2 * (a - b));
+	/* Christoffersen: a first-order Markov chain against independence */
+	a = t[0][0] + t[0][1];
+	b = t[1][0] + t[1][1];
+	pi01 = a > 0 ? t[0][1] / a : 0;
+	pi11 = b > 0 ? t[1][1] / b : 0;
+	pi = a + b > 0 ? (t[0][1] + t[1][1]) / (a + b) : 0;
+	o->ind = fmax(0, -2 * (xlogy(t[0][0] + t[1][0], 1 - pi) +
+			       xlogy(t[0][1] + t[1][1], pi) -
+			       xlogy(t[0][0], 1 - pi01) -
+			       xlogy(t[0][1], pi01) -
+			       xlogy(t[1][0], 1 - pi11) -
+			       xlogy(t[1][1], pi11)));
+	o->cc = o->pof + o->ind;
+	o->pof_p = chi2_sf1(o->pof);
+	o->ind_p = chi2_sf1(o->ind);
+	o->cc_p = chi2_sf2(o->cc);
+	cdf = risk_binom_cdf(o->exceptions, n, p);
+	o->zone = x == 0 || cdf < 0.95 ? 0 : cdf < 0.9999 ? 1 : 2;
+}

@@ -10,6 +10,7 @@
  * keeps its close: return 0), then, when --every says so, values every
  * portfolio with the latest closes and writes its VAR records.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -18,11 +19,14 @@
 #include "fs.h"
 #include "snapbuf.h"
 #include "var.h"
+#ifdef FS_HAVE_CUDA
+#include "mc_cuda.h"
+#endif
 
 #define MAX_CONF 16
 #define WINDOW_MAX 100000
 #define SNAP_MAGIC "FSVAR1"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 
 enum { M_HIST, M_PARAM, M_EWMA, M_CF, M_MC };
 static const char *const method_names[] = {
@@ -37,6 +41,10 @@ struct opts {
 	int64_t every;
 	double horizon, lambda, dof;
 	uint64_t paths, seed;
+	int backtest;
+	size_t bt_window;
+	const char *scenarios;
+	int gpu;
 };
 
 struct sym {
@@ -45,6 +53,7 @@ struct sym {
 	double last;		/* last close; NaN: none yet */
 	double pend;		/* close in the open interval; NaN: none */
 	uint64_t nret;		/* returns so far; >= window: usable */
+	uint32_t shk;		/* --scenarios: its shock row + 1, or 0 */
 };
 
 struct pos {
@@ -52,10 +61,23 @@ struct pos {
 	int64_t qty;
 };
 
+/*
+ * A portfolio.  With --backtest: the last one-bar forecast (its VaR
+ * per level and the values of the positions it valued, to value the
+ * next interval's realised P&L with) and a ring of bt_window exception
+ * indicators per level.
+ */
 struct port {
 	uint64_t id;
 	struct pos *p;
 	uint32_t n, cap;
+	int fc;			/* a forecast waits for its interval */
+	uint32_t fn, fcap;
+	uint32_t *fsym;
+	double *fv, fvar[MAX_CONF];
+	double real;		/* the last realised P&L */
+	uint64_t npairs;	/* forecasts checked */
+	uint8_t *ex;		/* bt_window x ncf, slot npairs % bt_window */
 };
 
 /* Open addressing, u64 hash -> index + 1 (0: empty). */
@@ -90,7 +112,30 @@ struct var {
 	uint32_t *act;
 	double *v, *x, *pnl, *cov, *fac, *wv, *comp_v, *comp_e, *ci;
 	struct ord { double p; uint32_t s; } *ord;
+	uint32_t *tail;		/* hist: the scenarios in the tail */
 	double *sims;
+	/* --backtest: the AGG rows' schema, sent once */
+	struct fs_schema *bt_schema;
+	int bt_sent;
+	uint8_t *bt_tmp;
+	uint64_t n_bt;
+	/*
+	 * --scenarios: nsc scenarios (names in file order); shk holds a
+	 * row of nsc shocks per symbol named in the file (NaN: none for
+	 * that scenario), star the shock of symbol '*' (NaN: none);
+	 * shl and starl the lines they came from.
+	 */
+	uint32_t nsc, nshk, capshk;
+	char **sc_name;
+	double *shk, *star;
+	uint32_t *shl, *starl;
+	struct fs_schema *sc_schema;
+	int sc_sent;
+	int64_t *sc_cols;
+	char *line;		/* the file's line buffer */
+	FILE *scf;
+	uint64_t n_sc;
+	int gpu_ok;		/* --gpu and a device */
 };
 
 static void usage(FILE *f)
@@ -99,7 +144,9 @@ static void usage(FILE *f)
 "usage: fs-var [--method hist|param|ewma|cornish-fisher|mc]\n"
 "              [--confidence LIST] [--window N] [--every DURATION]\n"
 "              [--horizon H] [--lambda L] [--paths N] [--seed N]\n"
-"              [--dof V] [--components] [-q] [-i URI] [-o URI]\n"
+"              [--dof V] [--gpu] [--components] [--backtest]\n"
+"              [--backtest-window N] [--scenarios FILE] [-q]\n"
+"              [-i URI] [-o URI]\n"
 "              [--metrics FILE] [-e] " FS_KAFKA_SYNOPSIS "\n"
 "              " FS_PIPELINE_SYNOPSIS "\n"
 "Value-at-Risk and Expected Shortfall of portfolios from POSITION and\n"
@@ -117,8 +164,15 @@ static void usage(FILE *f)
 "      --seed N          mc: random seed (default 1)\n"
 "      --dof V           mc: Student-t with V > 2 degrees of freedom\n"
 "                        (default: normal)\n"
+"      --gpu             mc: draw the paths on a CUDA device when there\n"
+"                        is one (normal draws only)\n"
 "      --components      also a VAR record per position (Euler\n"
 "                        components), with its symbol\n"
+"      --backtest        also an AGG row per portfolio and level: each\n"
+"                        interval's VaR against the next one's P&L\n"
+"      --backtest-window N  forecasts in the backtest (default 250)\n"
+"      --scenarios FILE  also an AGG row per portfolio: the P&L of each\n"
+"                        scenario of shocks in the CSV FILE\n"
 "  -q, --quiet           no summary on stderr at the end\n"
 "  -i, --input URI       read records from URI (default -)\n"
 "  -o, --output URI      write records to URI (default -)\n"
@@ -132,15 +186,20 @@ static void usage(FILE *f)
 /* ---- options ---- */
 
 enum {
-	O_COMPONENTS = 256, O_CONFIDENCE, O_DOF, O_EVERY, O_HORIZON,
-	O_LAMBDA, O_METHOD, O_METRICS, O_PATHS, O_SEED, O_VERSION, O_WINDOW,
+	O_BACKTEST = 256, O_BT_WINDOW, O_COMPONENTS, O_CONFIDENCE, O_DOF,
+	O_EVERY, O_GPU, O_HORIZON,
+	O_LAMBDA, O_METHOD, O_METRICS, O_PATHS, O_SCENARIOS, O_SEED,
+	O_VERSION, O_WINDOW,
 };
 
 static const struct option long_options[] = {
+	{ "backtest", no_argument, NULL, O_BACKTEST },
+	{ "backtest-window", required_argument, NULL, O_BT_WINDOW },
 	{ "components", no_argument, NULL, O_COMPONENTS },
 	{ "confidence", required_argument, NULL, O_CONFIDENCE },
 	{ "dof", required_argument, NULL, O_DOF },
 	{ "every", required_argument, NULL, O_EVERY },
+	{ "gpu", no_argument, NULL, O_GPU },
 	{ "help", no_argument, NULL, 'h' },
 	{ "horizon", required_argument, NULL, O_HORIZON },
 	{ "input", required_argument, NULL, 'i' },
@@ -150,6 +209,7 @@ static const struct option long_options[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "paths", required_argument, NULL, O_PATHS },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "scenarios", required_argument, NULL, O_SCENARIOS },
 	{ "seed", required_argument, NULL, O_SEED },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "window", required_argument, NULL, O_WINDOW },
@@ -183,7 +243,13 @@ static void parse_conf(struct opts *o, const char *v)
 static void set_opt(struct opts *o, int c, const char *v)
 {
 	switch (c) {
+	case O_BACKTEST: o->backtest = 1; break;
+	case O_BT_WINDOW:
+		o->bt_window = (size_t)fs_opt_i64("--backtest-window", v, 1,
+						  WINDOW_MAX);
+		break;
 	case O_COMPONENTS: o->components = 1; break;
+	case O_GPU: o->gpu = 1; break;
 	case O_CONFIDENCE: parse_conf(o, v); break;
 	case O_DOF: o->dof = fs_opt_f64("--dof", v, 2.000001, 1e9); break;
 	case O_EVERY:
@@ -204,6 +270,7 @@ static void set_opt(struct opts *o, int c, const char *v)
 	case O_PATHS: o->paths = (uint64_t)fs_opt_i64("--paths", v, 2,
 						    100000000);
 		break;
+	case O_SCENARIOS: o->scenarios = v; break;
 	case O_SEED: o->seed = (uint64_t)fs_opt_i64("--seed", v, 0,
 						  INT64_MAX);
 		break;
@@ -230,6 +297,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	o->lambda = 0.94;
 	o->paths = 10000;
 	o->seed = 1;
+	o->bt_window = 250;
 	while ((c = fs_getopt(argc, argv, "hi:o:q", long_options)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
@@ -244,6 +312,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->method != M_MC && o->dof > 0)
 		fs_usage_error("--dof needs --method mc");
+	if (o->method != M_MC && o->gpu)
+		fs_usage_error("--gpu needs --method mc");
 }
 
 /* ---- symbols and portfolios ---- */
@@ -368,6 +438,16 @@ static void set_pos(struct var *s, uint64_t port, uint32_t sym, int64_t qty)
 
 /* ---- the risk of one portfolio ---- */
 
+static int64_t to_fix(double x)
+{
+	double f = nearbyint(x * (double)FS_FIX_SCALE);
+
+	if (!(fabs(f) < 9.2e18))
+		return f < 0 ? INT64_MIN : INT64_MAX;
+	return (int64_t)f;
+}
+
+
 /* Room for n positions in the work buffers. */
 static void work_size(struct var *s, size_t n)
 {
@@ -391,6 +471,7 @@ static void work_size(struct var *s, size_t n)
 	if (!s->ord) {
 		s->pnl = fs_xmalloc(w * sizeof(double));
 		s->ord = fs_xmalloc(w * sizeof(*s->ord));
+		s->tail = fs_xmalloc(w * sizeof(*s->tail));
 	}
 }
 
@@ -409,24 +490,57 @@ static int cmp_ord(const void *a, const void *b)
  * hist: VaR = -Q_{1-c}(P), ES = -mean(P_s <= -VaR); components from
  * the scenarios at the quantile and in the tail.
  */
+/* The order statistics 0..k-1 of pnl into ord; ties keep time order. */
+static void hist_order(struct var *s, size_t k)
+{
+	size_t w = s->o.window, m = 0;
+
+	if (k * 8 > w) {	/* a wide tail: sort it all (stable) */
+		for (size_t t = 0; t < w; t++)
+			s->ord[t] = (struct ord){ s->pnl[t], (uint32_t)t };
+		qsort(s->ord, w, sizeof(*s->ord), cmp_ord);
+		return;
+	}
+	for (size_t t = 0; t < w; t++) {
+		double p = s->pnl[t];
+		size_t j;
+
+		if (m == k && !(p < s->ord[k - 1].p))
+			continue;
+		j = m < k ? m++ : k - 1;
+		for (; j > 0 && s->ord[j - 1].p > p; j--)
+			s->ord[j] = s->ord[j - 1];
+		s->ord[j] = (struct ord){ p, (uint32_t)t };
+	}
+}
+
 static void m_hist(struct var *s, size_t n, struct result *res)
 {
-	size_t w = s->o.window;
+	size_t w = s->o.window, kmax = 0;
 
-	for (size_t t = 0; t < w; t++)
-		s->ord[t] = (struct ord){ s->pnl[t], (uint32_t)t };
-	qsort(s->ord, w, sizeof(*s->ord), cmp_ord);
+	for (int c = 0; c < s->o.ncf; c++) {
+		size_t lo = (size_t)floor((double)(w - 1) *
+					  (1 - s->o.conf[c]));
+
+		lo = lo + 1 < w ? lo + 2 : w;
+		kmax = lo > kmax ? lo : kmax;
+	}
+	hist_order(s, kmax);
 	for (int c = 0; c < s->o.ncf; c++) {
 		double h = (double)(w - 1) * (1 - s->o.conf[c]), f, q, sum = 0;
-		size_t lo = (size_t)floor(h), hi, k;
+		size_t lo = (size_t)floor(h), hi, k = 0;
 
 		if (lo >= w - 1)
 			lo = w - 1;
 		hi = lo + 1 < w ? lo + 1 : lo;
 		f = h - (double)lo;
 		q = s->ord[lo].p + f * (s->ord[hi].p - s->ord[lo].p);
-		for (k = 0; k < w && s->ord[k].p <= q; k++)
-			sum += s->ord[k].p;
+		/* the tail: every scenario at or below the quantile */
+		for (size_t t = 0; t < w; t++)
+			if (s->pnl[t] <= q) {
+				sum += s->pnl[t];
+				s->tail[k++] = (uint32_t)t;
+			}
 		res->var[c] = -q;
 		res->es[c] = k ? -sum / (double)k : -q;
 		for (size_t i = 0; s->o.components && i < n; i++) {
@@ -434,7 +548,7 @@ static void m_hist(struct var *s, size_t n, struct result *res)
 			double e = 0;
 
 			for (size_t j = 0; j < k; j++)
-				e += xi[s->ord[j].s];
+				e += xi[s->tail[j]];
 			s->comp_v[i * MAX_CONF + c] = -s->v[i] *
 				((1 - f) * xi[s->ord[lo].s] +
 				 f * xi[s->ord[hi].s]);
@@ -621,6 +735,16 @@ static void m_mc(struct var *s, const struct port *p, size_t n,
 		s->wv[k] = a;
 	}
 	risk_rng_seed(&g, s->o.seed ^ mix64(p->id) ^ mix64(~s->nint));
+#ifdef FS_HAVE_CUDA
+	if (s->gpu_ok) {
+		char err[256];
+
+		if (var_cuda_mc(s->wv, r, np, s->o.seed ^ mix64(p->id) ^
+				mix64(~s->nint), s->sims, err, sizeof(err)))
+			fs_die(FS_EXIT_UNAVAIL, "--gpu: %s", err);
+		goto drawn;
+	}
+#endif
 	for (uint64_t j = 0; j < np; j++) {
 		double a = 0;
 
@@ -630,6 +754,9 @@ static void m_mc(struct var *s, const struct port *p, size_t n,
 			a *= sqrt((s->o.dof - 2) / risk_chi2(&g, s->o.dof));
 		s->sims[j] = a;
 	}
+#ifdef FS_HAVE_CUDA
+drawn:
+#endif
 	risk_sort(s->sims, np);
 	for (int c = 0; c < s->o.ncf; c++) {
 		double q = risk_quantile(s->sims, np, 1 - s->o.conf[c]);
@@ -643,15 +770,6 @@ static void m_mc(struct var *s, const struct port *p, size_t n,
 	}
 	if (s->o.components)
 		scale_comps(s, n, res);
-}
-
-static int64_t to_fix(double x)
-{
-	double f = nearbyint(x * (double)FS_FIX_SCALE);
-
-	if (!(fabs(f) < 9.2e18))
-		return f < 0 ? INT64_MIN : INT64_MAX;
-	return (int64_t)f;
 }
 
 /* One VAR record. */
@@ -683,11 +801,488 @@ static void put_var(struct var *s, uint64_t port, const char *sym,
 }
 
 /*
- * Value portfolio p with the latest closes and write its records; a
- * symbol never priced is left out (said once per symbol); a symbol
- * with fewer than --window returns holds the record back.
+ * y[t] += sum_j v[j] x_j[t] for t < n, four positions at a time, in
+ * vectors of four doubles (AVX2 where the CPU has it: the vector
+ * adds and multiplies round as the scalar ones, so every build gives
+ * the same numbers).
  */
-static void risk_port(struct var *s, struct port *p)
+typedef double v4d __attribute__((vector_size(32)));
+
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+static void axpy4(double *restrict y, const double *const x[4],
+		  const double v[4], size_t n)
+{
+	v4d a = { v[0], v[0], v[0], v[0] }, b = { v[1], v[1], v[1], v[1] };
+	v4d c = { v[2], v[2], v[2], v[2] }, d = { v[3], v[3], v[3], v[3] };
+	size_t t = 0;
+
+	for (; t + 4 <= n; t += 4) {
+		v4d yy, x0, x1, x2, x3;
+
+		memcpy(&yy, y + t, 32);
+		memcpy(&x0, x[0] + t, 32);
+		memcpy(&x1, x[1] + t, 32);
+		memcpy(&x2, x[2] + t, 32);
+		memcpy(&x3, x[3] + t, 32);
+		yy += (a * x0 + b * x1) + (c * x2 + d * x3);
+		memcpy(y + t, &yy, 32);
+	}
+	for (; t < n; t++)
+		y[t] += (v[0] * x[0][t] + v[1] * x[1][t]) +
+			(v[2] * x[2][t] + v[3] * x[3][t]);
+}
+
+/*
+ * The P&L scenarios pnl[t] = sum_i v_i r_i,t of the n positions in
+ * act/v, oldest first (ring slot start is the oldest return).
+ */
+static void pnl_sum(struct var *s, size_t n, size_t start)
+{
+	size_t w = s->o.window, tail = w - start;
+
+	memset(s->pnl, 0, w * sizeof(double));
+	for (size_t i = 0; i < n; i += 4) {
+		const double *x[4], *x2[4];
+		double v[4];
+
+		for (size_t j = 0; j < 4; j++) {
+			/* past the last position: a zero weight */
+			size_t k = i + j < n ? i + j : i;
+			const double *ring = s->ret + (size_t)s->act[k] * w;
+
+			v[j] = i + j < n ? s->v[k] : 0;
+			x[j] = ring + start;
+			x2[j] = ring;
+		}
+		axpy4(s->pnl, x, v, tail);
+		axpy4(s->pnl + tail, x2, v, start);
+	}
+}
+
+/* ---- backtests ---- */
+
+static const char *const bt_names[] = {
+	"portfolio", "confidence", "intervals", "exceptions", "var", "pnl",
+	"pof_lr", "pof_p", "ind_lr", "ind_p", "cc_lr", "cc_p", "zone",
+};
+static const uint8_t bt_kinds[] = {
+	FS_K_ID, FS_K_F64, FS_K_I64, FS_K_I64, FS_K_FIX, FS_K_FIX,
+	FS_K_F64, FS_K_F64, FS_K_F64, FS_K_F64, FS_K_F64, FS_K_F64, FS_K_I64,
+};
+#define BT_NCOLS (sizeof(bt_kinds))
+
+/* A schema id from the column names and kinds (as fs-window's). */
+static uint32_t schema_id(const char *const *names, const uint8_t *kinds,
+			  size_t n)
+{
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < n; i++)
+		h = fs_hash64(names[i], strlen(names[i])) ^ (h * 31 + kinds[i]);
+	return (uint32_t)(h ^ h >> 32);
+}
+
+/*
+ * The interval just closed wrote its returns in ring slot `slot': check
+ * each portfolio's waiting forecast against the P&L of the positions it
+ * valued over that interval, sum_i v_i r_i.
+ */
+static void bt_realise(struct var *s, size_t slot)
+{
+	size_t w = s->o.window, bw = s->o.bt_window;
+
+	for (uint32_t k = 0; k < s->npf; k++) {
+		struct port *p = &s->pf[k];
+		uint8_t *ex;
+		double pl = 0;
+
+		if (!p->fc)
+			continue;
+		for (uint32_t i = 0; i < p->fn; i++)
+			pl += p->fv[i] * s->ret[(size_t)p->fsym[i] * w + slot];
+		if (!p->ex)
+			p->ex = fs_xcalloc(bw * MAX_CONF, 1);
+		ex = p->ex + (p->npairs % bw) * MAX_CONF;
+		for (int c = 0; c < s->o.ncf; c++)
+			ex[c] = pl < -p->fvar[c];
+		p->real = pl;
+		p->npairs++;
+		p->fc = 0;
+	}
+}
+
+/* Keep the forecast of p: the n positions valued and the VaRs. */
+static void bt_keep(struct var *s, struct port *p, size_t n,
+		    const struct result *res)
+{
+	if (n > p->fcap) {
+		p->fcap = (uint32_t)n;
+		p->fsym = fs_xrealloc(p->fsym, n * sizeof(*p->fsym));
+		p->fv = fs_xrealloc(p->fv, n * sizeof(*p->fv));
+	}
+	memcpy(p->fsym, s->act, n * sizeof(*p->fsym));
+	memcpy(p->fv, s->v, n * sizeof(*p->fv));
+	p->fn = (uint32_t)n;
+	for (int c = 0; c < s->o.ncf; c++)
+		p->fvar[c] = res->var[c];
+	p->fc = 1;
+}
+
+/* The backtest rows of p: one per level, once a forecast was checked. */
+static void bt_put(struct var *s, const struct port *p)
+{
+	size_t bw = s->o.bt_window, n = p->npairs < bw ? p->npairs : bw;
+	size_t first = p->npairs - n;
+
+	if (!n)
+		return;
+	if (!s->bt_sent) {
+		fs_write_schema(s->w, s->bt_schema, 0);
+		s->bt_sent = 1;
+	}
+	for (int c = 0; c < s->o.ncf; c++) {
+		struct fs_hdr *h = fs_write_reserve(s->w, FS_T_AGG,
+			sizeof(struct fs_dyn) + 8 * BT_NCOLS);
+		struct fs_dyn *d = fs_body(h);
+		unsigned char *col = (unsigned char *)(d + 1);
+		double cf = s->o.conf[c];
+		int64_t iv[4];
+		double fv[7];
+		struct risk_bt bt;
+
+		for (size_t i = 0; i < n; i++)
+			s->bt_tmp[i] = p->ex[((first + i) % bw) * MAX_CONF + c];
+		risk_backtest(s->bt_tmp, n, 1 - cf, &bt);
+		h->ts_event = s->cur_ts;
+		h->ts_ingest = s->cur_ingest;
+		h->key = p->id;
+		h->seq = s->n_var++;
+		d->ncols = BT_NCOLS;
+		d->schema_id = s->bt_schema->schema_id;
+		memcpy(col, &p->id, 8);
+		fv[0] = cf;
+		memcpy(col + 8, &fv[0], 8);
+		iv[0] = (int64_t)bt.n;
+		iv[1] = (int64_t)bt.exceptions;
+		iv[2] = to_fix(p->fvar[c]);
+		iv[3] = to_fix(p->real);
+		memcpy(col + 16, iv, sizeof(iv));
+		fv[1] = bt.pof;
+		fv[2] = bt.pof_p;
+		fv[3] = bt.ind;
+		fv[4] = bt.ind_p;
+		fv[5] = bt.cc;
+		fv[6] = bt.cc_p;
+		memcpy(col + 48, fv + 1, 6 * 8);
+		iv[0] = bt.zone;
+		memcpy(col + 96, iv, 8);
+		s->n_bt++;
+	}
+}
+
+/* ---- stress scenarios ---- */
+
+static const char *const sc_fixed[] = { "portfolio", "value", "left_out" };
+#define SC_NFIXED 3
+
+static _Noreturn void sc_bad(struct var *s, unsigned long line,
+			     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static _Noreturn void sc_bad(struct var *s, unsigned long line,
+			     const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fs_die(FS_EXIT_USAGE, "bad --scenarios '%s': %s (line %lu)",
+	       s->o.scenarios, msg, line);
+}
+
+/* Split line (NUL-terminated, no newline) at commas; fields trimmed. */
+static size_t sc_split(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	char *p = line;
+
+	for (;;) {
+		char *e = strchr(p, ','), *end;
+
+		if (e)
+			*e = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t' ||
+				   end[-1] == '\r'))
+			*--end = 0;
+		if (n < max)
+			f[n] = p;
+		n++;
+		if (!e)
+			return n;
+		p = e + 1;
+	}
+}
+
+/* The index of scenario name, added if new. */
+static uint32_t sc_get(struct var *s, const char *name, unsigned long line)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nsc; i++)
+		if (!strcmp(s->sc_name[i], name))
+			return i;
+	for (int k = 0; k < SC_NFIXED; k++)
+		if (!strcmp(name, sc_fixed[k]))
+			sc_bad(s, line, "a scenario may not be named '%s' (a "
+			       "column of the rows)", name);
+	if (s->nsc + SC_NFIXED >= FS_SCHEMA_MAXCOLS)
+		sc_bad(s, line, "more than %d scenarios",
+		       FS_SCHEMA_MAXCOLS - SC_NFIXED);
+	s->sc_name = fs_xrealloc(s->sc_name, (i + 1) * sizeof(char *));
+	s->sc_name[i] = fs_xstrdup(name);
+	s->star = fs_xrealloc(s->star, (i + 1) * sizeof(double));
+	s->starl = fs_xrealloc(s->starl, (i + 1) * sizeof(uint32_t));
+	s->star[i] = NAN;
+	s->starl[i] = 0;
+	s->nsc++;
+	return i;
+}
+
+/* One shock; rows of shk are widened once all scenarios are known. */
+struct sc_row {
+	uint32_t sc, sym;	/* sym: UINT32_MAX for '*' */
+	uint32_t line;
+	double shock;
+};
+
+/*
+ * Read the scenarios file: a header naming the columns scenario,
+ * symbol and shock (in any order), then one shock per line.  Blank
+ * lines and lines starting with '#' are skipped.  Anything else wrong
+ * exits 2 naming the line.
+ */
+static void sc_load(struct var *s)
+{
+	static struct sc_row *rows;	/* static: reachable at an exit */
+	size_t nrows = 0, caprows = 0, cap = 0;
+	unsigned long line = 0;
+	int col[3] = { -1, -1, -1 }, ncol = 0;
+	static const char *const want[] = { "scenario", "symbol", "shock" };
+	char *f[8];
+
+	if (!(s->scf = fopen(s->o.scenarios, "r")))
+		fs_die(FS_EXIT_FAIL, "cannot open --scenarios '%s': %s",
+		       s->o.scenarios, strerror(errno));
+	while (getline(&s->line, &cap, s->scf) >= 0) {
+		size_t n, l = strlen(s->line);
+		struct sc_row r;
+		char code[12];
+
+		line++;
+		while (l && (s->line[l - 1] == '\n' || s->line[l - 1] == '\r'))
+			s->line[--l] = 0;
+		if (!l || s->line[0] == '#')
+			continue;
+		n = sc_split(s->line, f, 8);
+		if (ncol == 0) {
+			for (size_t i = 0; i < n && i < 8; i++) {
+				int k;
+
+				for (k = 0; k < 3; k++)
+					if (!strcmp(f[i], want[k]))
+						break;
+				if (k == 3)
+					sc_bad(s, line, "unknown column '%s'"
+					       " (scenario, symbol, shock)", f[i]);
+				if (col[k] >= 0)
+					sc_bad(s, line, "column '%s' twice",
+					       f[i]);
+				col[k] = (int)i;
+			}
+			if (n > 3)
+				sc_bad(s, line, "%zu columns: scenario, symbol "
+				       "and shock expected", n);
+			for (int k = 0; k < 3; k++)
+				if (col[k] < 0)
+					sc_bad(s, line, "no column '%s'",
+					       want[k]);
+			ncol = (int)n;
+			continue;
+		}
+		if (n != (size_t)ncol)
+			sc_bad(s, line, "%zu fields, %d expected", n, ncol);
+		for (int k = 0; k < 3; k++)
+			if (!f[col[k]][0])
+				sc_bad(s, line, "no %s", want[k]);
+		if (strlen(f[col[1]]) > 12)
+			sc_bad(s, line, "symbol '%s' longer than 12 bytes",
+			       f[col[1]]);
+		if (fs_parse_f64(f[col[2]], strlen(f[col[2]]), &r.shock) < 0 ||
+		    !isfinite(r.shock))
+			sc_bad(s, line, "bad shock '%s': a number expected",
+			       f[col[2]]);
+		r.sc = sc_get(s, f[col[0]], line);
+		r.line = (uint32_t)line;
+		if (!strcmp(f[col[1]], "*")) {
+			r.sym = UINT32_MAX;
+		} else {
+			memset(code, 0, sizeof(code));
+			memcpy(code, f[col[1]], strlen(f[col[1]]));
+			r.sym = sym_get(s, code);
+		}
+		if (nrows == caprows) {
+			caprows = caprows ? caprows * 2 : 64;
+			rows = fs_xrealloc(rows, caprows * sizeof(*rows));
+		}
+		rows[nrows++] = r;
+	}
+	fclose(s->scf);
+	s->scf = NULL;
+	if (ncol == 0 || s->nsc == 0)
+		sc_bad(s, line, "no scenarios");
+	for (size_t i = 0; i < nrows; i++) {
+		struct sc_row *r = &rows[i];
+		uint32_t *at;
+		double *v;
+
+		if (r->sym == UINT32_MAX) {
+			at = &s->starl[r->sc];
+			v = &s->star[r->sc];
+		} else {
+			struct sym *y = &s->sy[r->sym];
+
+			if (!y->shk) {
+				if (s->nshk == s->capshk) {
+					s->capshk = s->capshk ?
+						s->capshk * 2 : 16;
+					s->shk = fs_xrealloc(s->shk,
+						(size_t)s->capshk * s->nsc *
+						sizeof(double));
+					s->shl = fs_xrealloc(s->shl,
+						(size_t)s->capshk * s->nsc *
+						sizeof(uint32_t));
+				}
+				for (uint32_t k = 0; k < s->nsc; k++) {
+					s->shk[(size_t)s->nshk * s->nsc + k] =
+						NAN;
+					s->shl[(size_t)s->nshk * s->nsc + k] =
+						0;
+				}
+				y->shk = ++s->nshk;
+			}
+			at = &s->shl[(size_t)(y->shk - 1) * s->nsc + r->sc];
+			v = &s->shk[(size_t)(y->shk - 1) * s->nsc + r->sc];
+		}
+		if (*at) {
+			unsigned long l = r->line, was = *at;
+
+			sc_bad(s, l, "scenario '%s' shocks symbol '%.12s' "
+			       "twice (first at line %lu)",
+			       s->sc_name[r->sc], r->sym == UINT32_MAX ? "*" :
+			       s->sy[r->sym].code, was);
+		}
+		*at = r->line;
+		*v = r->shock;
+	}
+	free(rows);
+	rows = NULL;
+	{
+		const char **names = fs_xmalloc((s->nsc + SC_NFIXED) *
+						sizeof(char *));
+		uint8_t *kinds = fs_xmalloc(s->nsc + SC_NFIXED);
+
+		for (int k = 0; k < SC_NFIXED; k++)
+			names[k] = sc_fixed[k];
+		kinds[0] = FS_K_ID;
+		kinds[1] = FS_K_FIX;
+		kinds[2] = FS_K_I64;
+		for (uint32_t i = 0; i < s->nsc; i++) {
+			names[SC_NFIXED + i] = s->sc_name[i];
+			kinds[SC_NFIXED + i] = FS_K_FIX;
+		}
+		s->sc_schema = fs_schema_new(FS_T_AGG, schema_id(names, kinds,
+			s->nsc + SC_NFIXED), s->nsc + SC_NFIXED, names, kinds);
+		free(names);
+		free(kinds);
+		s->sc_cols = fs_xmalloc((s->nsc + SC_NFIXED) * 8);
+	}
+}
+
+/*
+ * The scenario row of portfolio p: value and positions left out as in
+ * its VAR records; the P&L of scenario k is sum_i v_i shock_ik, the
+ * shock of the symbol's own line, else of '*', else 0.
+ */
+static void sc_port(struct var *s, const struct port *p)
+{
+	uint32_t m = s->nsc, left = 0, n = 0;
+	double value = 0, *pl = s->wv;
+	struct fs_hdr *h;
+	struct fs_dyn *d;
+
+	work_size(s, m > p->n ? m : p->n);
+	pl = s->wv;
+	for (uint32_t k = 0; k < m; k++)
+		pl[k] = 0;
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct sym *y = &s->sy[p->p[i].sym];
+		const double *row = y->shk ?
+			s->shk + (size_t)(y->shk - 1) * m : NULL;
+		double v;
+
+		if (p->p[i].qty == 0)
+			continue;
+		if (isnan(y->last)) {
+			left++;
+			continue;
+		}
+		v = (double)p->p[i].qty * y->last;
+		value += v;
+		n++;
+		for (uint32_t k = 0; k < m; k++) {
+			double sh = row && !isnan(row[k]) ? row[k] : s->star[k];
+
+			if (!isnan(sh))
+				pl[k] += v * sh;
+		}
+	}
+	if (n == 0 && left == 0)
+		return;
+	if (!s->sc_sent) {
+		fs_write_schema(s->w, s->sc_schema, 0);
+		s->sc_sent = 1;
+	}
+	memcpy(&s->sc_cols[0], &p->id, 8);
+	s->sc_cols[1] = to_fix(value);
+	s->sc_cols[2] = left;
+	for (uint32_t k = 0; k < m; k++)
+		s->sc_cols[SC_NFIXED + k] = to_fix(pl[k]);
+	h = fs_write_reserve(s->w, FS_T_AGG, sizeof(*d) +
+			     8 * (size_t)(m + SC_NFIXED));
+	h->ts_event = s->cur_ts;
+	h->ts_ingest = s->cur_ingest;
+	h->key = p->id;
+	h->seq = s->n_var++;
+	d = fs_body(h);
+	d->ncols = m + SC_NFIXED;
+	d->schema_id = s->sc_schema->schema_id;
+	memcpy(d + 1, s->sc_cols, 8 * (size_t)(m + SC_NFIXED));
+	s->n_sc++;
+}
+
+/*
+ * Value portfolio p with the latest closes and, when emit says so,
+ * write its records; a symbol never priced is left out (said once per
+ * symbol); a symbol with fewer than --window returns holds the record
+ * back.  With --backtest this runs at every interval, and the forecast
+ * is kept for the next.
+ */
+static void risk_port(struct var *s, struct port *p, int emit)
 {
 	size_t w = s->o.window, n = 0, start = s->nint % w;
 	uint32_t left = 0;
@@ -711,7 +1306,7 @@ static void risk_port(struct var *s, struct port *p)
 			continue;
 		}
 		if (y->nret < w) {
-			s->n_short++;
+			s->n_short += (uint64_t)emit;
 			return;
 		}
 		s->act[n] = p->p[k].sym;
@@ -721,20 +1316,15 @@ static void risk_port(struct var *s, struct port *p)
 	}
 	if (n == 0 && left == 0)
 		return;
-	s->n_left += left;
-	s->n_updates++;
-	memset(s->pnl, 0, w * sizeof(double));
-	for (size_t i = 0; i < n; i++) {
+	if (emit) {
+		s->n_left += left;
+		s->n_updates++;
+	}
+	pnl_sum(s, n, start);
+	for (size_t i = 0; need_x && i < n; i++) {
 		const double *ring = s->ret + (size_t)s->act[i] * w;
-		double vi = s->v[i], *p1 = s->pnl + (w - start);
 
 		/* the ring from start is the oldest return */
-		for (size_t t = 0; t < w - start; t++)
-			s->pnl[t] += vi * ring[start + t];
-		for (size_t t = 0; t < start; t++)
-			p1[t] += vi * ring[t];
-		if (!need_x)
-			continue;
 		memcpy(s->x + i * w, ring + start, (w - start) * sizeof(double));
 		memcpy(s->x + i * w + w - start, ring, start * sizeof(double));
 	}
@@ -745,6 +1335,13 @@ static void risk_port(struct var *s, struct port *p)
 	case M_CF: m_cf(s, n, &res); break;
 	default: m_mc(s, p, n, &res); break;
 	}
+	/* the rows of the forecast checked last, then keep this one */
+	if (s->o.backtest && emit)
+		bt_put(s, p);
+	if (s->o.backtest)
+		bt_keep(s, p, n, &res);
+	if (!emit)
+		return;
 	for (int c = 0; c < s->o.ncf; c++)
 		put_var(s, p->id, NULL, s->o.conf[c], res.var[c], res.es[c],
 			left, value);
@@ -762,6 +1359,7 @@ static void close_interval(struct var *s)
 {
 	size_t w = s->o.window, slot = s->nint % w;
 	int64_t bucket;
+	int emit;
 
 	if (!s->have_cur)
 		return;
@@ -784,16 +1382,24 @@ static void close_interval(struct var *s)
 		s->ret[(size_t)i * w + slot] = r;
 		y->nret++;
 	}
+	if (s->o.backtest)
+		bt_realise(s, slot);
 	s->nint++;
 	s->have_cur = 0;
 	bucket = s->o.every ? s->cur_ts / s->o.every -
 		(s->cur_ts < 0 && s->cur_ts % s->o.every) : (int64_t)s->nint;
-	if (s->emitted && bucket == s->last_bucket)
+	emit = !s->emitted || bucket != s->last_bucket;
+	if (!emit && !s->o.backtest)
 		return;
-	s->emitted = 1;
-	s->last_bucket = bucket;
-	for (uint32_t k = 0; k < s->npf; k++)
-		risk_port(s, &s->pf[k]);
+	if (emit) {
+		s->emitted = 1;
+		s->last_bucket = bucket;
+	}
+	for (uint32_t k = 0; k < s->npf; k++) {
+		risk_port(s, &s->pf[k], emit);
+		if (emit && s->o.scenarios)
+			sc_port(s, &s->pf[k]);
+	}
 }
 
 static _Noreturn void bad_input(struct var *s, const char *fmt, ...)
@@ -881,6 +1487,58 @@ static void on_position(struct var *s, const struct fs_hdr *h)
 
 /* ---- checkpoints ---- */
 
+/* The backtest state of p: its forecast and its exceptions. */
+static void bt_snap(const struct var *s, struct sbuf *b,
+		    const struct port *p)
+{
+	size_t nb = s->o.bt_window * MAX_CONF;
+
+	sb_u8(b, (uint8_t)p->fc);
+	sb_u32(b, p->fn);
+	for (uint32_t i = 0; i < p->fn; i++) {
+		sb_u32(b, p->fsym[i]);
+		sb_f64(b, p->fv[i]);
+	}
+	for (int c = 0; c < s->o.ncf; c++)
+		sb_f64(b, p->fvar[c]);
+	sb_f64(b, p->real);
+	sb_u64(b, p->npairs);
+	sb_u8(b, p->ex != NULL);
+	if (p->ex)
+		sb_put(b, p->ex, nb);
+}
+
+static void bt_unsnap(struct var *s, struct srd *r, struct port *p)
+{
+	size_t nb = s->o.bt_window * MAX_CONF;
+	uint32_t n;
+
+	p->fc = sr_u8(r);
+	n = sr_u32(r);
+	if (n > s->nsym) {
+		sr_fail(r, "a backtest forecast of too many positions");
+		return;
+	}
+	p->fcap = p->fn = n;
+	p->fsym = fs_xrealloc(p->fsym, (n ? n : 1) * sizeof(*p->fsym));
+	p->fv = fs_xrealloc(p->fv, (n ? n : 1) * sizeof(*p->fv));
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		p->fsym[i] = sr_u32(r);
+		p->fv[i] = sr_f64(r);
+		if (p->fsym[i] >= s->nsym)
+			sr_fail(r, "a backtest forecast of no symbol");
+	}
+	for (int c = 0; c < s->o.ncf; c++)
+		p->fvar[c] = sr_f64(r);
+	p->real = sr_f64(r);
+	p->npairs = sr_u64(r);
+	if (sr_u8(r)) {
+		if (!p->ex)
+			p->ex = fs_xcalloc(nb, 1);
+		sr_get(r, p->ex, nb);
+	}
+}
+
 static void snap_put(struct var *s, uint64_t id)
 {
 	struct sbuf b = { 0 };
@@ -907,6 +1565,11 @@ static void snap_put(struct var *s, uint64_t id)
 	sb_u64(&b, s->n_left);
 	sb_u64(&b, s->n_singular);
 	sb_u64(&b, s->n_updates);
+	sb_u8(&b, (uint8_t)s->o.backtest);
+	sb_u64(&b, s->o.bt_window);
+	sb_u8(&b, (uint8_t)s->o.ncf);
+	sb_u8(&b, (uint8_t)s->bt_sent);
+	sb_u64(&b, s->n_bt);
 	sb_end(&b, at);
 	at = sb_sect(&b, "SYMS");
 	sb_u32(&b, s->nsym);
@@ -930,6 +1593,8 @@ static void snap_put(struct var *s, uint64_t id)
 			sb_u32(&b, s->pf[k].p[i].sym);
 			sb_i64(&b, s->pf[k].p[i].qty);
 		}
+		if (s->o.backtest)
+			bt_snap(s, &b, &s->pf[k]);
 	}
 	sb_end(&b, at);
 	sb_seal(&b);
@@ -963,6 +1628,12 @@ static void unsnap(struct var *s, struct srd *r)
 	s->n_left = sr_u64(r);
 	s->n_singular = sr_u64(r);
 	s->n_updates = sr_u64(r);
+	if (sr_u8(r) != s->o.backtest || sr_u64(r) != s->o.bt_window ||
+	    sr_u8(r) != s->o.ncf)
+		sr_fail(r, "made with another --backtest, --backtest-window "
+			"or --confidence");
+	s->bt_sent = sr_u8(r);
+	s->n_bt = sr_u64(r);
 	sr_sect(r, "SYMS");
 	n = sr_u32(r);
 	for (uint32_t i = 0; i < n && !r->bad; i++) {
@@ -995,6 +1666,8 @@ static void unsnap(struct var *s, struct srd *r)
 			else
 				set_pos(s, id, sym, qty);
 		}
+		if (s->o.backtest && !r->bad)
+			bt_unsnap(s, r, port_get(s, id));
 	}
 	if (!r->bad && r->off != r->n)
 		sr_fail(r, "bytes after the last section");
@@ -1074,6 +1747,29 @@ static int run(struct var *s)
 	return FS_EXIT_OK;
 }
 
+/* --gpu: a device, or the CPU said once. */
+static void gpu_setup(struct var *s)
+{
+	const char *why = "this build has no CUDA";
+#ifndef FS_HAVE_CUDA
+	(void)s;
+#else
+	char desc[256];
+
+	if (s->o.dof > 0) {
+		why = "Student-t draws (--dof) are made on the CPU";
+	} else if (var_cuda_probe(desc, sizeof(desc)) > 0) {
+		s->gpu_ok = 1;
+		if (!s->o.quiet)
+			fs_warn("--gpu: mc paths on %s", desc);
+		return;
+	} else {
+		why = desc;
+	}
+#endif
+	fs_warn("--gpu: %s: mc paths on the CPU", why);
+}
+
 static void setup(struct var *s)
 {
 	s->r = fs_reader_open(s->o.in);
@@ -1083,6 +1779,13 @@ static void setup(struct var *s)
 	tab_init(&s->pt, 64);
 	if (s->o.method == M_MC)
 		s->sims = fs_xmalloc(s->o.paths * sizeof(double));
+	if (s->o.gpu)
+		gpu_setup(s);
+	if (s->o.backtest) {
+		s->bt_schema = fs_schema_new(FS_T_AGG, schema_id(bt_names,
+			bt_kinds, BT_NCOLS), BT_NCOLS, bt_names, bt_kinds);
+		s->bt_tmp = fs_xmalloc(s->o.bt_window);
+	}
 	s->mx = fs_metrics_open(s->o.metrics);
 	fs_metrics_counter(s->mx, "fs_var_bars_total", "BAR records read",
 			   &s->n_bars);
@@ -1108,6 +1811,11 @@ static void summary(const struct var *s)
 		(unsigned long long)s->n_short, s->o.window,
 		(unsigned long long)s->n_left, (unsigned long long)s->n_late,
 		(unsigned long long)s->n_ignored);
+	if (s->o.backtest)
+		fs_warn("%llu backtest rows", (unsigned long long)s->n_bt);
+	if (s->o.scenarios)
+		fs_warn("%llu scenario rows of %u scenarios",
+			(unsigned long long)s->n_sc, s->nsc);
 }
 
 static void teardown(struct var *s)
@@ -1115,8 +1823,24 @@ static void teardown(struct var *s)
 	fs_writer_close(s->w);
 	fs_reader_close(s->r);
 	fs_metrics_close(s->mx);
-	for (uint32_t k = 0; k < s->npf; k++)
+	for (uint32_t k = 0; k < s->npf; k++) {
 		free(s->pf[k].p);
+		free(s->pf[k].fsym);
+		free(s->pf[k].fv);
+		free(s->pf[k].ex);
+	}
+	fs_schema_free(s->bt_schema);
+	fs_schema_free(s->sc_schema);
+	for (uint32_t i = 0; i < s->nsc; i++)
+		free(s->sc_name[i]);
+	free(s->sc_name);
+	free(s->shk);
+	free(s->shl);
+	free(s->star);
+	free(s->starl);
+	free(s->sc_cols);
+	free(s->line);
+	free(s->bt_tmp);
 	free(s->pf);
 	free(s->sy);
 	free(s->ret);
@@ -1133,6 +1857,7 @@ static void teardown(struct var *s)
 	free(s->fac);
 	free(s->pnl);
 	free(s->ord);
+	free(s->tail);
 	free(s->sims);
 }
 
@@ -1145,6 +1870,8 @@ int tool_main(int argc, char **argv)
 	(void)fs_pipeline_restored();	/* read before any barrier of ours */
 	setup(&s);
 	snap_restore(&s);
+	if (s.o.scenarios)
+		sc_load(&s);	/* after the snapshot's symbols */
 	rc = run(&s);
 	if (!s.o.quiet)
 		summary(&s);

@@ -43,4 +43,25 @@ double risk_uniform(struct risk_rng *g);	/* (0, 1) */
 double risk_normal(struct risk_rng *g);		/* N(0, 1), polar method */
 double risk_chi2(struct risk_rng *g, double dof);	/* chi-square */
 
+/* ---- backtests ---- */
+/* P(X <= x) for X ~ Binomial(n, p), 0 < p < 1. */
+double risk_binom_cdf(uint64_t x, uint64_t n, double p);
+
+struct risk_bt {
+	uint64_t n, exceptions;
+	double pof, pof_p;	/* Kupiec's proportion of failures, chi2(1) */
+	double ind, ind_p;	/* Christoffersen's independence, chi2(1) */
+	double cc, cc_p;	/* conditional coverage = pof + ind, chi2(2) */
+	int zone;		/* Basel: 0 green, 1 yellow, 2 red */
+};
+/*
+ * The statistics of the n exception indicators ex[] (0 or 1, oldest
+ * first) of a VaR at level 1 - p: the likelihood ratios with the
+ * convention 0 log 0 = 0, their p-values, and the traffic-light zone
+ * from the binomial P(X <= exceptions): green below 0.95 (and always
+ * with no exception), yellow below 0.9999, red beyond.
+ */
+void risk_backtest(const uint8_t *ex, size_t n, double p,
+		   struct risk_bt *o);
+
 #endif
