@@ -423,6 +423,10 @@ ssize_t ing_csv_parse(struct ing *g, char *p, size_t n, int eof)
 						 r.bad_what);
 			if (header(g, &r) < 0)
 				return -1;
+			if (g->hdr_only) {	/* resuming: the rows later */
+				s = r.next;
+				break;
+			}
 		} else if (k == ROW_BAD) {
 			g->rows++;
 			if (bad_split(g, &r, line) < 0)

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ingest.h"
@@ -50,6 +51,7 @@ static const char usage_text[] =
 	"      --version         show the version\n";
 
 static struct fs_metrics *metrics;
+static const char *tz_name;	/* --tz, for the source's name */
 
 /* After each input block: metrics and the progress line. */
 static void tick(struct ing *g)
@@ -125,6 +127,7 @@ static void set_tz(struct ing *g, const char *s)
 		fs_usage_error("unknown --tz '%s': not a zone of the tz "
 			       "database (e.g. America/New_York, UTC)", s);
 	g->trules.tz = &g->tz;
+	tz_name = s;
 }
 
 /* Parse --map COL=FIELD into g->maps. */
@@ -270,6 +273,163 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 	}
 }
 
+/*
+ * Checkpoints (--state, finstream(7)): the source's name, its state
+ * beside the position (libcommon/source.c records partition 0, the
+ * stream offset of the next row; this file partitions 1-3: the line
+ * number and the WATERMARK state there) and the dead-letter file.
+ */
+static struct {
+	struct fs_ckpt *c;
+	char *name;		/* the source in the store */
+	int64_t id;		/* the next barrier's checkpoint */
+	char *dead;		/* the dead-letter file's realpath, or NULL */
+} ck;
+
+enum { CK_LINE = 1, CK_MAX_TS, CK_NEXT_WM, CK_N };
+
+/*
+ * The source's name: the input's realpath and the options its records
+ * depend on, so that another input or other options are another source.
+ */
+static char *source_name(const struct ing *g, const char *real)
+{
+	static const char *const fmts[] = { "csv", "tsv", "jsonl", "fix" };
+	const struct fs_type *t = g->type ? g->type : g->fix_only;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		fs_die_errno(FS_EXIT_FAIL, "cannot name the source");
+	fprintf(f, "fs-ingest %s -f %s -t %s", real, fmts[g->fmt],
+		t ? t->name : "trade,order");
+	if (g->fmt <= ING_TSV)
+		fprintf(f, " -d %d%s", g->delim,
+			g->no_header ? " --no-header" : "");
+	for (int i = 0; i < g->nmaps; i++)
+		fprintf(f, " -m %s=%s", g->maps[i].col, g->maps[i].field);
+	if (g->trules.epoch_unit)
+		fprintf(f, " --epoch-unit %lldns",
+			(long long)g->trules.epoch_unit);
+	if (tz_name)
+		fprintf(f, " --tz %s", tz_name);
+	if (g->wm_iv)
+		fprintf(f, " --max-delay %lldns --watermark-interval %lldns",
+			(long long)g->wm_delay, (long long)g->wm_iv);
+	if (fclose(f) != 0)
+		fs_die_errno(FS_EXIT_FAIL, "cannot name the source");
+	return buf;
+}
+
+/* fs_side_file's flush: the dead letters buffered so far. */
+static void dead_flush(void *f)
+{
+	fflush(f);
+}
+
+/*
+ * With --state: the input must be a regular file (a pipe cannot be read
+ * again from a position); open the source and restore the state at its
+ * position; open the dead-letter file, cut to the restored checkpoint's
+ * length.
+ */
+static void ckpt_open(struct ing *g, const char *in)
+{
+	int64_t v[CK_N], n;
+	struct stat st;
+	char *real;
+
+	if (!(ck.c = fs_pipeline_ckpt()))
+		return;
+	if (!strcmp(in, "-"))
+		fs_usage_error("--state needs an input file (-i FILE): "
+			       "stdin cannot be read again from a "
+			       "checkpoint's position");
+	if (stat(in, &st) == 0 && !S_ISREG(st.st_mode))
+		fs_usage_error("--state needs a regular input file: '%s' "
+			       "cannot be read again from a checkpoint's "
+			       "position", in);
+	if (!(real = realpath(in, NULL)))
+		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", in);
+	ck.name = source_name(g, real);
+	free(real);
+	g->src = fs_source_open(ck.name);
+	g->skip = (uint64_t)fs_source_resume(g->src);
+	g->skip_max_ts = g->max_ts;
+	g->skip_next_wm = g->next_wm;
+	n = fs_pipeline_restored();
+	ck.id = n + 1;			/* as fs_source_open numbers them */
+	for (int i = CK_LINE; i < CK_N && n > 0; i++)
+		if (fs_ckpt_get_position(ck.c, n, ck.name, i, &v[i]) < 0)
+			fs_die(FS_EXIT_FAIL, "cannot resume '%s': checkpoint "
+			       "%lld has its position but not its state",
+			       ck.name, (long long)n);
+	if (n > 0) {
+		g->skip_line = (uint64_t)v[CK_LINE];
+		g->skip_max_ts = v[CK_MAX_TS];
+		g->skip_next_wm = v[CK_NEXT_WM];
+	}
+	if (g->dead_path) {
+		int64_t len;
+
+		g->dead = fopen(g->dead_path, "a");
+		if (!g->dead)
+			fs_die_errno(FS_EXIT_FAIL, "cannot open dead-letter "
+				     "file '%s'", g->dead_path);
+		fs_claim_fd(fileno(g->dead), g->dead_path, 1);
+		len = fs_side_file(fileno(g->dead), g->dead_path, dead_flush,
+				   g->dead);
+		g->dead_hdr = len != 0;	/* -1: not a file, appended to */
+		if (len >= 0 && !(ck.dead = realpath(g->dead_path, NULL)))
+			fs_die_errno(FS_EXIT_FAIL, "cannot open dead-letter "
+				     "file '%s'", g->dead_path);
+	}
+}
+
+/*
+ * A barrier after the row before g->pos: the records so far out first,
+ * then the dead-letter file written, synced and its length recorded
+ * (fs_source_barrier's BARRIER is reserved on the writer, which does
+ * not do this for side files), the state beside the position, and the
+ * BARRIER.
+ */
+static void barrier(struct ing *g, int final)
+{
+	int64_t part[CK_N - 1] = { CK_LINE, CK_MAX_TS, CK_NEXT_WM };
+	int64_t v[CK_N - 1] = { (int64_t)g->line, g->max_ts, g->next_wm };
+
+	ing_flush_batch(g);
+	if (ck.dead) {
+		int fd = fileno(g->dead);
+		off_t len;
+
+		if (fflush(g->dead) != 0 || fdatasync(fd) != 0 ||
+		    (len = lseek(fd, 0, SEEK_END)) < 0)
+			fs_die_errno(FS_EXIT_FAIL, "cannot write dead-letter "
+				     "file '%s'", g->dead_path);
+		fs_ckpt_put_sink(ck.c, ck.id, ck.dead, len);
+	}
+	fs_ckpt_put_positions(ck.c, ck.id, ck.name, CK_N - 1, part, v);
+	fs_source_barrier(g->src, g->w, (int64_t)g->pos,
+			  g->max_ts == INT64_MIN ? 0 : g->max_ts, final);
+	ck.id++;
+}
+
+/* The end of the source: a FINAL barrier; forget the side file. */
+static void ckpt_close(struct ing *g)
+{
+	if (!g->src)
+		return;
+	barrier(g, 1);
+	if (ck.dead)
+		fs_side_file_close(fileno(g->dead));
+	fs_source_close(g->src);
+	g->src = NULL;
+	free(ck.name);
+	free(ck.dead);
+}
+
 int tool_main(int argc, char **argv)
 {
 	const char *in = "-", *out = "-", *mpath = NULL;
@@ -283,6 +443,8 @@ int tool_main(int argc, char **argv)
 	metrics = fs_metrics_open(mpath);
 	if (g.dead_path)	/* appended to later: refuse a clash now */
 		fs_check_output_path(g.dead_path);
+	ckpt_open(&g, in);
+	g.barrier = barrier;
 	fs_metrics_counter(metrics, "fs_ingest_rows_total",
 			   "data rows read", &g.rows);
 	fs_metrics_counter(metrics, "fs_ingest_records_total",
@@ -292,6 +454,8 @@ int tool_main(int argc, char **argv)
 	fs_metrics_counter(metrics, "fs_ingest_bytes_total",
 			   "input bytes read", &g.bytes);
 	rc = ing_input_path(&g, in);
+	if (rc == 0)
+		ckpt_close(&g);
 	fs_progress_done();
 	ing_summary(&g);
 	fs_writer_close(g.w);

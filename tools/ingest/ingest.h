@@ -65,6 +65,18 @@ struct ing {
 	ing_parse_fn parse;
 	void (*tick)(struct ing *g);	/* after each block, or NULL */
 	int stopped;			/* fs_stop seen */
+	int hdr_only;			/* CSV: stop after the header row */
+
+	/*
+	 * A checkpointed source (--state; ingest.c): barriers between
+	 * rows at stream offsets (of the decoded text), resumed at skip.
+	 */
+	struct fs_source *src;		/* NULL without --state */
+	void (*barrier)(struct ing *g, int final);
+	uint64_t pos;			/* offset of the next row */
+	uint64_t skip;			/* the restored position */
+	uint64_t skip_line;		/* ... and the state there */
+	int64_t skip_max_ts, skip_next_wm;
 
 	/* totals */
 	uint64_t rows;			/* data rows seen, whole input */

@@ -296,47 +296,172 @@ static int grow(struct ing *g)
 	return 0;
 }
 
-/* Parse one text file from s.  Returns 0, or -1 (g->err). */
+/*
+ * Read more of s after the *len bytes in g->buf (grown when full).
+ * Returns the bytes read (0 at the end or on a stop), or -1 (g->err).
+ */
+static ssize_t fill(struct ing *g, struct src *s, size_t *len)
+{
+	ssize_t n;
+
+	if (*len == g->cap) {
+		char *old = g->buf;
+
+		g->buf = NULL;
+		if (grow(g) < 0) {
+			g->buf = old;
+			return -1;
+		}
+		memcpy(g->buf, old, *len);
+		free(old);
+	}
+	n = src_read(g, s, g->buf + *len, g->cap - *len);
+	if (n > 0) {
+		*len += (size_t)n;
+		g->bytes += (uint64_t)n;
+	}
+	return n;
+}
+
+/* The state of the restored checkpoint at its position. */
+static void restored_state(struct ing *g, uint64_t to)
+{
+	g->pos = to;
+	g->line = g->skip_line;
+	g->max_ts = g->skip_max_ts;
+	g->next_wm = g->skip_next_wm;
+}
+
+/*
+ * Resume a checkpointed source at stream offset g->skip: read the CSV
+ * header again, then seek a plain regular file to the offset, or read
+ * and drop the bytes before it (decoded streams).  g->buf holds *len
+ * bytes from stream offset *off.  Returns 0, or -1 (g->err).
+ */
+static int resume(struct ing *g, struct src *s, size_t *len, uint64_t *off)
+{
+	uint64_t to = g->skip;
+	ssize_t n, c;
+
+	g->skip = 0;
+	g->hdr_only = g->fmt <= ING_TSV && !g->no_header;
+	while (g->hdr_only && !g->hdr_raw) {
+		if ((n = fill(g, s, len)) < 0)
+			return -1;
+		c = g->parse(g, g->buf, *len, n == 0 && !fs_stop);
+		if (c < 0)
+			return -1;
+		memmove(g->buf, g->buf + c, *len - (size_t)c);
+		*len -= (size_t)c;
+		*off += (uint64_t)c;
+		if (n == 0 && !g->hdr_raw)
+			goto ended;
+	}
+	g->hdr_only = 0;
+	if (*off > to)
+		fs_die(FS_EXIT_FAIL, "cannot resume '%s' at byte %llu: its "
+		       "header ends at byte %llu (another input?)", g->name,
+		       (unsigned long long)to, (unsigned long long)*off);
+	if (s->fd >= 0 && s->regular) {		/* a plain file: seek */
+		struct stat st;
+
+		if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < to)
+			goto ended;
+		if (lseek(s->fd, (off_t)to, SEEK_SET) != (off_t)to)
+			fs_die_errno(FS_EXIT_FAIL, "cannot seek '%s'",
+				     g->name);
+		s->preoff = s->pren;
+		*len = 0;
+		*off = to;
+	}
+	while (*off < to) {			/* read and drop */
+		size_t m = *len < to - *off ? *len : (size_t)(to - *off);
+
+		memmove(g->buf, g->buf + m, *len - m);
+		*len -= m;
+		*off += m;
+		if (*off == to)
+			break;
+		if ((n = fill(g, s, len)) < 0)
+			return -1;
+		if (n == 0)
+			goto ended;
+	}
+	restored_state(g, to);
+	return 0;
+ended:
+	if (!fs_stop)
+		fs_die(FS_EXIT_FAIL, "cannot resume '%s' at byte %llu: it "
+		       "ends before (another input?)", g->name,
+		       (unsigned long long)to);
+	restored_state(g, to);		/* stopped: a final barrier there */
+	g->stopped = 1;
+	return 0;
+}
+
+/*
+ * Parse one text file from s.  Returns 0, or -1 (g->err).  With --state
+ * (g->src) a barrier may come after each block of whole rows, and while
+ * a restart replays the checkpoint begun before the failure the parser
+ * is handed no byte past its position, where its barrier comes.
+ */
 static int stream(struct ing *g, const char *name, struct src *s)
 {
 	size_t len = 0;
-	int eof = 0;
+	uint64_t off = 0;	/* stream offset of g->buf[0] */
+	int eof = 0, more = 0;
+	ssize_t n = 1;
 
 	file_begin(g, name);
 	if (!g->buf && grow(g) < 0)
 		return -1;
-	while (!eof) {
-		ssize_t n, c;
+	if (g->skip && resume(g, s, &len, &off) < 0)
+		return -1;
+	if (g->stopped)
+		return 0;
+	while (!eof || more) {
+		size_t hand = len;
+		int64_t room;
+		ssize_t c;
+		int fin;
 
-		if (len == g->cap) {
-			char *old = g->buf;
-
-			g->buf = NULL;
-			if (grow(g) < 0) {
-				g->buf = old;
+		if (!more) {
+			n = fill(g, s, &len);
+			if (n < 0)
 				return -1;
-			}
-			memcpy(g->buf, old, len);
-			free(old);
+			/* on a stop, the whole rows read so far still count */
+			eof = n == 0 && !fs_stop;
+			hand = len;
+			g->now = fs_now_ns();
 		}
-		n = src_read(g, s, g->buf + len, g->cap - len);
-		if (n < 0)
-			return -1;
-		/* on a stop, the whole rows read so far still count */
-		eof = n == 0 && !fs_stop;
-		len += (size_t)n;
-		g->bytes += (uint64_t)n;
-		g->now = fs_now_ns();
-		c = g->parse(g, g->buf, len, eof);
+		fin = eof;
+		room = fs_source_room(g->src, (int64_t)off);
+		more = room < (int64_t)len;
+		if (more) {		/* replaying: up to the cut */
+			hand = (size_t)room;
+			fin = 0;
+		}
+		c = g->parse(g, g->buf, hand, fin);
 		if (c < 0)
 			return -1;
-		if (eof && (size_t)c != len)
+		if (fin && (size_t)c != len)
 			fs_bug("parser left %zu bytes at the end", len - c);
+		if (more && (size_t)c < hand)
+			fs_die(FS_EXIT_FAIL, "cannot replay '%s': no row ends "
+			       "at byte %llu, where a checkpoint was begun "
+			       "(the input changed?)", g->name,
+			       (unsigned long long)(off + hand));
 		memmove(g->buf, g->buf + c, len - (size_t)c);
 		len -= (size_t)c;
+		off += (uint64_t)c;
+		g->pos = off;
+		if (g->src && fs_source_due(g->src, (int64_t)off))
+			g->barrier(g, 0);
 		if (g->tick)
 			g->tick(g);
-		if (fs_stop) {
+		/* a stop goes on to the cut a replay must reach first */
+		if (fs_stop && (n == 0 || fs_source_room(g->src, (int64_t)
+						     off) == INT64_MAX)) {
 			g->stopped = 1;
 			return 0;
 		}
@@ -506,8 +631,15 @@ static int input(struct ing *g, const char *name, struct src *s, int depth)
 	if (depth < DEPTH_MAX && (kind = ing_dec_sniff(s->pre, s->pren)))
 		return decoded_in(g, name, s, kind, depth);
 	if (depth < DEPTH_MAX &&
-	    is_archive((const unsigned char *)s->pre, s->pren))
+	    is_archive((const unsigned char *)s->pre, s->pren)) {
+		if (g->src)
+			fs_usage_error("--state: '%s' is an archive, which "
+				       "cannot be resumed where a checkpoint "
+				       "left it (give its files one at a "
+				       "time, or as a gzip, zstd or xz "
+				       "stream)", name);
 		return archive_in(g, name, s, depth);
+	}
 	return stream(g, name, s);
 }
 
