@@ -994,6 +994,12 @@ int64_t fs_pipeline_interval(void);
 struct fs_source;
 struct fs_source *fs_source_open(const char *name);
 int64_t fs_source_resume(const struct fs_source *s);
+/*
+ * The checkpoint the next barrier starts: a source may record state of
+ * its own for it beside its position (fs-ingest: positions of its name
+ * under partitions 1, 2, ...) before fs_source_barrier.
+ */
+int64_t fs_source_next_id(const struct fs_source *s);
 int64_t fs_source_room(const struct fs_source *s, int64_t pos);
 int fs_source_due(struct fs_source *s, int64_t pos);
 void fs_source_barrier(struct fs_source *s, struct fs_writer *w,

@@ -57,6 +57,11 @@ struct fs_source *fs_source_open(const char *name)
 	return s;
 }
 
+int64_t fs_source_next_id(const struct fs_source *s)
+{
+	return s ? s->next_id : 0;
+}
+
 int64_t fs_source_resume(const struct fs_source *s)
 {
 	return s ? s->resume : 0;
@@ -85,19 +90,23 @@ int fs_source_due(struct fs_source *s, int64_t pos)
 void fs_source_barrier(struct fs_source *s, struct fs_writer *w, int64_t pos,
 		       int64_t ts, int final)
 {
-	struct fs_hdr *b;
-	uint64_t id;
+	uint64_t frame[(sizeof(struct fs_hdr) + 8) / 8], id;
+	struct fs_hdr *b = (struct fs_hdr *)frame;
 
 	if (!s)
 		return;
 	id = (uint64_t)s->next_id++;
 	fs_ckpt_put_position(fs_pipeline_ckpt(), (int64_t)id, s->name, 0,
 			     pos);
-	b = fs_write_reserve(w, FS_T_BARRIER, sizeof(id));
+	memset(frame, 0, sizeof(frame));
+	b->len = sizeof(frame) - 4;
+	b->type = FS_T_BARRIER;
+	b->version = FS_FORMAT_VERSION;
 	b->flags = FS_F_CONTROL | (final ? FS_F_FINAL : 0);
 	b->ts_event = ts;
 	b->seq = id;
 	memcpy(b + 1, &id, sizeof(id));
+	fs_write_frame(w, b);	/* side files go into it first (io.c) */
 	s->due_ns = fs_mono_ns() + fs_pipeline_interval();
 }
 

@@ -282,8 +282,7 @@ static void options(struct ing *g, int argc, char **argv, const char **in,
 static struct {
 	struct fs_ckpt *c;
 	char *name;		/* the source in the store */
-	int64_t id;		/* the next barrier's checkpoint */
-	char *dead;		/* the dead-letter file's realpath, or NULL */
+	int dead;		/* the dead-letter file is a side file */
 } ck;
 
 enum { CK_LINE = 1, CK_MAX_TS, CK_NEXT_WM, CK_N };
@@ -359,7 +358,6 @@ static void ckpt_open(struct ing *g, const char *in)
 	g->skip_max_ts = g->max_ts;
 	g->skip_next_wm = g->next_wm;
 	n = fs_pipeline_restored();
-	ck.id = n + 1;			/* as fs_source_open numbers them */
 	for (int i = CK_LINE; i < CK_N && n > 0; i++)
 		if (fs_ckpt_get_position(ck.c, n, ck.name, i, &v[i]) < 0)
 			fs_die(FS_EXIT_FAIL, "cannot resume '%s': checkpoint "
@@ -381,18 +379,14 @@ static void ckpt_open(struct ing *g, const char *in)
 		len = fs_side_file(fileno(g->dead), g->dead_path, dead_flush,
 				   g->dead);
 		g->dead_hdr = len != 0;	/* -1: not a file, appended to */
-		if (len >= 0 && !(ck.dead = realpath(g->dead_path, NULL)))
-			fs_die_errno(FS_EXIT_FAIL, "cannot open dead-letter "
-				     "file '%s'", g->dead_path);
+		ck.dead = len >= 0;
 	}
 }
 
 /*
  * A barrier after the row before g->pos: the records so far out first,
- * then the dead-letter file written, synced and its length recorded
- * (fs_source_barrier's BARRIER is reserved on the writer, which does
- * not do this for side files), the state beside the position, and the
- * BARRIER.
+ * the state beside the position, and the BARRIER (the dead-letter file,
+ * a side file, is written, synced and its length recorded before it).
  */
 static void barrier(struct ing *g, int final)
 {
@@ -400,20 +394,10 @@ static void barrier(struct ing *g, int final)
 	int64_t v[CK_N - 1] = { (int64_t)g->line, g->max_ts, g->next_wm };
 
 	ing_flush_batch(g);
-	if (ck.dead) {
-		int fd = fileno(g->dead);
-		off_t len;
-
-		if (fflush(g->dead) != 0 || fdatasync(fd) != 0 ||
-		    (len = lseek(fd, 0, SEEK_END)) < 0)
-			fs_die_errno(FS_EXIT_FAIL, "cannot write dead-letter "
-				     "file '%s'", g->dead_path);
-		fs_ckpt_put_sink(ck.c, ck.id, ck.dead, len);
-	}
-	fs_ckpt_put_positions(ck.c, ck.id, ck.name, CK_N - 1, part, v);
+	fs_ckpt_put_positions(ck.c, fs_source_next_id(g->src), ck.name,
+			      CK_N - 1, part, v);
 	fs_source_barrier(g->src, g->w, (int64_t)g->pos,
 			  g->max_ts == INT64_MIN ? 0 : g->max_ts, final);
-	ck.id++;
 }
 
 /* The end of the source: a FINAL barrier; forget the side file. */
@@ -427,7 +411,6 @@ static void ckpt_close(struct ing *g)
 	fs_source_close(g->src);
 	g->src = NULL;
 	free(ck.name);
-	free(ck.dead);
 }
 
 int tool_main(int argc, char **argv)
