@@ -1007,6 +1007,9 @@ static const char copy_sql[] =
 	"temp.src s WHERE p.job = s.job AND p.id = s.id;"
 	"DROP TABLE temp.src; DETACH x;";
 
+static const char drop_sql[] = "DROP TABLE IF EXISTS temp.mpos;"
+	"DROP TABLE IF EXISTS temp.msnap; DROP TABLE IF EXISTS temp.msink;";
+
 int64_t fs_ckpt_merge(struct fs_ckpt *c, const char *const *paths,
 		      size_t n)
 {
@@ -1014,6 +1017,7 @@ int64_t fs_ckpt_merge(struct fs_ckpt *c, const char *const *paths,
 	long long j = 0, mx = 0;
 	char *t;
 
+	exec_free(c, "cannot merge checkpoints", sqlite3_mprintf(drop_sql));
 	/* the new id: past every export's and the job's own */
 	for (size_t i = 0; i < n; i++) {
 		struct fs_ckpt *x = fs_ckpt_open(paths[i], NULL);
@@ -1059,6 +1063,7 @@ int64_t fs_ckpt_merge(struct fs_ckpt *c, const char *const *paths,
 			k));
 	}
 	exec_free(c, "cannot merge checkpoints", sqlite3_mprintf("COMMIT"));
+	exec_free(c, "cannot merge checkpoints", sqlite3_mprintf(drop_sql));
 	return id;
 }
 

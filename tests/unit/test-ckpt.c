@@ -125,8 +125,8 @@ static void test_export_import(void **state)
 	(void)state;
 	fill(c, 7, 500, 1);
 	fill(c, 8, 10, 0);
-	assert_int_equal(fs_ckpt_export(c, 8, path("x.db")), -1);
-	assert_int_equal(fs_ckpt_export(c, 7, path("x.db")), 0);
+	assert_int_equal(fs_ckpt_export(c, 8, path("x.db"), NULL, 0), -1);
+	assert_int_equal(fs_ckpt_export(c, 7, path("x.db"), NULL, 0), 0);
 	fs_ckpt_close(c);
 	d = fs_ckpt_open(path("fresh.db"), "j");
 	assert_int_equal(fs_ckpt_import(d, path("x.db")), 1);
@@ -134,6 +134,55 @@ static void test_export_import(void **state)
 	assert_int_equal(fs_ckpt_get_sink(d, 7, "out.fsr", &v), 0);
 	assert_int_equal(v, 88 * 7);
 	fs_ckpt_close(d);
+}
+
+/*
+ * Rescaling: an export of some partitions keeps their positions and key
+ * groups and every instance row; a merge of two exports unites them into
+ * one new checkpoint, instance rows renumbered -1, -2.
+ */
+static void test_split_merge(void **state)
+{
+	struct fs_ckpt *c = fs_ckpt_open(path("s.db"), "j"), *m;
+	const int64_t low[] = { 0, 1 }, high[] = { 2, 3 };
+	char *lo = fs_xstrdup(path("lo.db")), *hi = fs_xstrdup(path("hi.db"));
+	const char *both[] = { lo, hi };
+	int64_t v, id;
+	size_t n;
+	void *b;
+
+	(void)state;
+	for (int64_t p = 0; p < 4; p++) {
+		fs_ckpt_put_position(c, 5, "kafka:txn", p, 100 + p);
+		fs_ckpt_put_snapshot(c, 5, "fs-window", p, "g", 1);
+	}
+	fs_ckpt_put_snapshot(c, 5, "fs-window", FS_CKPT_INSTANCE, "i", 1);
+	fs_ckpt_put_sink(c, 5, "out.fsr", 42);
+	fs_ckpt_complete(c, 5);
+	assert_int_equal(fs_ckpt_export(c, 5, both[0], low, 2), 0);
+	assert_int_equal(fs_ckpt_export(c, 5, both[1], high, 2), 0);
+	fs_ckpt_close(c);
+	m = fs_ckpt_open(path("m.db"), "k");
+	id = fs_ckpt_merge(m, both, 2);
+	assert_int_equal(id, 5);
+	assert_int_equal(fs_ckpt_latest(m), 5);
+	for (int64_t p = 0; p < 4; p++) {
+		assert_int_equal(fs_ckpt_get_position(m, 5, "kafka:txn", p, &v),
+				 0);
+		assert_int_equal(v, 100 + p);
+	}
+	free(fs_ckpt_snapshot_parts(m, 5, "fs-window", &n));
+	assert_int_equal(n, 6);		/* -1, -2, 0, 1, 2, 3 */
+	b = fs_ckpt_get_snapshot(m, 5, "fs-window", -2, &n);
+	assert_non_null(b);
+	free(b);
+	assert_int_equal(fs_ckpt_get_sink(m, 5, "out.fsr", &v), 0);
+	assert_int_equal(v, 42);
+	/* the same again: past the job's own, so a new id */
+	assert_int_equal(fs_ckpt_merge(m, both, 1), 6);
+	fs_ckpt_close(m);
+	free(lo);
+	free(hi);
 }
 
 /* Two processes put 200 checkpoints each into one store at once. */
@@ -176,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_prune_restore),
 		cmocka_unit_test(test_export_import),
+		cmocka_unit_test(test_split_merge),
 		cmocka_unit_test(test_two_writers),
 	};
 	int rc;
