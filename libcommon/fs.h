@@ -958,6 +958,14 @@ int64_t fs_pipeline_restored(void);
  * (fs-checkpoint export keeps one for longer).
  */
 void fs_pipeline_complete(int64_t id, int final);
+/*
+ * This stage's instance snapshot of checkpoint id, a new buffer of *n
+ * bytes (free it); none is exit 1.  A checkpoint merged from several
+ * instances (fs-checkpoint import --job) is exit 3 when merged is NULL
+ * (state in one piece does not merge), else a warning ending in merged
+ * and the first instance's row.
+ */
+void *fs_pipeline_snapshot(int64_t id, size_t *n, const char *merged);
 /* A pending snapshot of this stage for id is in the store now. */
 void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id);
 /*

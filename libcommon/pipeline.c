@@ -153,6 +153,32 @@ void fs_pipeline_complete(int64_t id, int final)
 			"was not written", (long long)outstanding[nout - 1]);
 }
 
+void *fs_pipeline_snapshot(int64_t id, size_t *n, const char *merged)
+{
+	struct fs_ckpt *c = fs_pipeline_ckpt();
+	size_t np, ninst = 0;
+	int64_t *part = fs_ckpt_snapshot_parts(c, id, fs_stage_name(), &np);
+	void *p;
+
+	for (size_t i = 0; i < np; i++)
+		ninst += part[i] < 0;
+	free(part);
+	if (ninst > 1 && !merged)
+		fs_die(FS_EXIT_DATA, "checkpoint %lld of job '%s' merges %zu "
+		       "instances of stage '%s', whose state is in one piece "
+		       "and does not merge", (long long)id, fs_ckpt_job(c),
+		       ninst, fs_stage_name());
+	if (ninst > 1)
+		fs_warn("checkpoint %lld merges %zu instances of stage '%s': "
+			"%s", (long long)id, ninst, fs_stage_name(), merged);
+	p = fs_ckpt_get_snapshot(c, id, fs_stage_name(), FS_CKPT_INSTANCE, n);
+	if (!p)
+		fs_die(FS_EXIT_FAIL, "checkpoint %lld of job '%s' has no "
+		       "snapshot of stage '%s' (another --stage name?)",
+		       (long long)id, fs_ckpt_job(c), fs_stage_name());
+	return p;
+}
+
 void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id)
 {
 	fs_ckpt_part_done(c, id, fs_stage_name());

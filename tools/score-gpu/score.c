@@ -924,11 +924,8 @@ static void snap_restore(struct scorer *s)
 
 	if (id <= 0)
 		return;
-	if (!(p = fs_ckpt_get_snapshot(st, id, fs_stage_name(),
-					 FS_CKPT_INSTANCE, &n)))
-		fs_die(FS_EXIT_FAIL, "checkpoint %lld of job '%s' has no "
-		       "snapshot of stage '%s' (another --stage name?)",
-		       (long long)id, fs_ckpt_job(st), fs_stage_name());
+	p = fs_pipeline_snapshot(id, &n, "the drift statistics are the "
+				 "first's");
 	if (sr_open(&r, p, n, SNAP_MAGIC, SNAP_VERSION) == 0) {
 		sr_sect(&r, "CTX ");
 		if (sr_u64(&r) != s->m->id)
