@@ -825,6 +825,7 @@ int tool_main(int argc, char **argv)
 	if (l.o.rejects)
 		l.rw = fs_writer_open_side(l.o.rejects);
 	l.r = fs_reader_open(l.o.in);
+	fs_reader_flush_on_block(l.r, l.w);	/* accepted orders leave when idle */
 	snap_restore(&l);
 	metrics(&l);
 	rc = run(&l);
