@@ -48,6 +48,8 @@ static const char schema_sql[] =
 	" job TEXT NOT NULL, id INTEGER NOT NULL, sink TEXT NOT NULL,"
 	" length INTEGER NOT NULL,"
 	" PRIMARY KEY (job, id, sink));"
+	"CREATE TABLE IF NOT EXISTS stops ("
+	" job TEXT PRIMARY KEY, requested_ns INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS pending ("
 	" job TEXT NOT NULL, id INTEGER NOT NULL, part TEXT NOT NULL,"
 	" PRIMARY KEY (job, id, part));"
@@ -1095,4 +1097,25 @@ int64_t fs_ckpt_import(struct fs_ckpt *c, const char *path)
 		n = 0;
 	sqlite3_exec(c->db, "DETACH x", NULL, NULL, NULL);
 	return n;
+}
+
+void fs_ckpt_request_stop(struct fs_ckpt *c)
+{
+	/* ?2, the id run() binds, is the time of the request */
+	run(c, "cannot request a stop", "INSERT OR REPLACE INTO stops "
+	    "VALUES (?1, ?2)", fs_now_ns(), NULL, NULL);
+}
+
+int fs_ckpt_stop_requested(struct fs_ckpt *c)
+{
+	int64_t v;
+
+	return get(c, 0, "SELECT 1 FROM stops WHERE job = ?1 AND ?2 = 0",
+		   NULL, &v, NULL, NULL) == 0;
+}
+
+void fs_ckpt_clear_stop(struct fs_ckpt *c)
+{
+	run(c, "cannot clear a stop request", "DELETE FROM stops WHERE "
+	    "job = ?1 AND ?2 = ?2", 0, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 
 const char *fs_progname = "finstream";
 volatile sig_atomic_t fs_stop;
+volatile sig_atomic_t fs_stop_asked;
+int fs_stop_defer;
 
 static void vreport(const char *fmt, va_list ap, int errnum)
 {

@@ -35,6 +35,15 @@ enum {
 /* ---- errors (libcommon/error.c) ---- */
 extern const char *fs_progname;		/* "fs-cat", set by main() */
 extern volatile sig_atomic_t fs_stop;	/* set by SIGINT/SIGTERM */
+/*
+ * A stage between a pipeline's source and its end, under --state, does
+ * not stop at once on SIGINT/SIGTERM: fs_stop_asked is set instead, its
+ * reader records a stop request in the store, the source ends its input
+ * with a final checkpoint at its next barrier, and every stage drains
+ * and exits 0 (finstream(7) Checkpoints).  io.c sets fs_stop_defer.
+ */
+extern volatile sig_atomic_t fs_stop_asked;
+extern int fs_stop_defer;
 
 /* Print "fs-TOOL: MSG" to stderr and exit with status. */
 _Noreturn void fs_die(int status, const char *fmt, ...)
@@ -911,6 +920,13 @@ int64_t fs_ckpt_merge(struct fs_ckpt *c, const char *const *paths,
 		      size_t n);
 /* Copy every checkpoint of the store at path in; returns how many. */
 int64_t fs_ckpt_import(struct fs_ckpt *c, const char *path);
+/*
+ * A stop request for c's job (a stage was asked to stop): the source
+ * ends its input at its next barrier; a source clears it at its start.
+ */
+void fs_ckpt_request_stop(struct fs_ckpt *c);
+int fs_ckpt_stop_requested(struct fs_ckpt *c);
+void fs_ckpt_clear_stop(struct fs_ckpt *c);
 
 /* ---- aligned checkpoints of a pipeline (libcommon/pipeline.c) ---- */
 /*

@@ -145,23 +145,58 @@ static void on_src_stop(int sig)
 	src_stop = 1;
 }
 
-static void source_open(struct fs_reader *r)
+/*
+ * SIGINT/SIGTERM end a source's input at the next frame, with a final
+ * checkpoint that the tool's output carries on to the sink; the tool
+ * itself ends as at the end of its input.  So does a stop request that
+ * another stage recorded in the store (seen at each barrier); a start
+ * clears an old one.
+ */
+static void source_signals(void)
 {
 	struct sigaction sa;
-	int64_t n, pos = 0;
 
-	if (!(r->src = ckpt_name(r->fd, r->name)))
-		return;
-	/*
-	 * SIGINT/SIGTERM end the source's input at the next frame, with a
-	 * final checkpoint that the tool's output carries on to the sink;
-	 * the tool itself ends as at the end of its input.
-	 */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_src_stop;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	fs_ckpt_clear_stop(fs_pipeline_ckpt());
+}
+
+/*
+ * A reader that is not the source, under --state: the tool is a stage
+ * between, and drains on SIGINT/SIGTERM (fs_stop_asked, main.c): it
+ * records a stop request for the source and goes on to the final
+ * barrier.  A second signal stops it at once.
+ */
+static void stage_signals(void)
+{
+	if (fs_pipeline_ckpt())
+		fs_stop_defer = 1;
+}
+
+/* The stop asked of a draining stage, recorded once for the source. */
+static void stop_asked(void)
+{
+	static int done;
+
+	if (fs_stop_asked && !done) {
+		done = 1;
+		fs_ckpt_request_stop(fs_pipeline_ckpt());
+		fs_stop_defer = 0;	/* the next signal stops at once */
+	}
+}
+
+static void source_open(struct fs_reader *r)
+{
+	int64_t n, pos = 0;
+
+	if (!(r->src = ckpt_name(r->fd, r->name))) {
+		stage_signals();
+		return;
+	}
+	source_signals();
 	n = fs_pipeline_restored();
 	if (n > 0 && fs_ckpt_get_position(fs_pipeline_ckpt(), n, r->src, 0,
 					  &pos) < 0)
@@ -194,6 +229,7 @@ struct fs_reader *fs_reader_open(const char *uri)
 
 		r = fs_reader_fd(0, "-");
 		r->claim = c;
+		stage_signals();
 		return r;
 	}
 	if (fs_is_kafka(uri)) {
@@ -206,6 +242,7 @@ struct fs_reader *fs_reader_open(const char *uri)
 			r->src = fs_xstrdup(fs_kafka_source_name(r->k));
 			r->next_id = fs_pipeline_restored() + 1;
 			r->due_ns = fs_mono_ns() + fs_pipeline_interval();
+			source_signals();
 		}
 		return r;
 	}
@@ -300,6 +337,7 @@ static ssize_t fill(struct fs_reader *r, size_t need, int timeout_ms)
 	ssize_t n;
 	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 
+	stop_asked();
 	if (fs_stop)
 		return 0;
 	if (r->pos > 0) {
@@ -376,6 +414,8 @@ static int barrier(struct fs_reader *r, const struct fs_hdr **h)
 	else
 		fs_ckpt_put_position(fs_pipeline_ckpt(), (int64_t)id, r->src,
 				     0, (int64_t)(r->base + r->pos));
+	if (!r->ended && fs_ckpt_stop_requested(fs_pipeline_ckpt()))
+		src_stop = 1;	/* a stage asked: the next is the last */
 	memset(r->bar, 0, sizeof(r->bar));
 	b->len = sizeof(r->bar) - 4;
 	b->type = FS_T_BARRIER;
@@ -470,10 +510,12 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		r->bar_out = 1;
 		return barrier(r, h);
 	}
-	if (r->k)
+	if (src_stop)
+		rc = 0;
+	else if (r->k)
 		rc = kafka_source_read(r, h, timeout_ms);
 	else
-		rc = src_stop ? 0 : read_frame(r, h, timeout_ms);
+		rc = read_frame(r, h, timeout_ms);
 	if (rc == 3)
 		return barrier(r, h);
 	if (rc == 1)

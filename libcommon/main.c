@@ -21,6 +21,11 @@ static void on_stop(int sig)
 	int e = errno;
 
 	(void)sig;
+	if (fs_stop_defer && !fs_stop_asked) {	/* drain first (io.c) */
+		fs_stop_asked = 1;
+		errno = e;
+		return;
+	}
 	fs_stop = 1;
 	if (stop_wr >= 0)
 		(void)!write(stop_wr, "", 1);

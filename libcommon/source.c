@@ -54,6 +54,7 @@ struct fs_source *fs_source_open(const char *name)
 		s->replay_to = -1;
 	s->next_id = n + 1;
 	s->due_ns = fs_mono_ns() + fs_pipeline_interval();
+	fs_ckpt_clear_stop(c);		/* an old stop request is done */
 	return s;
 }
 
@@ -84,6 +85,8 @@ int fs_source_due(struct fs_source *s, int64_t pos)
 	}
 	if (fs_mono_ns() < s->due_ns)
 		return 0;
+	if (fs_ckpt_stop_requested(fs_pipeline_ckpt()))
+		fs_stop = 1;	/* a stage asked: end after this barrier */
 	return !fs_source_postpone(s->next_id, s->due_ns, &s->recheck_ns);
 }
 
