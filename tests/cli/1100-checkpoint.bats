@@ -31,7 +31,7 @@ setup_store() {
 @test "fs-checkpoint: init makes the tables of fs-checkpoint(5), in WAL mode" {
 	run_t 10 fs-checkpoint init --state job.db
 	assert_status 0
-	[ "$(q "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)")" = "checkpoints meta pending positions sinks snapshots" ]
+	[ "$(q "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)")" = "checkpoints meta pending positions sinks snapshots stops" ]
 	[ "$(q "SELECT value FROM meta WHERE key = 'format'")" = 1 ]
 	[ "$(q 'PRAGMA journal_mode')" = wal ]
 }
