@@ -35,10 +35,9 @@ inst() {
 		-o "kafka://$BS/$(kafka_topic tout)")
 }
 
-@test "takeover: a partition set moves to another instance with its state (export, import), exactly once" {
-	fs-gen -n 20000 --keys 2000 --seed 31 --fixed-ingest \
-		--watermark-interval 0 -o all.fsr
-	/usr/bin/python3 - all.fsr h1.fsr h2.fsr <<-'EOF'
+# halves: all.fsr's frames, first half in h1.fsr, the rest in h2.fsr
+halves() {
+	/usr/bin/python3 - all.fsr h1.fsr h2.fsr <<-'PYEOF'
 	import struct, sys
 	b = open(sys.argv[1], "rb").read(); o = 0; fr = []
 	while o < len(b):
@@ -46,7 +45,13 @@ inst() {
 	h = len(fr) // 2
 	open(sys.argv[2], "wb").write(b"".join(fr[:h]))
 	open(sys.argv[3], "wb").write(b"".join(fr[h:]))
-	EOF
+	PYEOF
+}
+
+@test "takeover: a partition set moves to another instance with its state (export, import), exactly once" {
+	fs-gen -n 20000 --keys 2000 --seed 31 --fixed-ingest \
+		--watermark-interval 0 -o all.fsr
+	halves
 	fs-stat -q -i h1.fsr -o "kafka://$BS/$(kafka_topic tin)" 2>/dev/null
 	mkdir a b
 	run inst a
@@ -72,19 +77,6 @@ inst() {
 	fs-cat --types features -f csv -i got.fsr >got.csv
 	[ "$(wc -l <clean.csv)" -gt 5000 ]
 	same_per_key clean.csv got.csv
-}
-
-# split h1 and h2 halves of all.fsr (frames) for the rescale test
-halves() {
-	/usr/bin/python3 - all.fsr h1.fsr h2.fsr <<-'PYEOF'
-	import struct, sys
-	b = open(sys.argv[1], "rb").read(); o = 0; fr = []
-	while o < len(b):
-	    n, = struct.unpack_from("<I", b, o); fr.append(b[o:o + 4 + n]); o += 4 + n
-	h = len(fr) // 2
-	open(sys.argv[2], "wb").write(b"".join(fr[:h]))
-	open(sys.argv[3], "wb").write(b"".join(fr[h:]))
-	PYEOF
 }
 
 @test "rescale: the key groups of a Kafka input are its partitions; two instances' state merges into one" {
