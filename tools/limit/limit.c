@@ -258,17 +258,6 @@ static void *tab_get(struct tab *t, uint64_t acct, const char sym[12],
 	return k;
 }
 
-/* Load the first slot a lookup of (acct, sym) will read into cache. */
-static inline void tab_prefetch(const struct tab *t, uint64_t acct,
-				const char sym[12])
-{
-	uint64_t h = key_hash(acct, sym);
-
-	__builtin_prefetch(t->slot + (h & (t->cap - 1)) * t->size, 1);
-	if (t->old)
-		__builtin_prefetch(t->old + (h & (t->ocap - 1)) * t->size);
-}
-
 static const char no_sym[12];
 
 /* ---- checks ---- */
@@ -691,68 +680,18 @@ static int next(struct lim *l, const struct fs_hdr **h)
 	}
 }
 
-/*
- * The frames already read, up to BATCH, are copied and the table slots
- * each will look up are prefetched before the first is checked: the
- * lookups of a batch wait for memory together, not one after another
- * (the tables of 10000 accounts' positions are far larger than cache).
- * Order and results are those of checking one at a time.
- */
-#define BATCH 16
-#define BATCH_FRAME 256
-
-static void prefetch(const struct lim *l, const struct fs_hdr *h)
-{
-	if (fs_is_control(h))
-		return;
-	if (h->type == FS_T_ORDER && fs_body_len(h) >= sizeof(struct fs_order)) {
-		const struct fs_order *b = fs_body(h);
-
-		tab_prefetch(&l->pos, b->account, b->symbol);
-		tab_prefetch(&l->acct, b->account, no_sym);
-		tab_prefetch(&l->sym, 0, b->symbol);
-	} else if (h->type == FS_T_TRADE &&
-		   fs_body_len(h) >= sizeof(struct fs_trade)) {
-		const struct fs_trade *b = fs_body(h);
-
-		tab_prefetch(&l->sym, 0, b->symbol);
-		if (b->account) {
-			tab_prefetch(&l->pos, b->account, b->symbol);
-			tab_prefetch(&l->acct, b->account, no_sym);
-		}
-	}
-}
-
 static int run(struct lim *l)
 {
-	static _Alignas(16) char batch[BATCH][BATCH_FRAME];
 	const struct fs_hdr *h;
-	uint64_t ticked = 0;
 	int rc;
 
 	while ((rc = next(l, &h)) == 1) {
-		int n = 0;
-
 		if (hup) {
 			hup = 0;
 			load_limits(l, 0);
 		}
-		/* gather what is there without waiting; a big frame at once */
-		while (rc == 1 && fs_frame_size(h) <= BATCH_FRAME) {
-			memcpy(batch[n], h, fs_frame_size(h));
-			prefetch(l, (const struct fs_hdr *)batch[n]);
-			if (++n == BATCH ||
-			    (rc = fs_read_timed(l->r, &h, 0)) != 1)
-				break;
-		}
-		for (int i = 0; i < n; i++)
-			on_frame(l, (const struct fs_hdr *)batch[i]);
-		if (rc == 1 && (n == 0 || n < BATCH))
-			on_frame(l, h);		/* the big one */
-		if (rc == 0 || rc == -1)
-			break;
-		if (l->n_orders - ticked >= 4096) {
-			ticked = l->n_orders;
+		on_frame(l, h);
+		if ((l->n_orders & 4095) == 0) {
 			fs_metrics_tick(l->mx);
 			if (fs_progress_due())
 				fs_progress("%llu orders, %llu rejected",
