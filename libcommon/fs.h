@@ -982,6 +982,8 @@ void fs_pipeline_complete(int64_t id, int final);
  * and the first instance's row.
  */
 void *fs_pipeline_snapshot(int64_t id, size_t *n, const char *merged);
+/* A snapshot of checkpoint id this stage cannot use: exit 3 saying why. */
+_Noreturn void fs_pipeline_bad_snapshot(int64_t id, const char *why);
 /* A pending snapshot of this stage for id is in the store now. */
 void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id);
 /*

@@ -179,6 +179,12 @@ void *fs_pipeline_snapshot(int64_t id, size_t *n, const char *merged)
 	return p;
 }
 
+void fs_pipeline_bad_snapshot(int64_t id, const char *why)
+{
+	fs_die(FS_EXIT_DATA, "bad snapshot of stage '%s' for checkpoint %lld: "
+	       "%s", fs_stage_name(), (long long)id, why);
+}
+
 void fs_pipeline_part_done(struct fs_ckpt *c, int64_t id)
 {
 	fs_ckpt_part_done(c, id, fs_stage_name());

@@ -906,12 +906,6 @@ static void snap_put(struct scorer *s, uint64_t id)
 	sb_free(&b);
 }
 
-/* A snapshot that cannot be used: exit 3 naming the stage and why. */
-static _Noreturn void bad_snap(int64_t id, const char *why)
-{
-	fs_die(FS_EXIT_DATA, "bad snapshot of stage '%s' for checkpoint "
-	       "%lld: %s", fs_stage_name(), (long long)id, why);
-}
 
 /* Put the state of the restored checkpoint back, if there is one. */
 static void snap_restore(struct scorer *s)
@@ -953,7 +947,7 @@ static void snap_restore(struct scorer *s)
 	}
 	free(p);
 	if (r.bad)
-		bad_snap(id, r.why);
+		fs_pipeline_bad_snapshot(id, r.why);
 }
 
 /* Queue a record that is not scored at its place in the stream. */

@@ -1689,9 +1689,7 @@ static void snap_restore(struct var *s)
 		unsnap(s, &r);
 	free(p);
 	if (r.bad)
-		fs_die(FS_EXIT_DATA, "bad snapshot of stage '%s' for "
-		       "checkpoint %lld: %s", fs_stage_name(), (long long)id,
-		       r.why);
+		fs_pipeline_bad_snapshot(id, r.why);
 }
 
 /* ---- the main loop ---- */

@@ -680,11 +680,6 @@ void snap_put(struct wctx *c, struct feat *feat, uint64_t id)
 	_exit(FS_EXIT_OK);
 }
 
-static _Noreturn void bad_snap(int64_t id, const char *why)
-{
-	fs_die(FS_EXIT_DATA, "bad snapshot of stage '%s' for checkpoint %lld: "
-	       "%s", fs_stage_name(), (long long)id, why);
-}
 
 /*
  * Open row part of checkpoint id and check its CONF against ours; the
@@ -704,7 +699,7 @@ static void *row_open(struct wctx *c, struct fs_ckpt *st, int64_t id,
 		       (long long)id, fs_ckpt_job(st), fs_stage_name());
 	if (sr_open(r, p, n, SNAP_MAGIC, SNAP_VERSION) != 0) {
 		free(p);
-		bad_snap(id, r->why);
+		fs_pipeline_bad_snapshot(id, r->why);
 	}
 	conf_text(c, conf, sizeof(conf));
 	len = sr_sect(r, "CONF");
@@ -713,7 +708,7 @@ static void *row_open(struct wctx *c, struct fs_ckpt *st, int64_t id,
 		snprintf(why, sizeof(why), "made under other options (%.*s)",
 			 (int)(len < 512 ? len : 512), r->p + r->off);
 		free(p);
-		bad_snap(id, why);
+		fs_pipeline_bad_snapshot(id, why);
 	}
 	r->off += len;
 	return p;
@@ -726,7 +721,7 @@ static void row_close(int64_t id, struct srd *r, void *p)
 		sr_fail(r, "trailing bytes");
 	free(p);
 	if (r->bad)
-		bad_snap(id, r->why);
+		fs_pipeline_bad_snapshot(id, r->why);
 }
 
 /*
