@@ -29,6 +29,8 @@ static struct {
 	pthread_cond_t cv;
 	int started;
 	struct spare s[NSPARE];
+	struct { void *p; size_t n; } fr[NSPARE];	/* to unmap */
+	int nfr;
 } sp = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static void *map_block(size_t n)
@@ -45,13 +47,23 @@ static void *map_block(size_t n)
 	return p;
 }
 
-/* The preparer: make each wanted block, one at a time. */
+/* The preparer: unmap what was freed, make each wanted block. */
 static void *preparer(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&sp.mu);
 	for (;;) {
 		struct spare *w = NULL;
+
+		if (sp.nfr > 0) {	/* a big munmap costs milliseconds */
+			void *p = sp.fr[--sp.nfr].p;
+			size_t n = sp.fr[sp.nfr].n;
+
+			pthread_mutex_unlock(&sp.mu);
+			munmap(p, n);
+			pthread_mutex_lock(&sp.mu);
+			continue;
+		}
 
 		/* smallest first: a table that is about to grow waits
 		 * less behind an arena's next 16 MiB */
@@ -208,12 +220,37 @@ void *fs_big_alloc(size_t n)
 	return p;
 }
 
+int fs_big_ready(size_t n)
+{
+	int ready = 0;
+
+	pthread_mutex_lock(&sp.mu);
+	for (int i = 0; i < NSPARE && !ready; i++)
+		ready = sp.s[i].n == n && sp.s[i].state == S_READY;
+	pthread_mutex_unlock(&sp.mu);
+	return ready;
+}
+
+/*
+ * Big blocks are unmapped by the preparer when it runs (a table's old
+ * slots: tens of milliseconds of page-table work in a VM), else here.
+ */
 void fs_big_free(void *p, size_t n)
 {
 	if (!p)
 		return;
-	if (n < FS_BIG_MIN)
+	if (n < FS_BIG_MIN) {
 		free(p);
-	else
+		return;
+	}
+	pthread_mutex_lock(&sp.mu);
+	if (sp.started && sp.nfr < NSPARE) {
+		sp.fr[sp.nfr].p = p;
+		sp.fr[sp.nfr++].n = n;
+		pthread_cond_broadcast(&sp.cv);
+		p = NULL;
+	}
+	pthread_mutex_unlock(&sp.mu);
+	if (p)
 		munmap(p, n);
 }

@@ -1086,13 +1086,16 @@ char *fs_xstrdup(const char *s);
  * maps and populates it, and an fs_big_alloc(n) after it takes it
  * (waiting only for what is left), so a growing table does not stall
  * the records behind it. One want, one block: say it once per need.
- * Free with fs_big_free and the same size.
+ * fs_big_ready(n) says, without waiting, whether such a block is made,
+ * so a table can put off growing until it is. Free with fs_big_free and
+ * the same size; that thread unmaps a big block.
  */
 #define FS_BIG_MIN (1u << 20)
 void *fs_big_alloc(size_t n);		/* zeroed; dies on failure */
 void *fs_big_try(size_t n);		/* zeroed; NULL on failure */
 void fs_big_want(size_t n);
 void fs_big_unwant(size_t n);		/* that want is void after all */
+int fs_big_ready(size_t n);		/* 1: a wanted n is made, no wait */
 void fs_big_free(void *p, size_t n);
 
 #include "banned.h"

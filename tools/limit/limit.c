@@ -206,9 +206,37 @@ static void tab_grow(struct tab *t)
 }
 
 /*
+ * After an entry is made: from 3/8 full the next slots are prepared in
+ * the background (fs_big_want), and from half full the table grows as
+ * soon as they are ready, or at 7/8 full without waiting any longer:
+ * an order never waits for a table's memory to be made while it can go
+ * on in the old one (in a VM, populating 128 MiB takes ~50 ms).
+ */
+static void tab_room(struct tab *t)
+{
+	size_t next = t->cap * 2 * t->size;
+
+	if (t->n * 8 < t->cap * 3)
+		return;
+	if (next < FS_BIG_MIN) {
+		if (t->n * 2 >= t->cap)
+			tab_grow(t);
+		return;
+	}
+	if (!t->wanted) {
+		fs_big_want(next);
+		t->wanted = 1;
+	}
+	if (t->n * 8 >= t->cap * 7 ||
+	    (t->n * 2 >= t->cap && fs_big_ready(next)))
+		tab_grow(t);
+}
+
+/*
  * The entry of (acct, sym), made zeroed with its key when new (*made
- * set then).  The table grows at half full; while it grows an entry
- * still in the old slots moves when asked for.  Pointers last until the
+ * set then).  The table grows from half full (tab_room); while it
+ * grows an entry still in the old slots moves when asked for.
+ * Pointers last until the
  * next tab_get on the same table.
  */
 static void *tab_get(struct tab *t, uint64_t acct, const char sym[12],
@@ -218,13 +246,6 @@ static void *tab_get(struct tab *t, uint64_t acct, const char sym[12],
 	struct key *k;
 	size_t j;
 
-	if (t->n * 8 >= t->cap * 3 && !t->wanted &&
-	    t->cap * 2 * t->size >= FS_BIG_MIN) {
-		fs_big_want(t->cap * 2 * t->size);
-		t->wanted = 1;
-	}
-	if (t->n * 2 >= t->cap)
-		tab_grow(t);
 	if (t->old)
 		tab_migrate(t, MIGRATE_STEP);
 	for (j = h & (t->cap - 1);; j = (j + 1) & (t->cap - 1)) {
@@ -255,6 +276,7 @@ static void *tab_get(struct tab *t, uint64_t acct, const char sym[12],
 	k->used = 1;
 	t->n++;
 	*made = 1;
+	tab_room(t);
 	return k;
 }
 
