@@ -67,11 +67,24 @@ static void ktab_grow(struct ktab *t)
 	fs_big_free(old, ocap * sizeof(*old));
 }
 
+/*
+ * Past half full: grow now if the next size is small, not prepared
+ * (cleared before), or made; else go on filling until it is made or
+ * the table is 7/8 full, rather than wait for the preparer.
+ */
+static int ktab_may_grow(const struct ktab *t)
+{
+	size_t cap = (size_t)t->mask + 1, next = cap * 2 * sizeof(*t->e);
+
+	return next < FS_BIG_MIN || t->wanted != 1 ||
+	       (t->n + 1) * 8 > cap * 7 || fs_big_ready(next);
+}
+
 uint32_t *ktab_put(struct ktab *t, uint64_t key, int *isnew)
 {
 	uint32_t i;
 
-	if ((t->n + 1) * 2 > t->mask + 1)
+	if ((t->n + 1) * 2 > t->mask + 1 && ktab_may_grow(t))
 		ktab_grow(t);
 	i = khash(key, t->mask);
 	while (t->e[i].val != W_NONE) {
