@@ -529,6 +529,24 @@ static int run(struct replay *r)
 	}
 }
 
+/*
+ * A Kafka URI's offset=@TIME is where the replay starts: without
+ * --from, records before TIME (disorder) are left out as well.
+ */
+static void from_uri(struct replay *r, const char *uri)
+{
+	const char *p = strstr(uri, "offset=@");
+	int64_t ns;
+
+	if (r->from != INT64_MIN || !p || !fs_is_kafka(uri))
+		return;
+	p += strlen("offset=@");
+	if (fs_parse_time(p, strcspn(p, "&"), &ns) == 0)
+		r->from = ns;	/* else kafka.c says what is wrong */
+	if (r->from >= r->to)
+		fs_usage_error("the start of '%s' must be before --to", uri);
+}
+
 int tool_main(int argc, char **argv)
 {
 	struct replay r = {
@@ -540,6 +558,7 @@ int tool_main(int argc, char **argv)
 	int rc;
 
 	parse_opts(&r, &in, &out, &metrics, argc, argv);
+	from_uri(&r, in);
 	r.w = fs_writer_open(out);
 	o = (struct rp_opts){
 		.from = r.from, .to = r.to == INT64_MAX ? r.to : r.to - 1,
