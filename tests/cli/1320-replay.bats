@@ -12,6 +12,9 @@ ORA=$TOP/tests/cli/replay-oracle.py
 DEC=$TOP/tests/cli/decode-frames.py
 S=1767312000000000000	# 2026-01-02T00:00:00Z, fs-gen's start, in ns
 
+ora() { /usr/bin/python3 "$ORA" "$@"; }
+dec() { /usr/bin/python3 "$DEC" "$@"; }
+
 # setup_file: a real Kafka broker for the Kafka test where one can run
 # ($KAFKA_BROKERS, else scripts/kafka-broker); why not, in
 # $BATS_FILE_TMPDIR/skip (bats cannot skip from setup_file).
@@ -55,34 +58,35 @@ mixed() {
 @test "fs-replay: --from/--to/--key/--types keep what the oracle keeps, in order" {
 	mixed
 	local f=$((S + 700000000)) t=$((S + 2900000000)) k
-	k=$(/usr/bin/python3 "$ORA" a.fsr | awk 'NR % 997 == 1 { print $3 }' |
+	k=$(ora a.fsr | awk 'NR % 997 == 1 { print $3 }' |
 		sort -u | head -3 | paste -sd,)
 	[ -n "$k" ]
 	# every record, none changed but ts_ingest
 	run_t 30 fs-replay -i in.fsr -o all.fsr
 	assert_status 0
-	diff <(/usr/bin/python3 "$ORA" in.fsr) <(/usr/bin/python3 "$ORA" all.fsr)
+	diff <(ora in.fsr) <(ora all.fsr)
 	# a range, keys of both types, one type
 	run_t 30 fs-replay -i in.fsr -o r.fsr --from "$f" \
 		--to 2026-01-02T00:00:02.9Z --key "$k" --types TXN
 	assert_status 0
-	/usr/bin/python3 "$ORA" in.fsr --from $f --to $t --keys "$k" \
+	ora in.fsr --from $f --to $t --keys "$k" \
 		--types 5 >want
 	[ "$(wc -l <want)" -gt 20 ]
-	diff want <(/usr/bin/python3 "$ORA" r.fsr)
+	diff want <(ora r.fsr)
 	# two types, ISO times with a zone
 	run_t 30 fs-replay -i in.fsr -o r2.fsr --types trade,txn \
 		--from 2026-01-02T01:00:00.7+01:00 --to "${t}ns"
 	assert_status 0
-	/usr/bin/python3 "$ORA" in.fsr --from $f --to $t --types 1,5 >want2
-	[ "$(grep -c '^1 ' want2)" -gt 100 ] && [ "$(grep -c '^5 ' want2)" -gt 100 ]
-	diff want2 <(/usr/bin/python3 "$ORA" r2.fsr)
+	ora in.fsr --from $f --to $t --types 1,5 >want2
+	[ "$(grep -c '^1 ' want2)" -gt 100 ]
+	[ "$(grep -c '^5 ' want2)" -gt 100 ]
+	diff want2 <(ora r2.fsr)
 	# ts_ingest is now; --keep-ingest keeps the recorded one
-	/usr/bin/python3 "$DEC" <r2.fsr | grep -v '^type' | grep -vc ' ing=ok ' |
+	dec <r2.fsr | grep -v '^type' | grep -vc ' ing=ok ' |
 		grep -qx 0
 	fs-replay -i in.fsr --keep-ingest --types trade -o keep.fsr
-	diff <(/usr/bin/python3 "$DEC" <b.fsr | grep '^trade ') \
-		<(/usr/bin/python3 "$DEC" <keep.fsr | grep '^trade ')
+	diff <(dec <b.fsr | grep '^trade ') \
+		<(dec <keep.fsr | grep '^trade ')
 }
 
 @test "fs-replay: unknown --types name, bad --speed, --state on a pipe: exit 2" {
@@ -111,8 +115,8 @@ mixed() {
 	assert_match "bad input 'cut.fsr': truncated frame: 37 of 88 bytes"
 	assert_match "frame 601, byte offset 52800"
 	[ "$(stat -c %s out.fsr)" = 52800 ]
-	diff <(/usr/bin/python3 "$ORA" out.fsr) \
-		<(head -c 52800 g.fsr >h.fsr; /usr/bin/python3 "$ORA" h.fsr)
+	diff <(ora out.fsr) \
+		<(head -c 52800 g.fsr >h.fsr; ora h.fsr)
 }
 
 @test "fs-replay --speed: 10x of a 2 s recording takes about 0.2 s; max is flat out" {
@@ -148,32 +152,32 @@ mixed() {
 	[ $(((t1 - t0) / 1000000)) -ge 300 ]
 	# max: the same records
 	run_t 30 fs-replay -i g.fsr -o max.fsr
-	diff <(/usr/bin/python3 "$ORA" max.fsr) <(/usr/bin/python3 "$ORA" x10.fsr)
+	diff <(ora max.fsr) <(ora x10.fsr)
 }
 
 @test "fs-replay: the input's WATERMARKs and SCHEMAs go on, its BARRIERs do not; own WATERMARKs for an input without" {
 	# an input with WATERMARKs and BARRIERs (fs-gen --state into a pipe)
 	fs-gen -n 30000 --event-rate 5000 --disorder 100ms --fixed-ingest \
 		--state g.db --checkpoint-interval 1ms | cat >wb.fsr
-	/usr/bin/python3 "$ORA" wb.fsr --control >ctl
+	ora wb.fsr --control >ctl
 	grep -q '^257 ' ctl		# BARRIERs there are
 	run_t 30 fs-replay -i wb.fsr -o o.fsr
 	assert_status 0
-	/usr/bin/python3 "$ORA" o.fsr --control >octl
+	ora o.fsr --control >octl
 	! grep -q '^257 ' octl
 	diff <(grep '^256 ' ctl) octl
 	# SCHEMA records of fs-window's AGG output go on
 	fs-gen -n 5000 --fixed-ingest | fs-window --tumble 1s -a count \
 		>agg.fsr 2>/dev/null
 	run_t 30 fs-replay -i agg.fsr --types agg -o oa.fsr
-	diff <(/usr/bin/python3 "$ORA" agg.fsr --control | grep '^258 ') \
-		<(/usr/bin/python3 "$ORA" oa.fsr --control | grep '^258 ')
+	diff <(ora agg.fsr --control | grep '^258 ') \
+		<(ora oa.fsr --control | grep '^258 ')
 	# no WATERMARKs in the input (6 s of event time): fs-replay's own,
 	# at each boundary but the first two, minus --max-delay
 	fs-gen -n 6000 --event-rate 1000 --watermark-interval 0 \
 		--fixed-ingest -o nw.fsr
 	run_t 30 fs-replay -i nw.fsr --max-delay 250ms -o onw.fsr
-	/usr/bin/python3 "$ORA" onw.fsr --control | awk '{ print $2 }' >wm
+	ora onw.fsr --control | awk '{ print $2 }' >wm
 	printf '%s\n' $((S + 1750000000)) $((S + 2750000000)) \
 		$((S + 3750000000)) $((S + 4750000000)) | diff - wm
 	# each comes before the first record at or past its boundary
@@ -189,19 +193,20 @@ mixed() {
 	    o += 4 + ln
 	EOF
 	run_t 30 fs-replay -i nw.fsr --watermark-interval 0 -o none.fsr
-	[ -z "$(/usr/bin/python3 "$ORA" none.fsr --control)" ]
+	[ -z "$(ora none.fsr --control)" ]
 }
 
 @test "fs-replay: Kappa: the recorded input of a live run through the same fs-window gives its output" {
-	local W="fs-window --tumble 500ms --max-delay 300ms -a count,sum(amount),max(amount)"
+	local W="fs-window --tumble 500ms --max-delay 300ms
+		-a count,sum(amount),max(amount)"
 	# live: paced, ts_ingest now; the input recorded on the way
 	fs-gen -n 40000 --keys 200 --event-rate 20000 --disorder 200ms \
 		--rate 100000 | tee rec.fsr | $W >live.fsr 2>/dev/null
 	timeout 60 fs-replay -i rec.fsr --speed 20x | timeout 60 $W \
 		>replay.fsr 2>/dev/null
 	# the same records, ts_ingest masked
-	/usr/bin/python3 "$DEC" <live.fsr | sed 's/ ing=[^ ]*//' >live.txt
-	/usr/bin/python3 "$DEC" <replay.fsr | sed 's/ ing=[^ ]*//' >replay.txt
+	dec <live.fsr | sed 's/ ing=[^ ]*//' >live.txt
+	dec <replay.fsr | sed 's/ ing=[^ ]*//' >replay.txt
 	[ "$(grep -c '^type11 ' live.txt)" -gt 500 ]
 	diff live.txt replay.txt
 }
@@ -254,7 +259,7 @@ pipe() {
 	run_t 30 fs-replay -i rec.fsr --state s.db --job r -o out.fsr \
 		--keep-ingest
 	assert_status 0
-	diff <(/usr/bin/python3 "$ORA" rec.fsr) <(/usr/bin/python3 "$ORA" out.fsr)
+	diff <(ora rec.fsr) <(ora out.fsr)
 	# other filters are another source: refused
 	run_t 30 fs-replay -i rec.fsr --state s.db --job r -o out.fsr \
 		--types trade
@@ -277,23 +282,23 @@ pipe() {
 		-i "kafka://$BS/$top?offset=@2026-01-02T00:00:02Z" \
 		--to 2026-01-02T00:00:04.5Z -o k.fsr
 	assert_status 0
-	/usr/bin/python3 "$ORA" g.fsr --from $((S + 2000000000)) \
+	ora g.fsr --from $((S + 2000000000)) \
 		--to $((S + 4500000000)) | sort >want
 	[ "$(wc -l <want)" -gt 10000 ]
-	/usr/bin/python3 "$ORA" k.fsr | sort | diff want -
+	ora k.fsr | sort | diff want -
 	# --follow waits at a topic's end, but every partition has passed
 	# --to (its WATERMARKs): the end all the same
 	run_t 60 fs-replay -X fetch.wait.max.ms=10 --follow \
 		-i "kafka://$BS/$top?offset=@2026-01-02T00:00:02Z" \
 		--to 2026-01-02T00:00:04.5Z -o kf.fsr
 	assert_status 0
-	/usr/bin/python3 "$ORA" kf.fsr | sort | diff want -
+	ora kf.fsr | sort | diff want -
 	# --from alone seeks the same way; without --to it ends at the end
 	run_t 60 fs-replay -X fetch.wait.max.ms=10 -i "kafka://$BS/$top" \
 		--from 2026-01-02T00:00:05Z -o k2.fsr
 	assert_status 0
-	/usr/bin/python3 "$ORA" g.fsr --from $((S + 5000000000)) | sort >want2
-	/usr/bin/python3 "$ORA" k2.fsr | sort | diff want2 -
+	ora g.fsr --from $((S + 5000000000)) | sort >want2
+	ora k2.fsr | sort | diff want2 -
 	# kcat, the independent client, agrees on where 2 s starts
 	k=$(timeout 30 kcat -C -b "$BS" -t "$top" -p 0 -e -q -f '%T\n' \
 		-o s@$(((S + 2000000000) / 1000000)) | head -1)
@@ -319,6 +324,6 @@ pipe() {
 	run_t 60 fs-replay -X fetch.wait.max.ms=10 -i "kafka://$BS/$top" \
 		--state s.db --job k --keep-ingest -o out.fsr
 	assert_status 0
-	diff <(/usr/bin/python3 "$ORA" g.fsr | sort) \
-		<(/usr/bin/python3 "$ORA" out.fsr | sort)
+	diff <(ora g.fsr | sort) \
+		<(ora out.fsr | sort)
 }

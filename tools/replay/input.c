@@ -89,7 +89,7 @@ struct rp_source *rp_file_open(const char *path, const struct rp_opts *o)
 	} else {
 		f->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (f->fd < 0 && errno == EINTR && fs_stop)
-			exit(FS_EXIT_OK);	/* stopped while a FIFO waited */
+			exit(FS_EXIT_OK);	/* stopped at a FIFO's open */
 		if (f->fd < 0)
 			fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", path);
 		f->own = 1;

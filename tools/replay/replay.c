@@ -121,7 +121,8 @@ static int64_t opt_time(const char *opt, const char *s)
 
 	if (fs_parse_time(s, (size_t)-1, &ns) < 0)
 		fs_usage_error("bad %s '%s': want an ISO 8601 time "
-			       "(2026-11-23T09:00Z) or an epoch number", opt, s);
+			       "(2026-11-23T09:00Z) or an epoch number", opt,
+			       s);
 	return ns;
 }
 
@@ -238,15 +239,22 @@ static char *source_name(const struct replay *r)
 	size_t cap = 1024 + 24 * r->nkeys, n;
 	char *s = fs_xmalloc(cap);
 
-	n = (size_t)snprintf(s, cap, "fs-replay %s --from %lld --to %lld "
-			     "--types %#x --watermark-interval %lld "
-			     "--max-delay %lld --key", r->in->name,
-			     (long long)r->from, (long long)r->to,
-			     (unsigned)r->types, (long long)r->wm_iv,
-			     (long long)r->max_delay);
+	n = (size_t)snprintf(s, cap, "fs-replay %s", r->in->name);
+	if (r->from != INT64_MIN)
+		n += (size_t)snprintf(s + n, cap - n, " --from %lld",
+				      (long long)r->from);
+	if (r->to != INT64_MAX)
+		n += (size_t)snprintf(s + n, cap - n, " --to %lld",
+				      (long long)r->to);
+	if (r->types)
+		n += (size_t)snprintf(s + n, cap - n, " --types %#x",
+				      (unsigned)r->types);
+	n += (size_t)snprintf(s + n, cap - n, " --watermark-interval %lld "
+			      "--max-delay %lld", (long long)r->wm_iv,
+			      (long long)r->max_delay);
 	for (size_t i = 0; i < r->nkeys && n < cap; i++)
 		n += (size_t)snprintf(s + n, cap - n, "%s%llu",
-				      i ? "," : " ",
+				      i ? "," : " --key ",
 				      (unsigned long long)r->keys[i]);
 	return s;
 }
@@ -509,6 +517,8 @@ static int run(struct replay *r)
 			fs_metrics_tick(r->metrics);
 			progress(r);
 		}
+		if (fs_stop)	/* SIGINT/SIGTERM: the end, at this record */
+			return 0;
 		rc = r->in->ops->next(r->in, &h, timeout);
 		if (rc == -2) {		/* quiet: look at the clock */
 			n = 0;
@@ -547,50 +557,54 @@ static void from_uri(struct replay *r, const char *uri)
 		fs_usage_error("the start of '%s' must be before --to", uri);
 }
 
+/* The run's state: static, so what it holds is reachable at any exit. */
+static struct replay rp = {
+	.from = INT64_MIN, .to = INT64_MAX, .wm_iv = 1000000000,
+	.next_wm = INT64_MIN, .wm_out = INT64_MIN,
+};
+
 int tool_main(int argc, char **argv)
 {
-	struct replay r = {
-		.from = INT64_MIN, .to = INT64_MAX, .wm_iv = 1000000000,
-		.next_wm = INT64_MIN, .wm_out = INT64_MIN,
-	};
+	struct replay *r = &rp;
 	const char *in = "-", *out = "-", *metrics = NULL;
 	struct rp_opts o;
 	int rc;
 
-	parse_opts(&r, &in, &out, &metrics, argc, argv);
-	from_uri(&r, in);
-	r.w = fs_writer_open(out);
+	parse_opts(r, &in, &out, &metrics, argc, argv);
+	from_uri(r, in);
+	r->w = fs_writer_open(out);
 	o = (struct rp_opts){
-		.from = r.from, .to = r.to == INT64_MAX ? r.to : r.to - 1,
-		.follow = r.follow, .checkpointed = fs_pipeline_ckpt() != NULL,
-		.flush_w = r.w,
+		.from = r->from, .to = r->to == INT64_MAX ? r->to : r->to - 1,
+		.follow = r->follow, .checkpointed = fs_pipeline_ckpt() != NULL,
+		.flush_w = r->w,
 	};
-	r.in = fs_is_kafka(in) ? rp_kafka_open(in, &o) : rp_file_open(in, &o);
-	r.metrics = fs_metrics_open(metrics);
-	fs_metrics_counter(r.metrics, "fs_replay_records_total",
-			   "data records written", &r.records);
-	fs_metrics_counter(r.metrics, "fs_replay_filtered_total",
-			   "data records read and left out", &r.filtered);
-	ckpt_open(&r);
-	if (fs_pipeline_restored() <= 0 && r.from != INT64_MIN)
-		(void)r.in->ops->seek_time(r.in, r.from);
-	r.now = fs_now_ns();
-	r.t0 = fs_mono_ns();
-	r.pos0 = r.pos = r.in->ops->position(r.in);
-	rc = run(&r);
-	if (rc < 0) {		/* said already; the good records go out */
-		fs_progress_done();
-		fs_writers_flush_all();
-		return FS_EXIT_DATA;
-	}
-	/* the end, the range's or SIGTERM's: a final checkpoint of it all */
-	barrier(&r, 1);
+	r->in = fs_is_kafka(in) ? rp_kafka_open(in, &o) :
+		rp_file_open(in, &o);
+	r->metrics = fs_metrics_open(metrics);
+	fs_metrics_counter(r->metrics, "fs_replay_records_total",
+			   "data records written", &r->records);
+	fs_metrics_counter(r->metrics, "fs_replay_filtered_total",
+			   "data records read and left out", &r->filtered);
+	ckpt_open(r);
+	if (fs_pipeline_restored() <= 0 && r->from != INT64_MIN)
+		(void)r->in->ops->seek_time(r->in, r->from);
+	r->now = fs_now_ns();
+	r->t0 = fs_mono_ns();
+	r->pos0 = r->pos = r->in->ops->position(r->in);
+	rc = run(r);
+	/*
+	 * The end, the range's or SIGTERM's: a final checkpoint of it all.
+	 * Bad input (said already) commits nothing; the good records before
+	 * it go out all the same.
+	 */
+	if (rc == 0)
+		barrier(r, 1);
 	fs_progress_done();
-	fs_source_close(r.src);
-	free(r.src_name);
-	free(r.keys);
-	r.in->ops->close(r.in);
-	fs_writer_close(r.w);
-	fs_metrics_close(r.metrics);
-	return FS_EXIT_OK;
+	fs_source_close(r->src);
+	free(r->src_name);
+	free(r->keys);
+	r->in->ops->close(r->in);
+	fs_writer_close(r->w);
+	fs_metrics_close(r->metrics);
+	return rc < 0 ? FS_EXIT_DATA : FS_EXIT_OK;
 }
