@@ -196,3 +196,9 @@ struct rp_source *rp_kafka_open(const char *uri, const struct rp_opts *o)
 	fs_kafka_bound(k->k, !o->follow, o->to);
 	return &k->s;
 }
+
+struct rp_source *rp_open(const char *uri, const struct rp_opts *o)
+{
+	return fs_is_kafka(uri) ? rp_kafka_open(uri, o) :
+	       rp_file_open(uri, o);
+}

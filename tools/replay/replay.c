@@ -15,7 +15,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "replay.h"
@@ -578,8 +577,7 @@ int tool_main(int argc, char **argv)
 		.follow = r->follow, .checkpointed = fs_pipeline_ckpt() != NULL,
 		.flush_w = r->w,
 	};
-	r->in = fs_is_kafka(in) ? rp_kafka_open(in, &o) :
-		rp_file_open(in, &o);
+	r->in = rp_open(in, &o);
 	r->metrics = fs_metrics_open(metrics);
 	fs_metrics_counter(r->metrics, "fs_replay_records_total",
 			   "data records written", &r->records);

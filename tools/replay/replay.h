@@ -4,9 +4,9 @@
  * replay.c reads frames through struct rp_source and knows nothing of
  * where they come from: a record file or stream (input.c, rp_file_open),
  * a Kafka topic (input.c, rp_kafka_open), an fs-archive directory (to
- * come: rp_archive_open, chosen by --dir in rp_open).  A source hands
- * out frames as recorded, filters nothing, and makes no barriers of its
- * own: replay.c filters, paces and checkpoints (libcommon/source.c).
+ * come: rp_archive_open, for --dir).  A source hands out frames as
+ * recorded, filters nothing, and makes no barriers of its own:
+ * replay.c filters, paces and checkpoints (libcommon/source.c).
  */
 #ifndef REPLAY_H
 #define REPLAY_H
@@ -70,6 +70,11 @@ struct rp_opts {
 	struct fs_writer *flush_w;	/* flushed before an input blocks */
 };
 
+/*
+ * The input of -i URI: rp_kafka_open for kafka://, else rp_file_open.
+ * An archive source (--dir DIR) is to be chosen here as well.
+ */
+struct rp_source *rp_open(const char *uri, const struct rp_opts *o);
 /* -i - or a path (a regular file under --state; a pipe is exit 2). */
 struct rp_source *rp_file_open(const char *path, const struct rp_opts *o);
 /* -i kafka://...: --from becomes offset=@TIME; bounded by --to. */
