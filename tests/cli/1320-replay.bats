@@ -32,7 +32,7 @@ setup_file() {
 		echo "$why" >"$BATS_FILE_TMPDIR/skip"
 		return 0
 	fi
-	FS_TEST_KAFKA=real kafka_setup t:3 k:2
+	FS_TEST_KAFKA=real kafka_setup t:3 k:2 c:1
 }
 
 teardown_file() {
@@ -215,7 +215,7 @@ mixed() {
 pipe() {
 	rm -f pid.1 pid.2 pid.3
 	sh -c 'echo $$ >pid.1; exec fs-replay -i rec.fsr --keep-ingest \
-		--speed 150x --from 2026-01-02T00:00:03Z --types txn \
+		--speed 60x --from 2026-01-02T00:00:03Z --types txn \
 		--state s.db --job j --checkpoint-interval 5ms' 2>>err |
 	sh -c 'echo $$ >pid.2; exec fs-window --tumble 1s \
 		--max-delay 500ms -a "count,sum(amount)" --state s.db \
@@ -226,7 +226,7 @@ pipe() {
 }
 
 @test "fs-replay --state: SIGKILLs and restarts: the file sink gets no loss and no duplicates" {
-	# 80 s of recorded event time, replayed at 150x: about 0.5 s
+	# 80 s of recorded event time, replayed at 60x: about 1.3 s
 	fs-gen -n 160000 --keys 300 --seed 9 --event-rate 2000 \
 		--disorder 2s --fixed-ingest -o rec.fsr
 	fs-replay -i rec.fsr --keep-ingest --from 2026-01-02T00:00:03Z \
@@ -326,4 +326,44 @@ pipe() {
 	assert_status 0
 	diff <(ora g.fsr | sort) \
 		<(ora out.fsr | sort)
+}
+
+# kpipe: fs-replay of a Kafka topic | fs-window | fs-stat, checkpointed
+kpipe() {
+	rm -f pid.1 pid.2 pid.3
+	sh -c 'echo $$ >pid.1; exec fs-replay -X fetch.wait.max.ms=10 \
+		-i "kafka://$BS/$TOP" --keep-ingest --speed 100x --state s.db \
+		--job j --checkpoint-interval 5ms' 2>>err |
+	sh -c 'echo $$ >pid.2; exec fs-window --tumble 1s \
+		--max-delay 500ms -a "count,sum(amount)" --state s.db \
+		--job j' 2>>err |
+	sh -c 'echo $$ >pid.3; exec fs-stat -q --state s.db --job j \
+		-o out.fsr' 2>>err
+	echo "${PIPESTATUS[*]}" >st
+}
+
+@test "fs-replay --state on a Kafka topic: SIGKILLs and restarts (replays to a begun checkpoint's cut): no loss, no duplicates" {
+	need_kafka
+	TOP=$(kafka_topic c)
+	export BS TOP
+	# 50 s of event time in one partition, replayed at 100x: ~0.5 s
+	fs-gen -n 100000 --keys 300 --seed 9 --event-rate 2000 \
+		--disorder 2s --fixed-ingest -o g.fsr
+	run_t 60 fs-stat -q -i g.fsr -o "kafka://$BS/$TOP"
+	assert_status 0
+	timeout 60 fs-replay -X fetch.wait.max.ms=10 -i "kafka://$BS/$TOP" \
+		--keep-ingest | fs-window --tumble 1s --max-delay 500ms \
+		-a "count,sum(amount)" >clean.fsr 2>/dev/null
+	fs-cat --types agg -f csv -i clean.fsr >clean.csv
+	[ "$(wc -l <clean.csv)" -gt 1000 ]
+	# chaos runs pipe, also in a bash of its own: kpipe's body as pipe
+	eval "pipe() $(declare -f kpipe | tail -n +2)"
+	chaos 400 || { cat st >&3; grep -v "^fs-stat:" err >&3; false; }
+	fs-cat --types agg -f csv -i out.fsr >out.csv
+	cmp clean.csv out.csv
+	# the partition's offset at the end: all of the topic
+	[ "$(sqlite3 s.db "SELECT max(position) FROM positions WHERE
+		source = 'kafka:$TOP' AND partition = 0")" = \
+		"$(grep -c . <(ora g.fsr --control) <(ora g.fsr) |
+		   awk -F: '{ n += $2 } END { print n }')" ]
 }
