@@ -659,6 +659,16 @@ int fs_kafka_replaying(const struct fs_kafka *k);
  */
 const char *fs_kafka_sink_name(const struct fs_kafka *k);
 void fs_kafka_commit(struct fs_kafka *k, int64_t id, int final);
+/*
+ * Bound an input that reads every partition itself (no group=;
+ * fs-replay): with at_end, each partition ends at its high watermark
+ * as of this call; each ends too once it has passed to_ns (INT64_MAX:
+ * never): at a WATERMARK after to_ns, or, in a partition that has
+ * carried no WATERMARK, at a data record after it (neither handed out
+ * nor counted as read, so a restart from a checkpoint ends there
+ * again).  fs_kafka_read returns 0 once every partition has ended.
+ */
+void fs_kafka_bound(struct fs_kafka *k, int at_end, int64_t to_ns);
 /* As fs_read_timed; flush_w is flushed before the first wait. */
 int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 		  int timeout_ms, struct fs_writer *flush_w);

@@ -49,6 +49,8 @@ struct kpart {
 	int64_t wm;		/* its last WATERMARK; INT64_MIN: none */
 	int64_t target;		/* replay: the pending checkpoint's offset */
 	int cut;		/* replay: target reached, paused */
+	int ended;		/* bounded input: this partition is done */
+	int64_t stop_at;	/* bounded: its high watermark at the start */
 	double lag;
 };
 
@@ -80,6 +82,9 @@ struct fs_kafka {
 	size_t wm_len;		/* the last WATERMARK frame, for */
 	char wm_frame[64];	/* emit_watermark */
 	int32_t neof;		/* assigned partitions at their end */
+	int bounded;		/* fs_kafka_bound was called */
+	int64_t to_ns;		/* its event-time bound; INT64_MAX: none */
+	int32_t nended;		/* partitions ended by the bound */
 	char *src;		/* a checkpointed source's name in the store */
 	/* producer */
 	int32_t nparts_out;	/* partitions of the topic, for control */
@@ -984,7 +989,72 @@ static void finish_held(struct fs_kafka *k)
 /* Whether -e's end is reached: every assigned partition at its end. */
 static int all_eof(struct fs_kafka *k)
 {
+	if (k->bounded && k->assigned > 0 && k->nended >= k->assigned)
+		return 1;
 	return opt.exit_at_end && k->assigned > 0 && k->neof >= k->assigned;
+}
+
+/* A bounded input's partition part is done: no more fetches of it. */
+static void end_part(struct fs_kafka *k, struct kpart *p, int32_t part)
+{
+	rd_kafka_topic_partition_list_t *l;
+
+	if (p->ended)
+		return;
+	p->ended = 1;
+	k->nended += p->assigned;
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, k->topic, part);
+	(void)rd_kafka_pause_partitions(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+void fs_kafka_bound(struct fs_kafka *k, int at_end, int64_t to_ns)
+{
+	int ms = (int)(opt.connect_ns / 1000000);
+
+	k->bounded = 1;
+	k->to_ns = to_ns;
+	for (int32_t i = 0; i < k->npart; i++) {
+		struct kpart *p = &k->part[i];
+		int64_t lo, hi;
+		rd_kafka_resp_err_t err;
+
+		p->stop_at = INT64_MAX;
+		if (!p->assigned || !at_end)
+			continue;
+		err = rd_kafka_query_watermark_offsets(k->rk, k->topic, i,
+						       &lo, &hi, ms);
+		if (err)
+			fs_die(FS_EXIT_UNAVAIL, "cannot read the offsets of "
+			       "partition %d of '%s': %s", (int)i, k->uri,
+			       rd_kafka_err2str(err));
+		p->stop_at = hi;
+		if (p->next >= hi || (p->next < 0 && p->eof))
+			end_part(k, p, i);
+	}
+}
+
+/*
+ * Whether message m (its frame at *h) ends its partition under the
+ * bound: a WATERMARK after the bound's time, or a data record after
+ * it in a partition that has carried no WATERMARK.  Neither is handed
+ * out nor counted as read (p->next stays), so a restart ends there
+ * again.  A WATERMARK still moves the partition's watermark.
+ */
+static int past_bound(struct fs_kafka *k, struct kpart *p, int32_t part,
+		      const struct fs_hdr *h)
+{
+	if (!k->bounded || h->ts_event <= k->to_ns || h->type == FS_T_COMMIT)
+		return 0;
+	if (h->type == FS_T_WATERMARK) {
+		if (h->ts_event > p->wm)
+			p->wm = h->ts_event;
+	} else if (fs_is_control(h) || p->wm != INT64_MIN) {
+		return 0;
+	}
+	end_part(k, p, part);
+	return 1;
 }
 
 /* Rebuild the frame of message m in k->buf; -1 if m is not a frame. */
@@ -1131,6 +1201,10 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 				k->part[m->partition].eof = 1;
 				k->neof += k->part[m->partition].assigned;
 			}
+			if (k->bounded && m->partition < k->npart &&
+			    m->offset >= k->part[m->partition].stop_at)
+				end_part(k, &k->part[m->partition],
+					 m->partition);
 			if (emit_watermark(k, h)) {	/* it was held */
 				rd_kafka_message_destroy(m);
 				return 1;
@@ -1147,6 +1221,10 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			continue;
 		}
 		struct kpart *p = part_at(k, m->partition);
+		if (p->ended) {		/* resumed after a replay's cut */
+			rd_kafka_message_destroy(m);
+			continue;
+		}
 		if (m->offset < p->next ||	/* before a re-assignment */
 		    (k->replaying && (p->cut || m->offset >= p->target))) {
 			if (k->replaying)
@@ -1160,11 +1238,19 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			p->eof = 0;
 			k->neof -= p->assigned;
 		}
-		p->next = m->offset + 1;
 		if (rebuild(k, m, h) < 0) {
 			rd_kafka_message_destroy(m);
 			return -1;
 		}
+		if (past_bound(k, p, m->partition, *h)) {
+			rd_kafka_message_destroy(m);
+			if (emit_watermark(k, h))
+				return 1;
+			continue;
+		}
+		p->next = m->offset + 1;
+		if (p->next >= p->stop_at && k->bounded)
+			end_part(k, p, m->partition);
 		if ((*h)->type == FS_T_COMMIT ||	/* a sink's, not data */
 		    ((*h)->type == FS_T_WATERMARK && !watermark(k, p, h))) {
 			p->done = p->next;

@@ -37,17 +37,18 @@ struct fs_source *fs_source_open(const char *name)
 {
 	struct fs_ckpt *c = fs_pipeline_ckpt();
 	struct fs_source *s;
-	int64_t n;
+	int64_t n, resume = 0;
 
 	if (!c)
 		return NULL;
-	s = fs_xcalloc(1, sizeof(*s));
-	s->name = fs_xstrdup(name);
 	n = fs_pipeline_restored();
-	if (n > 0 && fs_ckpt_get_position(c, n, name, 0, &s->resume) < 0)
+	if (n > 0 && fs_ckpt_get_position(c, n, name, 0, &resume) < 0)
 		fs_die(FS_EXIT_FAIL, "cannot resume '%s': checkpoint %lld of "
 		       "job '%s' has no position for it (another input?)",
 		       name, (long long)n, fs_ckpt_job(c));
+	s = fs_xcalloc(1, sizeof(*s));	/* after the exit above: no leak */
+	s->name = fs_xstrdup(name);
+	s->resume = resume;
 	/* checkpoint n + 1 was begun: its barrier comes at the same place */
 	if (fs_ckpt_get_position(c, n + 1, name, 0, &s->replay_to) < 0 ||
 	    s->replay_to < s->resume)

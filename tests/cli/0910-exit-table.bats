@@ -101,6 +101,13 @@ TABLE=$(cat <<EOF_TABLE
 4#fs-score-gpu -m $M --device cpu --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-score-gpu: cannot reach Kafka brokers 
 4#fs-ingest -t txn -i kafka://127.0.0.1:1/t#^fs-ingest: cannot open 'kafka://
 4#fs-gen -n 1 --connect-timeout 1s -o kafka://127.0.0.1:1/t#^fs-gen: cannot reach Kafka brokers 
+2#fs-replay --bogus#^fs-replay: unknown option '--bogus'
+2#fs-replay --types nosuch -i good.fsr#^fs-replay: bad --types: unknown record type 'nosuch'
+2#fs-replay -i good.fsr -o good.fsr#^fs-replay: refusing to use 'good.fsr' as an input
+1#fs-replay -i nosuch.fsr#^fs-replay: cannot open 'nosuch.fsr': No such file or directory$
+1#fs-replay -i dir#^fs-replay: cannot read 'dir'.*: Is a directory$
+3#fs-replay -i trunc.fsr -o /dev/null#^fs-replay: bad input 'trunc.fsr': truncated frame: 12 of 88 bytes at end of input \\(frame 2, byte offset 88\\)$
+4#fs-replay --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-replay: cannot reach Kafka brokers 
 EOF_TABLE
 )
 
