@@ -239,7 +239,8 @@ chaos() {
 		fi
 	done
 	echo "kills $kills in $tries runs" >&3
-	[ $kills -ge 5 ]
-	timeout 30 bash -c "$(declare -f pipe); pipe $*"
+	# return, not a bare test: called as `chaos || ...`, set -e is off
+	[ $kills -ge 5 ] || { echo "only $kills kills landed" >&3; return 1; }
+	timeout 30 bash -c "$(declare -f pipe); pipe $*" || return 1
 	[ "$(cat st)" = "0 0 0" ]
 }
