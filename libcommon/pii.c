@@ -29,7 +29,7 @@
 #include "pii.h"
 
 #define BUSY_MS 10000
-#define BATCH_SUBJECTS 4096
+#define BATCH_SUBJECTS 65536
 #define WRAPPED_LEN (12 + 32 + 16)
 #define MAX_PII 8		/* PII fields of one type */
 
@@ -325,7 +325,17 @@ struct fs_pii {
 	int64_t txn_start;
 	uint8_t nonce_prefix[8];
 	uint32_t nonce_ctr;
+	sqlite3_stmt *st[3];	/* enum stmt_id, prepared once */
 	char why[512];
+};
+
+/* The statements of the key lookups and inserts (one query each). */
+enum stmt_id { ST_BY_SUBJECT, ST_BY_KEY_ID, ST_INSERT };
+static const char *const stmt_sql[] = {
+	"SELECT key_id, wrapped FROM pii_subjects WHERE subject = ?1",
+	"SELECT subject, wrapped FROM pii_subjects WHERE key_id = ?1",
+	"INSERT INTO pii_subjects (subject, key_id, wrapped, created_ns) "
+	"VALUES (?1, ?2, ?3, ?4)",
 };
 
 static int fail(struct fs_pii *s, int err, const char *fmt, ...)
@@ -600,7 +610,8 @@ static int store_setup(struct fs_pii *s, int flags)
 		return r;
 	if ((r = db_exec(s, "PRAGMA journal_mode = WAL;"
 			 "PRAGMA synchronous = FULL;"
-			 "PRAGMA secure_delete = ON;",
+			 "PRAGMA secure_delete = ON;"
+			 "PRAGMA cache_size = -65536;",
 			 "cannot use it")) < 0)
 		return r;
 	if ((flags & FS_PII_CREATE) &&
@@ -620,6 +631,8 @@ static int store_setup(struct fs_pii *s, int flags)
 
 static void store_free(struct fs_pii *s)
 {
+	for (int i = 0; i < 3; i++)
+		sqlite3_finalize(s->st[i]);
 	if (s->db)
 		sqlite3_close(s->db);
 	fs_gcm_free(s->gcm);
@@ -684,6 +697,17 @@ void fs_pii_store_close(struct fs_pii *s)
 	store_free(s);
 }
 
+/* Statement id, prepared at its first use; NULL on failure. */
+static sqlite3_stmt *stmt(struct fs_pii *s, enum stmt_id id)
+{
+	if (!s->st[id] &&
+	    sqlite3_prepare_v3(s->db, stmt_sql[id], -1,
+			       SQLITE_PREPARE_PERSISTENT, &s->st[id],
+			       NULL) != SQLITE_OK)
+		return NULL;
+	return s->st[id];
+}
+
 /*
  * Look subject's row up: 1 and its key id and key, 0 when there is
  * none, or an error.
@@ -694,9 +718,7 @@ static int row_by_subject(struct fs_pii *s, uint64_t subject,
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT key_id, wrapped FROM "
-			       "pii_subjects WHERE subject = ?1", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (!(st = stmt(s, ST_BY_SUBJECT)))
 		return db_fail(s, "cannot read keys");
 	sqlite3_bind_int64(st, 1, (int64_t)subject);
 	rc = sqlite3_step(st);
@@ -709,7 +731,7 @@ static int row_by_subject(struct fs_pii *s, uint64_t subject,
 	} else if (rc != SQLITE_DONE) {
 		r = db_fail(s, "cannot read keys");
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return r;
 }
 
@@ -720,9 +742,7 @@ static int row_by_key_id(struct fs_pii *s, uint64_t key_id,
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT subject, wrapped FROM "
-			       "pii_subjects WHERE key_id = ?1", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (!(st = stmt(s, ST_BY_KEY_ID)))
 		return db_fail(s, "cannot read keys");
 	sqlite3_bind_int64(st, 1, (int64_t)key_id);
 	rc = sqlite3_step(st);
@@ -735,7 +755,7 @@ static int row_by_key_id(struct fs_pii *s, uint64_t key_id,
 	} else if (rc != SQLITE_DONE) {
 		r = db_fail(s, "cannot read keys");
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return r;
 }
 
@@ -752,16 +772,14 @@ static int insert_key(struct fs_pii *s, uint64_t subject, uint64_t key_id,
 
 	if ((r = wrap_key(s, key_id, subject, key, w)) < 0)
 		return r;
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO pii_subjects (subject, "
-			       "key_id, wrapped, created_ns) VALUES (?1, ?2, "
-			       "?3, ?4)", -1, &st, NULL) != SQLITE_OK)
+	if (!(st = stmt(s, ST_INSERT)))
 		return db_fail(s, "cannot add a key");
 	sqlite3_bind_int64(st, 1, (int64_t)subject);
 	sqlite3_bind_int64(st, 2, (int64_t)key_id);
 	sqlite3_bind_blob(st, 3, w, sizeof(w), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 4, fs_now_ns());
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 1;
 	if (rc == SQLITE_CONSTRAINT)

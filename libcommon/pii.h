@@ -95,10 +95,13 @@ struct fs_pii *fs_pii_store_open(const char *path, const uint8_t master[32],
 				 int flags, int *err, char *why,
 				 size_t whylen);
 /*
- * Commit the keys of subjects first seen since the last flush (they
- * are inserted in one transaction, committed every 4096 new subjects
- * and here).  Call it before making sealed output durable: a sealed
- * record whose key was never committed cannot be opened.
+ * Commit the keys of subjects first seen since the last flush.  They
+ * are inserted in one transaction (BEGIN IMMEDIATE: it holds the
+ * store's write lock), committed when a new subject comes 1 s after it
+ * began or as the 65536th, and here.  Call it before making sealed
+ * output durable (a sealed record whose key was never committed cannot
+ * be opened) and at least every few seconds, so that an erase in
+ * another process does not wait for the lock (10 s at most).
  */
 int fs_pii_flush(struct fs_pii *s);
 /* Flush (a failure is printed as a warning), close, cleanse. */
@@ -110,7 +113,8 @@ int fs_pii_exit(int err);
 
 /*
  * Seal the frame in (a whole, checked frame) into out (8-byte aligned,
- * cap bytes; fs_frame_size(in) + FS_PII_OVERHEAD always suffices).
+ * cap bytes, not overlapping in; fs_frame_size(in) + FS_PII_OVERHEAD
+ * always suffices).
  * A data record of a type with PII fields, not yet ENCRYPTED or ERASED,
  * becomes the encrypted record of fs-record(5): flag FS_F_ENCRYPTED,
  * PII fields zero, header key the subject's key id, the trailer after
@@ -124,8 +128,8 @@ int fs_pii_seal(struct fs_pii *s, const struct fs_hdr *in, void *out,
 		size_t cap);
 
 /*
- * Open the frame in into out (8-byte aligned, cap bytes;
- * fs_frame_size(in) always suffices).  An ENCRYPTED frame whose key id
+ * Open the frame in into out (8-byte aligned, cap bytes, not
+ * overlapping in; fs_frame_size(in) always suffices).  An ENCRYPTED frame whose key id
  * has a key becomes the frame that was sealed, byte for byte; when the
  * key is gone (the subject was erased) the frame as sealed without its
  * trailer, PII fields zero, header key 0, FS_F_ENCRYPTED cleared and
