@@ -90,7 +90,7 @@ One process, one core.
 
 ## (a) In memory (fs_pii_seal, fs_pii_open)
 
-\`$PT bench STORE FILE $RUNS\`: best of $RUNS rounds; the first seal
+\`pii-tool bench STORE FILE $RUNS\`: best of $RUNS rounds; the first seal
 round makes each subject's key (RAND_bytes, wrapped, inserted in
 batched transactions), later rounds find it in the handle's table.
 

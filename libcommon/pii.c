@@ -325,17 +325,18 @@ struct fs_pii {
 	int64_t txn_start;
 	uint8_t nonce_prefix[8];
 	uint32_t nonce_ctr;
-	sqlite3_stmt *st[3];	/* enum stmt_id, prepared once */
+	sqlite3_stmt *st[4];	/* enum stmt_id, prepared once */
 	char why[512];
 };
 
 /* The statements of the key lookups and inserts (one query each). */
-enum stmt_id { ST_BY_SUBJECT, ST_BY_KEY_ID, ST_INSERT };
+enum stmt_id { ST_BY_SUBJECT, ST_BY_KEY_ID, ST_INSERT, ST_ERASED };
 static const char *const stmt_sql[] = {
 	"SELECT key_id, wrapped FROM pii_subjects WHERE subject = ?1",
 	"SELECT subject, wrapped FROM pii_subjects WHERE key_id = ?1",
 	"INSERT INTO pii_subjects (subject, key_id, wrapped, created_ns) "
 	"VALUES (?1, ?2, ?3, ?4)",
+	"SELECT 1 FROM pii_erased WHERE key_id = ?1",
 };
 
 static int fail(struct fs_pii *s, int err, const char *fmt, ...)
@@ -373,7 +374,7 @@ int fs_pii_exit(int err)
 	case FS_PII_ENOSTORE:
 		return FS_EXIT_UNAVAIL;
 	case FS_PII_EMASTER: case FS_PII_ENOSUBJECT: case FS_PII_ETAMPER:
-	case FS_PII_EFORMAT:
+	case FS_PII_EFORMAT: case FS_PII_EUNKNOWN:
 		return FS_EXIT_DATA;
 	case FS_PII_ENOKEY:
 		return FS_EXIT_USAGE;
@@ -599,7 +600,9 @@ static const char schema_sql[] =
 	" subject INTEGER PRIMARY KEY,"
 	" key_id INTEGER NOT NULL UNIQUE,"
 	" wrapped BLOB NOT NULL,"
-	" created_ns INTEGER NOT NULL);";
+	" created_ns INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS pii_erased ("
+	" key_id INTEGER PRIMARY KEY, erased_ns INTEGER NOT NULL);";
 
 static int store_setup(struct fs_pii *s, int flags)
 {
@@ -614,8 +617,7 @@ static int store_setup(struct fs_pii *s, int flags)
 			 "PRAGMA cache_size = -65536;",
 			 "cannot use it")) < 0)
 		return r;
-	if ((flags & FS_PII_CREATE) &&
-	    (r = db_exec(s, schema_sql, "cannot create its tables")) < 0)
+	if ((r = db_exec(s, schema_sql, "cannot create its tables")) < 0)
 		return r;
 	s->gcm = fs_gcm_new();
 	if (!s->gcm)
@@ -631,7 +633,7 @@ static int store_setup(struct fs_pii *s, int flags)
 
 static void store_free(struct fs_pii *s)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		sqlite3_finalize(s->st[i]);
 	if (s->db)
 		sqlite3_close(s->db);
@@ -841,6 +843,29 @@ static struct ent *seal_key(struct fs_pii *s, uint64_t subject, int *err)
 	return e;
 }
 
+/*
+ * Whether key_id was erased from the store: 0 (E_GONE, so the open_key
+ * below puts no key), or FS_PII_EUNKNOWN when the store never had it.
+ */
+static int was_erased(struct fs_pii *s, uint64_t key_id)
+{
+	sqlite3_stmt *st = stmt(s, ST_ERASED);
+	int rc;
+
+	if (!st)
+		return db_fail(s, "cannot read erasures");
+	sqlite3_bind_int64(st, 1, (int64_t)key_id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return db_fail(s, "cannot read erasures");
+	return fail(s, FS_PII_EUNKNOWN, "key store '%s': no key id "
+		    "%016llx, erased or not: a record sealed with another "
+		    "key store?", s->path, (unsigned long long)key_id);
+}
+
 /* The entry of key_id for opening: E_LIVE with its key, or E_GONE. */
 static struct ent *open_key(struct fs_pii *s, uint64_t key_id, int *err)
 {
@@ -851,7 +876,8 @@ static struct ent *open_key(struct fs_pii *s, uint64_t key_id, int *err)
 
 	if (e->state != E_EMPTY)
 		return e;
-	if ((r = row_by_key_id(s, key_id, &subject, key)) < 0) {
+	if ((r = row_by_key_id(s, key_id, &subject, key)) < 0 ||
+	    (r == 0 && (r = was_erased(s, key_id)) < 0)) {
 		*err = r;
 		return NULL;
 	}
@@ -1129,6 +1155,23 @@ static int truncate_wal(struct fs_pii *s)
 		    "be in '%s-wal'; erase again", s->path, s->path);
 }
 
+/* Note that key_id was erased (no subject: nothing links it to one). */
+static int note_erased(struct fs_pii *s, uint64_t key_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO pii_erased "
+			       "(key_id, erased_ns) VALUES (?1, ?2)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(s, "cannot erase");
+	sqlite3_bind_int64(st, 1, (int64_t)key_id);
+	sqlite3_bind_int64(st, 2, fs_now_ns());
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, "cannot erase");
+}
+
 int fs_pii_erase(struct fs_pii *s, uint64_t subject)
 {
 	sqlite3_stmt *st;
@@ -1161,7 +1204,8 @@ int fs_pii_erase(struct fs_pii *s, uint64_t subject)
 			 s->path, (unsigned long long)subject);
 		goto rollback;
 	}
-	if ((r = db_exec(s, "COMMIT", "cannot erase")) < 0)
+	if ((r = note_erased(s, key_id)) < 0 ||
+	    (r = db_exec(s, "COMMIT", "cannot erase")) < 0)
 		goto rollback;
 	tab_put(&s->by_subject, subject, 0, E_GONE, NULL);
 	tab_put(&s->by_key_id, key_id, subject, E_GONE, NULL);

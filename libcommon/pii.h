@@ -33,6 +33,10 @@
  *	key_id is from RAND_bytes (never 0), not derived from the subject;
  *	wrapped = nonce(12) || AES-256-GCM(master, key, AAD = key_id
  *	(8 bytes LE) || subject (8 bytes LE)) || tag(16), 60 bytes.
+ *   pii_erased(key_id INTEGER PRIMARY KEY, erased_ns INTEGER)
+ *	the key ids of erased subjects (not the subjects): a record whose
+ *	key id is in neither table is from another store, an error, not
+ *	a redacted record.
  *
  * Errors: every function returning int returns >= 0 on success or one
  * of the negative FS_PII_E* codes; fs_pii_why() then holds a one-line
@@ -61,6 +65,7 @@ enum {
 	FS_PII_ESPACE = -6,	/* out buffer too small: a bug, exit 1 */
 	FS_PII_ENOKEY = -7,	/* master key missing or malformed: exit 2 */
 	FS_PII_EIO = -8,	/* SQLite, OpenSSL or file I/O: exit 1 */
+	FS_PII_EUNKNOWN = -9,	/* open: a key id the store never had: 3 */
 };
 
 /* A sealed frame is at most this much larger than the frame it seals. */
@@ -129,16 +134,18 @@ int fs_pii_seal(struct fs_pii *s, const struct fs_hdr *in, void *out,
 
 /*
  * Open the frame in into out (8-byte aligned, cap bytes, not
- * overlapping in; fs_frame_size(in) always suffices).  An ENCRYPTED frame whose key id
- * has a key becomes the frame that was sealed, byte for byte; when the
+ * overlapping in; fs_frame_size(in) always suffices).  An ENCRYPTED
+ * frame whose key id has a key becomes the frame that was sealed, byte
+ * for byte (the tag checked before it is returned); when the
  * key is gone (the subject was erased) the frame as sealed without its
  * trailer, PII fields zero, header key 0, FS_F_ENCRYPTED cleared and
  * FS_F_ERASED set.  Any other frame is copied unchanged.  Returns the
  * size written, or FS_PII_ETAMPER (the tag does not match: the record,
  * its header or its ciphertext was changed), FS_PII_EFORMAT (a trailer
  * that does not fit the frame, or a plaintext that does not fit the
- * type), FS_PII_ESPACE or FS_PII_EIO.  An erased record is not checked
- * (no key): its redacted form carries no PII either way.
+ * type), FS_PII_EUNKNOWN (a key id the store never had: a record of
+ * another store), FS_PII_ESPACE or FS_PII_EIO.  An erased record is not
+ * checked (no key): its redacted form carries no PII either way.
  */
 int fs_pii_open(struct fs_pii *s, const struct fs_hdr *in, void *out,
 		size_t cap);

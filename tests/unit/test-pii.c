@@ -467,6 +467,12 @@ static void test_store_errors(void **state)
 	}
 	store("other.db", master, FS_PII_CREATE, FS_PII_EFORMAT);
 	store("other.db", master, 0, FS_PII_EFORMAT);
+	/* a record of another store: not taken for an erased one */
+	s = store("wrong2.db", master, FS_PII_CREATE, 0);
+	assert_int_equal(fs_pii_open(s, (struct fs_hdr *)b, c, sizeof(c)),
+			 FS_PII_EUNKNOWN);
+	assert_int_equal(fs_pii_exit(FS_PII_EUNKNOWN), FS_EXIT_DATA);
+	fs_pii_store_close(s);
 	/* output space */
 	s = store("wrong.db", master, 0, 0);
 	assert_int_equal(fs_pii_seal(s, txn(a, 5, 1), b, 151),
