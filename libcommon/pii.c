@@ -323,6 +323,9 @@ struct fs_pii {
 	int in_txn;
 	unsigned txn_new;	/* subjects inserted in the transaction */
 	int64_t txn_start;
+	unsigned ops;		/* seals and opens, for tick() */
+	int64_t tick_ns;
+	int64_t data_version;	/* PRAGMA data_version at the last tick */
 	uint8_t nonce_prefix[8];
 	uint32_t nonce_ctr;
 	sqlite3_stmt *st[4];	/* enum stmt_id, prepared once */
@@ -604,6 +607,21 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS pii_erased ("
 	" key_id INTEGER PRIMARY KEY, erased_ns INTEGER NOT NULL);";
 
+/* PRAGMA data_version: changes when another connection commits. */
+static int64_t data_version(struct fs_pii *s)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(s, "cannot read its version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v >= 0 ? v : db_fail(s, "cannot read its version");
+}
+
 static int store_setup(struct fs_pii *s, int flags)
 {
 	int r;
@@ -628,6 +646,9 @@ static int store_setup(struct fs_pii *s, int flags)
 		return fail(s, FS_PII_EIO, "RAND_bytes failed");
 	tab_init(&s->by_subject, 1024);
 	tab_init(&s->by_key_id, 1024);
+	s->tick_ns = fs_mono_ns();
+	if ((s->data_version = data_version(s)) < 0)
+		return (int)s->data_version;
 	return 0;
 }
 
@@ -889,6 +910,41 @@ static struct ent *open_key(struct fs_pii *s, uint64_t key_id, int *err)
 
 /* ---- records ---- */
 
+static void tab_clear(struct table *t)
+{
+	OPENSSL_cleanse(t->e, (t->mask + 1) * sizeof(*t->e));
+	memset(t->e, 0, (t->mask + 1) * sizeof(*t->e));
+	t->used = 0;
+}
+
+/*
+ * Every TICK_OPS seals and opens, once a second at most: commit the
+ * new keys (so the write lock is never held long), and when another
+ * process changed the store (an erase), forget the cached keys, so an
+ * erase reaches a running writer or reader within about a second.
+ */
+#define TICK_OPS 1024
+static int tick(struct fs_pii *s)
+{
+	int64_t now, v = 0;
+	int r;
+
+	if (++s->ops % TICK_OPS)
+		return 0;
+	now = fs_mono_ns();
+	if (now - s->tick_ns < 1000000000)
+		return 0;
+	s->tick_ns = now;
+	if ((r = fs_pii_flush(s)) < 0 || (v = data_version(s)) < 0)
+		return r < 0 ? r : (int)v;
+	if (v != s->data_version) {
+		s->data_version = v;
+		tab_clear(&s->by_subject);
+		tab_clear(&s->by_key_id);
+	}
+	return 0;
+}
+
 static size_t pad8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
@@ -978,6 +1034,8 @@ int fs_pii_seal(struct fs_pii *s, const struct fs_hdr *in, void *out,
 
 	if (!p || (in->flags & (FS_F_ENCRYPTED | FS_F_ERASED)))
 		return copy_frame(s, in, out, cap);
+	if ((err = tick(s)) < 0)
+		return err;
 	if (sealed_shape(p, blen, &clen, &plen) < 0)
 		return fail(s, FS_PII_EFORMAT, "a %s body of %zu bytes is "
 			    "too short for its PII fields",
@@ -1077,6 +1135,8 @@ int fs_pii_open(struct fs_pii *s, const struct fs_hdr *in, void *out,
 
 	if (!(in->flags & FS_F_ENCRYPTED))
 		return copy_frame(s, in, out, cap);
+	if ((r = tick(s)) < 0)
+		return r;
 	if (!p || blen < FS_PII_FOOTER)
 		return fail(s, FS_PII_EFORMAT, "an encrypted record of type "
 			    "%u without PII fields or a trailer", in->type);

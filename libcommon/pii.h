@@ -43,6 +43,12 @@
  * message (naming the store file where it matters; never key bytes),
  * and fs_pii_exit() maps the code to the exit status a tool uses.
  *
+ * Processes: any number may use one store.  A handle caches the keys
+ * it has seen; about once a second (every 1024 records) it commits its
+ * new keys and, when another process has changed the store (an erase),
+ * drops its cache, so an erase elsewhere takes effect in a running
+ * writer or reader within about a second.
+ *
  * Thread safety: a store handle is for one thread at a time.  Key
  * material (master key, unwrapped keys) is OPENSSL_cleanse'd when freed
  * or erased, and never printed.
@@ -102,11 +108,12 @@ struct fs_pii *fs_pii_store_open(const char *path, const uint8_t master[32],
 /*
  * Commit the keys of subjects first seen since the last flush.  They
  * are inserted in one transaction (BEGIN IMMEDIATE: it holds the
- * store's write lock), committed when a new subject comes 1 s after it
- * began or as the 65536th, and here.  Call it before making sealed
- * output durable (a sealed record whose key was never committed cannot
- * be opened) and at least every few seconds, so that an erase in
- * another process does not wait for the lock (10 s at most).
+ * store's write lock), committed about a second after it began (at the
+ * next new subject, or with the next 1024 records), as the 65536th,
+ * and here.  Call it before making sealed output durable: a sealed
+ * record whose key was never committed cannot be opened.  A writer
+ * that stops between records (an idle input) should call it too, so
+ * that an erase elsewhere does not wait for the lock (10 s at most).
  */
 int fs_pii_flush(struct fs_pii *s);
 /* Flush (a failure is printed as a warning), close, cleanse. */

@@ -432,6 +432,38 @@ static void test_erase_json(void **state)
 	fs_pii_store_close(s);
 }
 
+/* An erase by another handle reaches a running one within a second. */
+static void test_erase_elsewhere(void **state)
+{
+	struct fs_pii *w = store("two.db", master, FS_PII_CREATE, 0);
+	struct fs_pii *e = store("two.db", master, 0, 0);
+	static uint64_t kept[19];
+	uint64_t old_id;
+	int n;
+
+	(void)state;
+	assert_int_equal(fs_pii_seal(w, txn(a, 31, 1), kept, sizeof(kept)),
+			 152);
+	old_id = ((struct fs_hdr *)kept)->key;
+	/* the writer's transaction holds the lock: a tick commits it */
+	usleep(1100000);
+	for (uint64_t i = 0; i < 1100; i++)
+		assert_int_equal(fs_pii_seal(w, txn(a, 32, i), b, sizeof(b)),
+				 152);
+	assert_int_equal(fs_pii_erase(e, 31), 0);
+	fs_pii_store_close(e);
+	usleep(1100000);
+	for (uint64_t i = 0; i < 1100; i++)
+		assert_int_equal(fs_pii_seal(w, txn(a, 32, i), b, sizeof(b)),
+				 152);
+	n = fs_pii_open(w, (struct fs_hdr *)kept, c, sizeof(c));
+	assert_int_equal(n, 88);
+	assert_int_equal(((struct fs_hdr *)c)->flags, FS_F_ERASED);
+	assert_int_equal(fs_pii_seal(w, txn(a, 31, 2), b, sizeof(b)), 152);
+	assert_int_not_equal(((struct fs_hdr *)b)->key, old_id);
+	fs_pii_store_close(w);
+}
+
 static void test_store_errors(void **state)
 {
 	struct fs_pii *s;
@@ -573,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_erase),
 		cmocka_unit_test(test_erase_json),
+		cmocka_unit_test(test_erase_elsewhere),
 		cmocka_unit_test(test_store_errors),
 		cmocka_unit_test(test_many_subjects),
 		cmocka_unit_test(test_master_key),
