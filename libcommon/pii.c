@@ -666,6 +666,20 @@ static void store_free(struct fs_pii *s)
 	free(s);
 }
 
+/*
+ * A new store is made mode 0600 (SQLite gives its -wal and -shm files
+ * the same); an existing file is left as it is.
+ */
+static int make_private(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -1;
+	close(fd);
+	return 0;
+}
+
 struct fs_pii *fs_pii_store_open(const char *path, const uint8_t master[32],
 				 int flags, int *err, char *why,
 				 size_t whylen)
@@ -682,6 +696,9 @@ struct fs_pii *fs_pii_store_open(const char *path, const uint8_t master[32],
 		r = fail(s, errno == ENOENT ? FS_PII_ENOSTORE : FS_PII_EIO,
 			 "key store '%s': cannot open: %s", path,
 			 strerror(errno));
+	} else if ((flags & FS_PII_CREATE) && make_private(path) < 0) {
+		r = fail(s, FS_PII_EIO, "key store '%s': cannot create: %s",
+			 path, strerror(errno));
 	} else if (sqlite3_open_v2(path, &s->db, oflags, NULL) != SQLITE_OK) {
 		r = db_fail(s, "cannot open");
 	} else {

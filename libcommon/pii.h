@@ -22,7 +22,7 @@
  * digits with an optional trailing newline; or, without a file, from
  * the environment variable FS_MASTER_KEY, 64 hex digits.
  *
- * Key store: one SQLite file in WAL mode,
+ * Key store: one SQLite file in WAL mode, made mode 0600,
  *   pii_meta(name TEXT PRIMARY KEY, value BLOB)
  *	"version" = 1; "check" = nonce(12) || AES-256-GCM(master, 32 zero
  *	bytes, AAD "finstream pii check") || tag(16): the check value a

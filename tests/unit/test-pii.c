@@ -475,6 +475,12 @@ static void test_store_errors(void **state)
 	s = store("wrong.db", master, FS_PII_CREATE, 0);
 	assert_int_equal(fs_pii_seal(s, txn(a, 5, 1), b, sizeof(b)), 152);
 	fs_pii_store_close(s);
+	{
+		struct stat sb;
+
+		assert_int_equal(stat(path("wrong.db"), &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
 	store("wrong.db", master2, 0, FS_PII_EMASTER);
 	store("wrong.db", master2, FS_PII_CREATE, FS_PII_EMASTER);
 	assert_int_equal(fs_pii_exit(FS_PII_EMASTER), FS_EXIT_DATA);
