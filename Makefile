@@ -138,6 +138,11 @@ $(B)/tests/%: tests/unit/%.c $(B)/libfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# Test drivers: tests/unit/NAME.c without the test- prefix, built by
+# the test rules (above) for the bats files, never installed.
+TEST_TOOLS = $(B)/tests/pii-tool
+test-tools: $(TEST_TOOLS)
+
 # Kernel emulation tests: tests/unit/test-*.cpp compile fs-score-gpu's
 # CUDA kernels (score_kernels.cuh) with $(CXX) and run them on host
 # threads against the CPU kernel; no nvcc or GPU needed.  Without a C++
@@ -163,7 +168,7 @@ endif
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
-check-run: all $(UNIT_BINS) $(EMU_BINS)
+check-run: all $(UNIT_BINS) $(EMU_BINS) $(TEST_TOOLS)
 	@B=$(B) SAN=$(SAN) tests/run
 
 demo: deps
@@ -175,7 +180,7 @@ demo-run: all
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
-bench: all
+bench: all $(TEST_TOOLS)
 	@B=$(B) bench/run
 
 deps:
@@ -213,7 +218,7 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz build-cpu
 
-.PHONY: all check check-run demo demo-run bench deps help style fuzz \
+.PHONY: all test-tools check check-run demo demo-run bench deps help style fuzz \
 	install clean
 .SECONDARY:
 

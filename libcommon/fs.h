@@ -132,6 +132,7 @@ enum {
 #define FS_F_UPDATE	0x10	/* re-emitted result after a late event */
 #define FS_F_FINAL	0x20	/* BARRIER: the last; the source's input ended */
 #define FS_F_REJECT	0x40	/* ORDER: rejected; struct fs_reject follows */
+#define FS_F_ERASED	0x80	/* PII erased: its fields and key are zero */
 
 /* Money and prices: int64 with 8 implied decimals. */
 #define FS_FIX_SCALE 100000000LL
@@ -404,6 +405,10 @@ struct fs_field {
 #define FS_FLD_KEY	0x04	/* sets the record key when no key is given:
 				 * the value for ids, fs_hash64 of the
 				 * trimmed text for codes */
+#define FS_FLD_PII	0x08	/* personal data: encrypted by libcommon/pii.c
+				 * (fs-record(5) Encrypted records); the
+				 * header key of a type with PII fields is
+				 * PII too */
 
 struct fs_type {
 	uint16_t id;

@@ -39,6 +39,7 @@ static_assert(sizeof(struct fs_var) == 88, "var size");
 	  sizeof(((struct st *)0)->name), flags, doc }
 #define REQ FS_FLD_REQ
 #define KEY FS_FLD_KEY
+#define PII FS_FLD_PII
 
 static const struct fs_field trade_fields[] = {
 	HDR_FIELDS,
@@ -102,9 +103,9 @@ static const struct fs_field reject_fields[] = {
 
 static const struct fs_field txn_fields[] = {
 	HDR_FIELDS,
-	F(fs_txn, account, FS_K_ID, REQ | KEY, "card or account id"),
+	F(fs_txn, account, FS_K_ID, REQ | KEY | PII, "card or account id"),
 	F(fs_txn, merchant, FS_K_ID, 0, "merchant id"),
-	F(fs_txn, device, FS_K_ID, 0, "device id"),
+	F(fs_txn, device, FS_K_ID, PII, "device id"),
 	F(fs_txn, amount, FS_K_FIX, REQ, "amount in currency units"),
 	F(fs_txn, mcc, FS_K_U16, 0, "merchant category code"),
 	F(fs_txn, channel, FS_K_U8, 0, "0 pos, 1 online, 2 atm, 3 mobile"),
@@ -173,7 +174,7 @@ static const struct fs_field var_fields[] = {
 
 static const struct fs_field json_fields[] = {
 	HDR_FIELDS,
-	{ "json", FS_HDR_SIZE, FS_K_TEXT, 4, REQ, "the JSON text" },
+	{ "json", FS_HDR_SIZE, FS_K_TEXT, 4, REQ | PII, "the JSON text" },
 };
 
 static const struct fs_field hdr_only_fields[] = {
