@@ -922,6 +922,8 @@ static int seal(struct seal_job *j)
 	if (archive_write_add_filter_zstd(a) ||
 	    archive_write_set_filter_option(a, "zstd", "compression-level",
 					    "3") ||
+	    archive_write_set_bytes_per_block(a, WBUF) ||
+	    archive_write_set_bytes_in_last_block(a, 1) ||
 	    archive_write_set_format_pax_restricted(a) ||
 	    archive_write_open_fd(a, fd) ||
 	    put_header(a, "manifest.json", (int64_t)strlen(j->json),
