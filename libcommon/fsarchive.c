@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "fs.h"
 #include "fsarchive.h"
@@ -691,6 +692,126 @@ void fs_arc_close(struct fs_arc_reader *r)
 	free(r);
 }
 
+/* A tar header's octal size field. */
+static uint64_t tar_size(const char *h)
+{
+	uint64_t v = 0;
+
+	for (int i = 124; i < 136 && h[i] >= '0' && h[i] <= '7'; i++)
+		v = v * 8 + (uint64_t)(h[i] - '0');
+	return v;
+}
+
+/* The walk of fs_arc_readable over decoded bytes p[0..n). */
+struct walk {
+	char *head;			/* bytes before frames.fsr's data */
+	size_t nhead, chead;
+	int in_frames;
+	uint64_t left;			/* of the member's data */
+	uint8_t lenb[4];
+	unsigned nlen;
+	uint64_t frame_left;		/* of the current frame */
+	uint64_t cur;			/* its size */
+	int64_t records;
+	uint64_t good;			/* bytes of whole frames */
+};
+
+static void walk_frames(struct walk *w, const uint8_t *p, size_t n)
+{
+	if (n > w->left)
+		n = (size_t)w->left;
+	w->left -= n;
+	while (n) {
+		if (!w->frame_left) {
+			uint32_t len;
+
+			w->lenb[w->nlen++] = *p++;
+			n--;
+			if (w->nlen < 4)
+				continue;
+			memcpy(&len, w->lenb, 4);
+			w->nlen = 0;
+			w->frame_left = len;
+			w->cur = (uint64_t)len + 4;
+			if (!len)
+				return;
+			continue;
+		}
+		size_t k = n < w->frame_left ? n : (size_t)w->frame_left;
+
+		p += k;
+		n -= k;
+		w->frame_left -= k;
+		if (!w->frame_left) {
+			w->records++;
+			w->good += w->cur;
+		}
+	}
+}
+
+/* Feed decoded bytes: tar headers until frames.fsr, then its data. */
+static void walk(struct walk *w, const uint8_t *p, size_t n)
+{
+	if (w->in_frames) {
+		walk_frames(w, p, n);
+		return;
+	}
+	if (w->nhead + n > w->chead) {
+		w->chead = 2 * (w->nhead + n);
+		w->head = fs_xrealloc(w->head, w->chead);
+	}
+	memcpy(w->head + w->nhead, p, n);
+	w->nhead += n;
+	for (size_t off = 0; off + 512 <= w->nhead;) {
+		const char *h = w->head + off;
+		uint64_t size = tar_size(h), adv = 512 + ((size + 511) & ~511u);
+
+		if (h[156] == '0' && !strncmp(h, "frames.fsr", 100)) {
+			size_t rest = w->nhead - off - 512;
+
+			w->in_frames = 1;
+			w->left = size;
+			walk_frames(w, (const uint8_t *)h + 512, rest);
+			return;
+		}
+		if (off + adv > w->nhead)
+			return;
+		off += (size_t)adv;
+	}
+}
+
+int64_t fs_arc_readable(const char *path, uint64_t *offset)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ZSTD_DCtx *z = ZSTD_createDCtx();
+	uint8_t in[4096], out[4096];
+	struct walk w = { 0 };
+	ssize_t k;
+
+	if (fd < 0 || !z)
+		goto out;
+	while ((k = read(fd, in, sizeof(in))) > 0) {
+		ZSTD_inBuffer ib = { in, (size_t)k, 0 };
+
+		for (;;) {
+			ZSTD_outBuffer ob = { out, sizeof(out), 0 };
+
+			if (ZSTD_isError(ZSTD_decompressStream(z, &ob, &ib)))
+				goto out;
+			walk(&w, out, ob.pos);
+			if (ib.pos == ib.size && ob.pos < ob.size)
+				break;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	ZSTD_freeDCtx(z);
+	free(w.head);
+	*offset = w.good;
+	return w.in_frames ? w.records : -1;
+}
+
 /* ---- the writer ---- */
 
 /* The open segment: what its manifest and index will say. */
@@ -864,6 +985,19 @@ static int put_data(struct archive *a, const void *p, size_t n)
 	return archive_write_data(a, p, n) == (la_ssize_t)n ? 0 : -1;
 }
 
+/* libarchive's error, with errno's text when it has one. */
+static void arc_err(struct seal_job *j, struct archive *a)
+{
+	const char *s = archive_error_string(a);
+	int e = archive_errno(a);
+
+	if (e > 0)
+		snprintf(j->err, sizeof(j->err), "%s (%s)", s ? s : "error",
+			 strerror(e));
+	else
+		snprintf(j->err, sizeof(j->err), "%s", s ? s : "error");
+}
+
 /* Copy frames.fsr from the open file into a; -1 with why in j->err. */
 static int put_frames(struct archive *a, struct seal_job *j, char *buf)
 {
@@ -886,8 +1020,7 @@ static int put_frames(struct archive *a, struct seal_job *j, char *buf)
 			return -1;
 		}
 		if (put_data(a, buf, (size_t)k)) {
-			snprintf(j->err, sizeof(j->err), "%s",
-				 archive_error_string(a));
+			arc_err(j, a);
 			close(fd);
 			return -1;
 		}
@@ -933,15 +1066,13 @@ static int seal(struct seal_job *j)
 	    put_data(a, j->index, j->index_len) ||
 	    put_header(a, "frames.fsr", (int64_t)j->m.frames_bytes,
 		       j->m.created)) {
-		snprintf(j->err, sizeof(j->err), "%s",
-			 archive_error_string(a));
+		arc_err(j, a);
 		goto fail;
 	}
 	if (put_frames(a, j, buf))
 		goto fail;
 	if (archive_write_close(a)) {
-		snprintf(j->err, sizeof(j->err), "%s",
-			 archive_error_string(a));
+		arc_err(j, a);
 		goto fail;
 	}
 	if (fsync(fd) || close(fd)) {

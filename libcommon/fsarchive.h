@@ -154,6 +154,14 @@ uint64_t fs_arc_offset(const struct fs_arc_reader *r);
 const char *fs_arc_error(const struct fs_arc_reader *r);
 void fs_arc_close(struct fs_arc_reader *r);
 /*
+ * For a segment that fs_arc_open or fs_arc_next could not read: decode
+ * it again with libzstd a little at a time (libarchive reads ahead, so
+ * its error may come before any record) and walk the tar to frames.fsr.
+ * Returns the number of whole records that decode, their bytes in
+ * *offset; -1 when frames.fsr is never reached.
+ */
+int64_t fs_arc_readable(const char *path, uint64_t *offset);
+/*
  * Decode an index entry from index.bin bytes p[0..80); and a manifest
  * from its JSON text: 0, or -1 with why in err.
  */

@@ -192,7 +192,7 @@ static int cmd_write(const struct opts *o)
 /* ---- verify ---- */
 
 struct vstate {
-	const char *name;
+	const char *dir, *name;
 	int bad;			/* problems in this segment */
 	int problems;			/* in the archive */
 };
@@ -211,6 +211,26 @@ static void problem(struct vstate *v, const char *fmt, ...)
 	fputc('\n', stderr);
 	v->bad++;
 	v->problems++;
+}
+
+/*
+ * A segment that cannot be read: say from which record on, decoding
+ * it again a little at a time (libarchive's read-ahead fails early).
+ */
+static void damaged(struct vstate *v, const char *why)
+{
+	char path[4096];
+	uint64_t off;
+	int64_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", v->dir, v->name);
+	n = fs_arc_readable(path, &off);
+	if (n < 0)
+		problem(v, "%s", why);
+	else
+		problem(v, "record %" PRId64 " (byte offset %" PRIu64 " of "
+			"frames.fsr) and those after it cannot be read: %s",
+			n + 1, off, why);
 }
 
 /* Check index entry e against the block that ends at record n. */
@@ -300,7 +320,7 @@ static void verify_records(struct vstate *v, struct fs_arc_reader *r)
 		}
 	}
 	if (rc < 0) {
-		problem(v, "%s", fs_arc_error(r));
+		damaged(v, fs_arc_error(r));
 		return;
 	}
 	if (block.n) {
@@ -382,7 +402,7 @@ static int verify_head(struct vstate *v, const struct fs_arc_seg *s,
 static int cmd_verify(const struct opts *o)
 {
 	struct fs_arc_list l;
-	struct vstate v = { 0 };
+	struct vstate v = { .dir = o->dir };
 	char err[700], hb[2 * FS_MT_HASH + 1];
 	uint8_t prev[FS_MT_HASH] = { 0 }, id[16], head[FS_MT_HASH];
 	uint64_t expect = 1, records = 0;
@@ -411,7 +431,7 @@ static int cmd_verify(const struct opts *o)
 		expect = s->no + 1;
 		r = fs_arc_open(s->path, err, sizeof(err));
 		if (!r) {
-			problem(&v, "%s", err);
+			damaged(&v, err);
 			have_prev = 0;
 			continue;
 		}
@@ -808,17 +828,19 @@ static int cmd_check(const struct opts *o, const char *file)
 		r1[FS_MT_HASH], leaf[FS_MT_HASH], (*p)[FS_MT_HASH];
 	const cJSON *type, *fr;
 	size_t n;
-	char *text = slurp(file, &n);
-	cJSON *j = cJSON_ParseWithLength(text, n);
+	char *text;
+	cJSON *j;
 	unsigned np;
 	int ok;
 
-	free(text);
 	if (!o->root || fs_mt_unhex(o->root, trusted))
 		fs_usage_error("check-proof needs --root HEX (64 hex digits)");
 	if (o->old_root && fs_mt_unhex(o->old_root, old))
 		fs_usage_error("bad --old-root '%s': want 64 hex digits",
 			       o->old_root);
+	text = slurp(file, &n);
+	j = cJSON_ParseWithLength(text, n);
+	free(text);
 	if (!j)
 		invalid(file, "it is not JSON");
 	type = cJSON_GetObjectItemCaseSensitive(j, "type");
