@@ -222,7 +222,10 @@ static void damaged(struct vstate *v, const char *why)
 	char path[4096];
 	uint64_t off;
 	int64_t n;
+	const char *p = strstr(why, "cannot read: ");
 
+	if (p)		/* the reader's own record number: too late */
+		why = p + strlen("cannot read: ");
 	snprintf(path, sizeof(path), "%s/%s", v->dir, v->name);
 	n = fs_arc_readable(path, &off);
 	if (n < 0)
