@@ -833,6 +833,7 @@ struct seal_job {
 	const char *dir;
 	int dirfd;
 	char *open_path;
+	char *zst_path;			/* its frames compressed, or NULL */
 	char *json;			/* manifest.json */
 	uint8_t *index;			/* index.bin */
 	size_t index_len;
@@ -855,6 +856,12 @@ struct fs_arc_writer {
 	struct seal_job *job;		/* running, or NULL */
 	uint64_t records, sealed;
 	int64_t hash_ns;		/* sampled: 1 record in 64 */
+	ZSTD_CCtx *zc;			/* the frames, compressed as they come */
+	char *zpath;			/* DIR/open-N.zst */
+	int zfd;
+	int zon;			/* this segment's .zst is good so far */
+	char *zbuf;
+	size_t zcap;
 };
 
 static void seg_start(struct fs_arc_writer *w, uint64_t no)
@@ -865,6 +872,12 @@ static void seg_start(struct fs_arc_writer *w, uint64_t no)
 	snprintf(name, sizeof(name), "open-%08" PRIu64 ".fsr", no);
 	free(s->path);
 	s->path = join(w->dir, name);
+	snprintf(name, sizeof(name), "open-%08" PRIu64 ".zst", no);
+	free(w->zpath);
+	w->zpath = join(w->dir, name);
+	w->zfd = -1;
+	w->zon = 1;
+	ZSTD_CCtx_reset(w->zc, ZSTD_reset_session_only);
 	s->no = no;
 	s->fd = -1;
 	memset(&s->m, 0, sizeof(s->m));
@@ -998,35 +1011,182 @@ static void arc_err(struct seal_job *j, struct archive *a)
 		snprintf(j->err, sizeof(j->err), "%s", s ? s : "error");
 }
 
-/* Copy frames.fsr from the open file into a; -1 with why in j->err. */
-static int put_frames(struct archive *a, struct seal_job *j, char *buf)
-{
-	int fd = open(j->open_path, O_RDONLY | O_CLOEXEC);
-	uint64_t left = j->m.frames_bytes;
+/*
+ * Where libarchive's tar bytes go while sealing: the headers and the
+ * two small members before frames.fsr's data (prefix), then the data
+ * (counted, not kept: the frames are compressed already, or are
+ * compressed from the open file), then the padding and end blocks
+ * (suffix).
+ */
+struct tar_sink {
+	int phase;			/* 0 prefix, 1 data, 2 suffix */
+	char *b[3];
+	size_t n[3], cap[3];
+	uint64_t data;
+};
 
-	if (fd < 0) {
+static la_ssize_t sink_write(struct archive *a, void *arg, const void *p,
+			     size_t n)
+{
+	struct tar_sink *s = arg;
+	int i = s->phase;
+
+	(void)a;
+	if (i == 1) {
+		s->data += n;
+		return (la_ssize_t)n;
+	}
+	if (s->n[i] + n > s->cap[i]) {
+		s->cap[i] = 2 * (s->n[i] + n);
+		s->b[i] = fs_xrealloc(s->b[i], s->cap[i]);
+	}
+	memcpy(s->b[i] + s->n[i], p, n);
+	s->n[i] += n;
+	return (la_ssize_t)n;
+}
+
+/*
+ * The tar of j with libarchive (pax restricted; no filter, no
+ * blocking) into s: frames.fsr's data stands in as zeros.
+ */
+static int make_tar(struct seal_job *j, struct tar_sink *s)
+{
+	static const char zero[1 << 16];
+	struct archive *a = archive_write_new();
+	uint64_t left = j->m.frames_bytes;
+	int rc = -1;
+
+	if (archive_write_set_format_pax_restricted(a) ||
+	    archive_write_set_bytes_per_block(a, 0) ||
+	    archive_write_open(a, s, NULL, sink_write, NULL) ||
+	    put_header(a, "manifest.json", (int64_t)strlen(j->json),
+		       j->m.created) ||
+	    put_data(a, j->json, strlen(j->json)) ||
+	    put_header(a, "index.bin", (int64_t)j->index_len, j->m.created) ||
+	    put_data(a, j->index, j->index_len) ||
+	    put_header(a, "frames.fsr", (int64_t)j->m.frames_bytes,
+		       j->m.created))
+		goto out;
+	s->phase = 1;
+	while (left) {
+		size_t k = left < sizeof(zero) ? (size_t)left : sizeof(zero);
+
+		if (put_data(a, zero, k))
+			goto out;
+		left -= k;
+	}
+	s->phase = 2;
+	if (archive_write_close(a))
+		goto out;
+	rc = s->data == j->m.frames_bytes ? 0 : -1;
+out:
+	if (rc)
+		arc_err(j, a);
+	archive_write_free(a);
+	return rc;
+}
+
+/* Write p[0..n) to fd; -1 with why in j->err. */
+static int put_bytes(struct seal_job *j, int fd, const void *p, size_t n,
+		     const char *path)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t k = write(fd, (const char *)p + off, n - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			snprintf(j->err, sizeof(j->err), "cannot write '%s': "
+				 "%s", path, strerror(errno));
+			return -1;
+		}
+		off += (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * Compress p[0..n) as one zstd frame (level 3) to fd, or, with
+ * fd_in >= 0, the n bytes read from fd_in.  -1 with why in j->err.
+ */
+static int put_zstd(struct seal_job *j, int fd, const char *path,
+		    const void *p, size_t n, int fd_in)
+{
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	size_t ocap = ZSTD_CStreamOutSize(), r;
+	char *out = fs_xmalloc(ocap), *in = fd_in >= 0 ?
+					     fs_xmalloc(WBUF) : NULL;
+	uint64_t left = fd_in >= 0 ? j->m.frames_bytes : n;
+	int rc = -1;
+
+	if (!z)
+		fs_die(FS_EXIT_FAIL, "out of memory");
+	ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3);
+	ZSTD_CCtx_setPledgedSrcSize(z, left);
+	do {
+		ZSTD_inBuffer ib = { p, left, 0 };
+		ZSTD_EndDirective e = ZSTD_e_end;
+
+		if (in) {
+			ssize_t k = read(fd_in, in, left < WBUF ?
+					 (size_t)left : WBUF);
+
+			if (k <= 0) {
+				snprintf(j->err, sizeof(j->err), "cannot "
+					 "read '%s': %s", j->open_path, k ?
+					 strerror(errno) : "too short");
+				goto out;
+			}
+			ib = (ZSTD_inBuffer){ in, (size_t)k, 0 };
+			e = (uint64_t)k < left ? ZSTD_e_continue : ZSTD_e_end;
+		}
+		left -= ib.size;
+		do {
+			ZSTD_outBuffer ob = { out, ocap, 0 };
+
+			r = ZSTD_compressStream2(z, &ob, &ib, e);
+			if (ZSTD_isError(r)) {
+				snprintf(j->err, sizeof(j->err), "zstd: %s",
+					 ZSTD_getErrorName(r));
+				goto out;
+			}
+			if (put_bytes(j, fd, out, ob.pos, path))
+				goto out;
+		} while (e == ZSTD_e_end ? r != 0 : ib.pos < ib.size);
+	} while (left);
+	rc = 0;
+out:
+	ZSTD_freeCCtx(z);
+	free(out);
+	free(in);
+	return rc;
+}
+
+/* Copy the compressed frames of j's .zst file to fd. */
+static int put_copy(struct seal_job *j, int fd, const char *path,
+		    char *buf)
+{
+	int in = open(j->zst_path, O_RDONLY | O_CLOEXEC);
+	ssize_t k;
+
+	if (in < 0) {
 		snprintf(j->err, sizeof(j->err), "cannot open '%s': %s",
-			 j->open_path, strerror(errno));
+			 j->zst_path, strerror(errno));
 		return -1;
 	}
-	while (left) {
-		ssize_t k = read(fd, buf, left < WBUF ? (size_t)left : WBUF);
-
-		if (k <= 0) {
-			snprintf(j->err, sizeof(j->err), "cannot read '%s': "
-				 "%s", j->open_path, k ? strerror(errno) :
-				 "it is shorter than its records");
-			close(fd);
+	while ((k = read(in, buf, WBUF)) > 0)
+		if (put_bytes(j, fd, buf, (size_t)k, path)) {
+			close(in);
 			return -1;
 		}
-		if (put_data(a, buf, (size_t)k)) {
-			arc_err(j, a);
-			close(fd);
-			return -1;
-		}
-		left -= (uint64_t)k;
+	close(in);
+	if (k < 0) {
+		snprintf(j->err, sizeof(j->err), "cannot read '%s': %s",
+			 j->zst_path, strerror(errno));
+		return -1;
 	}
-	close(fd);
 	return 0;
 }
 
@@ -1036,45 +1196,44 @@ static int put_frames(struct archive *a, struct seal_job *j, char *buf)
  * at any step leaves either no sealed file (the open file is recovered
  * at the next start) or both (the open file is found sealed already
  * and removed).  0, or -1 with why in j->err and no file made.
+ *
+ * The file is three zstd frames, which zstd decoders (and so tar
+ * --zstd and libarchive) read as one stream: the tar up to frames.fsr's
+ * data, the data (compressed while it was appended, by a zstd worker
+ * thread beside the hashing; or now from the open file), and the tar's
+ * end.  libarchive's own zstd filter would compress it all here, after
+ * the hashing, one after the other.
  */
 static int seal(struct seal_job *j)
 {
 	char tmp[160], *tpath, *fpath, *buf = fs_xmalloc(WBUF);
-	struct archive *a = archive_write_new();
-	int fd, rc = -1;
+	struct tar_sink s = { 0 };
+	int fd = -1, in = -1, rc = -1;
 
 	snprintf(tmp, sizeof(tmp), ".seal-%08" PRIu64 ".tmp", j->m.segment);
 	tpath = join(j->dir, tmp);
 	fpath = join(j->dir, j->name);
+	if (make_tar(j, &s))
+		goto out;
 	fd = open(tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
 	if (fd < 0) {
 		snprintf(j->err, sizeof(j->err), "cannot create '%s': %s",
 			 tpath, strerror(errno));
 		goto out;
 	}
-	if (archive_write_add_filter_zstd(a) ||
-	    archive_write_set_filter_option(a, "zstd", "compression-level",
-					    "3") ||
-	    archive_write_set_bytes_per_block(a, WBUF) ||
-	    archive_write_set_bytes_in_last_block(a, 1) ||
-	    archive_write_set_format_pax_restricted(a) ||
-	    archive_write_open_fd(a, fd) ||
-	    put_header(a, "manifest.json", (int64_t)strlen(j->json),
-		       j->m.created) ||
-	    put_data(a, j->json, strlen(j->json)) ||
-	    put_header(a, "index.bin", (int64_t)j->index_len, j->m.created) ||
-	    put_data(a, j->index, j->index_len) ||
-	    put_header(a, "frames.fsr", (int64_t)j->m.frames_bytes,
-		       j->m.created)) {
-		arc_err(j, a);
-		goto fail;
+	if (!j->zst_path) {
+		in = open(j->open_path, O_RDONLY | O_CLOEXEC);
+		if (in < 0) {
+			snprintf(j->err, sizeof(j->err), "cannot open '%s': "
+				 "%s", j->open_path, strerror(errno));
+			goto fail;
+		}
 	}
-	if (put_frames(a, j, buf))
+	if (put_zstd(j, fd, tpath, s.b[0], s.n[0], -1) ||
+	    (j->zst_path ? put_copy(j, fd, tpath, buf) :
+	     put_zstd(j, fd, tpath, NULL, 0, in)) ||
+	    put_zstd(j, fd, tpath, s.b[2], s.n[2], -1))
 		goto fail;
-	if (archive_write_close(a)) {
-		arc_err(j, a);
-		goto fail;
-	}
 	if (fsync(fd) || close(fd)) {
 		fd = -1;
 		snprintf(j->err, sizeof(j->err), "cannot sync '%s': %s",
@@ -1092,6 +1251,8 @@ static int seal(struct seal_job *j)
 			 j->open_path, strerror(errno));
 		goto out;
 	}
+	if (j->zst_path)
+		unlink(j->zst_path);
 	rc = 0;
 	goto out;
 fail:
@@ -1099,9 +1260,12 @@ fail:
 		close(fd);
 	unlink(tpath);
 out:
-	archive_write_free(a);
+	if (in >= 0)
+		close(in);
 	if (!j->err[0] && rc)
 		snprintf(j->err, sizeof(j->err), "unknown error");
+	for (int i = 0; i < 3; i++)
+		free(s.b[i]);
 	free(tpath);
 	free(fpath);
 	free(buf);
@@ -1118,6 +1282,7 @@ static void *seal_thread(void *arg)
 static void job_free(struct seal_job *j)
 {
 	free(j->open_path);
+	free(j->zst_path);
 	free(j->json);
 	free(j->index);
 	free(j);
@@ -1163,10 +1328,61 @@ static void write_all(struct fs_arc_writer *w, const void *p, size_t n)
 	}
 }
 
+/*
+ * The .zst beside the open file cannot be written (a full disk): drop
+ * it; the seal compresses the open file instead.
+ */
+static void zdrop(struct fs_arc_writer *w)
+{
+	if (w->zfd >= 0)
+		close(w->zfd);
+	w->zfd = -1;
+	unlink(w->zpath);
+	w->zon = 0;
+	ZSTD_CCtx_reset(w->zc, ZSTD_reset_session_only);
+}
+
+/*
+ * Compress p[0..n) into the open segment's .zst (end: and end its zstd
+ * frame).  With a zstd worker thread this hands the bytes over and
+ * returns while they are compressed beside the hashing.
+ */
+static void zfeed(struct fs_arc_writer *w, const void *p, size_t n,
+		  ZSTD_EndDirective e)
+{
+	ZSTD_inBuffer ib = { p, n, 0 };
+	size_t r;
+
+	if (!w->zon)
+		return;
+	do {
+		ZSTD_outBuffer ob = { w->zbuf, w->zcap, 0 };
+		size_t off = 0;
+
+		r = ZSTD_compressStream2(w->zc, &ob, &ib, e);
+		if (ZSTD_isError(r)) {
+			zdrop(w);
+			return;
+		}
+		while (off < ob.pos) {
+			ssize_t k = write(w->zfd, w->zbuf + off, ob.pos - off);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				zdrop(w);
+				return;
+			}
+			off += (size_t)k;
+		}
+	} while (e == ZSTD_e_end ? r != 0 : ib.pos < ib.size);
+}
+
 /* Write the open-file block out. */
 static void wflush(struct fs_arc_writer *w)
 {
 	write_all(w, w->wbuf, w->wlen);
+	zfeed(w, w->wbuf, w->wlen, ZSTD_e_continue);
 	w->wlen = 0;
 }
 
@@ -1180,7 +1396,12 @@ static void roll(struct fs_arc_writer *w, int wait)
 	wflush(w);
 	if (close(w->s.fd))
 		fs_die_errno(FS_EXIT_FAIL, "cannot write '%s'", w->s.path);
+	zfeed(w, NULL, 0, ZSTD_e_end);
+	if (w->zon && close(w->zfd))
+		zdrop(w);
+	w->zfd = -1;
 	j = seg_finish(w);
+	j->zst_path = w->zon ? fs_xstrdup(w->zpath) : NULL;
 	seal_wait(w);
 	w->job = j;
 	if (pthread_create(&w->thread, NULL, seal_thread, j))
@@ -1223,6 +1444,10 @@ void fs_arc_append(struct fs_arc_writer *w, const struct fs_hdr *h)
 		if (s->fd < 0)
 			fs_die_errno(FS_EXIT_FAIL, "cannot create '%s'",
 				     s->path);
+		w->zfd = open(w->zpath, O_WRONLY | O_CREAT | O_TRUNC |
+			      O_CLOEXEC, 0644);
+		if (w->zfd < 0)
+			zdrop(w);
 	}
 	if (!(w->records & 63))
 		t0 = fs_mono_ns();
@@ -1233,6 +1458,7 @@ void fs_arc_append(struct fs_arc_writer *w, const struct fs_hdr *h)
 		wflush(w);
 	if (n > WBUF) {
 		write_all(w, h, n);
+		zfeed(w, h, n, ZSTD_e_continue);
 	} else {
 		memcpy(w->wbuf + w->wlen, h, n);
 		w->wlen += n;
@@ -1359,7 +1585,10 @@ static void recover(struct fs_arc_writer *w, const char *path, uint64_t no,
 	job_free(j);
 }
 
-/* Remove the temporary files of a seal that did not finish. */
+/*
+ * Remove the temporary files of a seal that did not finish, and the
+ * compressed copies of open files (recovery compresses those again).
+ */
 static void remove_tmp(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -1370,8 +1599,10 @@ static void remove_tmp(const char *dir)
 	while ((e = readdir(d))) {
 		size_t n = strlen(e->d_name);
 
-		if (!strncmp(e->d_name, ".seal-", 6) && n > 4 &&
-		    !strcmp(e->d_name + n - 4, ".tmp")) {
+		if ((!strncmp(e->d_name, ".seal-", 6) && n > 4 &&
+		     !strcmp(e->d_name + n - 4, ".tmp")) ||
+		    (!strncmp(e->d_name, "open-", 5) && n > 4 &&
+		     !strcmp(e->d_name + n - 4, ".zst"))) {
 			char *p = join(dir, e->d_name);
 
 			if (unlink(p))
@@ -1426,6 +1657,14 @@ struct fs_arc_writer *fs_arc_writer_open(const char *dir,
 	if (posix_memalign((void **)&w->wbuf, 64, WBUF))
 		fs_die(FS_EXIT_FAIL, "out of memory");
 	w->s.leaves = fs_xmalloc(FS_ARC_INDEX_EVERY * FS_MT_HASH);
+	w->zc = ZSTD_createCCtx();
+	if (!w->zc)
+		fs_die(FS_EXIT_FAIL, "out of memory");
+	ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, 3);
+	/* A worker thread, where libzstd has them: compression beside. */
+	ZSTD_CCtx_setParameter(w->zc, ZSTD_c_nbWorkers, 1);
+	w->zcap = ZSTD_CStreamOutSize();
+	w->zbuf = fs_xmalloc(w->zcap);
 	remove_tmp(dir);
 	if (fs_arc_list(dir, &l, err, sizeof(err)))
 		fs_die(FS_EXIT_FAIL, "%s", err);
@@ -1454,6 +1693,9 @@ void fs_arc_writer_close(struct fs_arc_writer *w)
 	seal_wait(w);
 	close(w->dirfd);
 	free(w->s.path);
+	free(w->zpath);
+	ZSTD_freeCCtx(w->zc);
+	free(w->zbuf);
 	free(w->s.leaves);
 	free(w->s.idx);
 	free(w->wbuf);

@@ -10,8 +10,10 @@
  * the smallest and largest ts_event of its records (ns since the epoch,
  * decimal, "n" for a minus sign), so a reader picks the segments of a
  * time range from the names alone.  The file is a tar (POSIX pax
- * restricted, as libarchive writes it), zstd-compressed at level 3,
- * with three members in this order:
+ * restricted, as libarchive writes it), zstd-compressed at level 3 in
+ * three zstd frames (the tar up to frames.fsr's data, the data, the
+ * tar's end) that decoders read as one stream, with three members in
+ * this order:
  *
  *	manifest.json	what struct fs_arc_manifest holds, as JSON
  *	index.bin	one struct fs_arc_index (80 bytes, little-endian) per
@@ -21,7 +23,8 @@
  * The Merkle root is RFC 6962 MTH over the records, each leaf the whole
  * frame (its len field included); the chain: each manifest holds the
  * SHA-256 of the previous segment's manifest member (zeros for the
- * first).  The open segment is a plain frames file open-NNNNNNNN.fsr.
+ * first).  The open segment is a plain frames file open-NNNNNNNN.fsr,
+ * compressed as it grows into open-NNNNNNNN.zst.
  */
 #ifndef FS_ARCHIVE_H
 #define FS_ARCHIVE_H
