@@ -855,7 +855,6 @@ struct fs_arc_writer {
 	pthread_t thread;
 	struct seal_job *job;		/* running, or NULL */
 	uint64_t records, sealed;
-	int64_t hash_ns;		/* sampled: 1 record in 64 */
 	ZSTD_CCtx *zc;			/* the frames, compressed as they come */
 	char *zpath;			/* DIR/open-N.zst */
 	int zfd;
@@ -1425,7 +1424,6 @@ void fs_arc_append(struct fs_arc_writer *w, const struct fs_hdr *h)
 {
 	struct seg *s = &w->s;
 	size_t n = fs_frame_size(h);
-	int64_t t0 = 0;
 
 	if (w->o.segment_ns) {
 		int64_t wnd = window_of(h->ts_event, w->o.segment_ns);
@@ -1449,11 +1447,7 @@ void fs_arc_append(struct fs_arc_writer *w, const struct fs_hdr *h)
 		if (w->zfd < 0)
 			zdrop(w);
 	}
-	if (!(w->records & 63))
-		t0 = fs_mono_ns();
 	absorb(s, h, n);
-	if (t0)
-		w->hash_ns += (fs_mono_ns() - t0) * 64;
 	if (w->wlen + n > WBUF)
 		wflush(w);
 	if (n > WBUF) {
@@ -1711,9 +1705,4 @@ uint64_t fs_arc_writer_records(const struct fs_arc_writer *w)
 uint64_t fs_arc_writer_sealed(const struct fs_arc_writer *w)
 {
 	return w->sealed;
-}
-
-double fs_arc_writer_hash_s(const struct fs_arc_writer *w)
-{
-	return w->hash_ns / 1e9;
 }

@@ -205,7 +205,5 @@ void fs_arc_writer_close(struct fs_arc_writer *w);
 /* Records and segments sealed or appended so far (progress line). */
 uint64_t fs_arc_writer_records(const struct fs_arc_writer *w);
 uint64_t fs_arc_writer_sealed(const struct fs_arc_writer *w);
-/* Seconds spent hashing (leaf and node hashes) so far. */
-double fs_arc_writer_hash_s(const struct fs_arc_writer *w);
 
 #endif
