@@ -355,7 +355,7 @@ struct fs_arc_reader {
 	size_t nidx;
 	char *buf;			/* frames read, from start to end */
 	size_t cap, start, end;
-	uint64_t pos;			/* frames.fsr offset of buf[start] */
+	uint64_t pos;			/* offset of buf[start] */
 	uint64_t member_left;		/* bytes of frames.fsr not read */
 	uint64_t record;
 	char err[512];
@@ -833,7 +833,7 @@ struct seal_job {
 	const char *dir;
 	int dirfd;
 	char *open_path;
-	char *zst_path;			/* its frames compressed, or NULL */
+	char *zst_path;			/* frames compressed, or NULL */
 	char *json;			/* manifest.json */
 	uint8_t *index;			/* index.bin */
 	size_t index_len;
@@ -855,7 +855,7 @@ struct fs_arc_writer {
 	pthread_t thread;
 	struct seal_job *job;		/* running, or NULL */
 	uint64_t records, sealed;
-	ZSTD_CCtx *zc;			/* the frames, compressed as they come */
+	ZSTD_CCtx *zc;			/* compresses frames as they come */
 	char *zpath;			/* DIR/open-N.zst */
 	int zfd;
 	int zon;			/* this segment's .zst is good so far */

@@ -57,7 +57,7 @@ struct fs_arc_manifest {
 	uint8_t root[FS_MT_HASH];	/* MTH of the records */
 	uint8_t prev[FS_MT_HASH];	/* SHA-256 of the previous manifest */
 	uint8_t index_sha[FS_MT_HASH];	/* SHA-256 of index.bin */
-	uint8_t archive_id[16];		/* random, the same in every segment */
+	uint8_t archive_id[16];		/* random; alike in every segment */
 };
 
 /*
@@ -177,7 +177,7 @@ int fs_arc_manifest_parse(const char *json, size_t n,
 
 struct fs_arc_wopts {
 	int64_t segment_ns;		/* roll by event time; 0: never */
-	uint64_t segment_bytes;		/* roll by frames size; 0: never */
+	uint64_t segment_bytes;		/* roll by size; 0: never */
 	int discard_open;		/* recovery discards, not seals */
 };
 
