@@ -855,7 +855,7 @@ struct fs_arc_writer {
 	pthread_t thread;
 	struct seal_job *job;		/* running, or NULL */
 	uint64_t records, sealed;
-	ZSTD_CCtx *zc;			/* compresses frames as they come */
+	ZSTD_CCtx *zc;			/* frames, compressed */
 	char *zpath;			/* DIR/open-N.zst */
 	int zfd;
 	int zon;			/* this segment's .zst is good so far */

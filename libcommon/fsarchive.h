@@ -57,7 +57,7 @@ struct fs_arc_manifest {
 	uint8_t root[FS_MT_HASH];	/* MTH of the records */
 	uint8_t prev[FS_MT_HASH];	/* SHA-256 of the previous manifest */
 	uint8_t index_sha[FS_MT_HASH];	/* SHA-256 of index.bin */
-	uint8_t archive_id[16];		/* random; alike in every segment */
+	uint8_t archive_id[16];		/* random, one per archive */
 };
 
 /*

@@ -175,6 +175,34 @@ print(n)' a/open-00000001.fsr)
 	tar --zstd -xOf "$(seg 1)" frames.fsr | cmp - want.fsr
 }
 
+@test "archive: SIGTERM seals the open segment, exit 0" {
+	python3 - <<-'EOF'
+	b = open("in.fsr", "rb").read()
+	off = 0
+	while off < 300000:
+	    off += int.from_bytes(b[off:off + 4], "little") + 4
+	open("part.fsr", "wb").write(b[:off])
+	EOF
+	mkfifo p
+	fs-archive write --dir a -i p 2>err &
+	pid=$!
+	exec 7>p
+	cat part.fsr >&7
+	for i in $(seq 100); do
+		[ -e a/open-00000001.fsr ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	kill -TERM $pid
+	rc=0
+	wait $pid || rc=$?
+	exec 7>&-
+	[ $rc -eq 0 ]
+	[ ! -e a/open-00000001.fsr ]
+	run_t 30 python3 "$ORACLE" check a part.fsr
+	assert_status 0
+}
+
 @test "archive: --discard-open discards a crashed open segment" {
 	fs-archive write --dir a -i in.fsr 2>/dev/null
 	head -c 184 in.fsr >a/open-00000002.fsr
