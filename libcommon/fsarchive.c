@@ -809,6 +809,8 @@ out:
 	ZSTD_freeDCtx(z);
 	free(w.head);
 	*offset = w.good;
+	if (w.in_frames && !w.left && !w.frame_left && !w.nlen)
+		return -2;		/* every record decodes */
 	return w.in_frames ? w.records : -1;
 }
 

@@ -161,7 +161,8 @@ void fs_arc_close(struct fs_arc_reader *r);
  * it again with libzstd a little at a time (libarchive reads ahead, so
  * its error may come before any record) and walk the tar to frames.fsr.
  * Returns the number of whole records that decode, their bytes in
- * *offset; -1 when frames.fsr is never reached.
+ * *offset; -1 when frames.fsr is never reached, -2 when all of it
+ * decodes (the damage is elsewhere).
  */
 int64_t fs_arc_readable(const char *path, uint64_t *offset);
 /*

@@ -225,7 +225,7 @@ static void damaged(struct vstate *v, const char *why)
 		why = p + strlen("cannot read: ");
 	snprintf(path, sizeof(path), "%s/%s", v->dir, v->name);
 	n = fs_arc_readable(path, &off);
-	if (n < 0)
+	if (n < 0)		/* not in the frames: why says where */
 		problem(v, "%s", why);
 	else
 		problem(v, "record %" PRId64 " (byte offset %" PRIu64 " of "
