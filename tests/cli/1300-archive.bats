@@ -262,6 +262,24 @@ for l in sys.stdin:
 	assert_match "inclusion proof OK"
 	run_t 10 python3 "$ORACLE" proof inc.json "$root"
 	assert_status 0
+	# The same proof against the archive's head, through the manifest.
+	head=$(fs-archive ls --dir a --json | tail -1 |
+		sed 's/.*"head":"\([0-9a-f]*\)".*/\1/')
+	run_t 10 fs-archive check-proof inc.json --root "$head"
+	assert_status 0
+	assert_match "the segment in the head of"
+	run_t 10 python3 "$ORACLE" proof inc.json "$head"
+	assert_status 0
+	python3 - <<-'EOF'
+	import json
+	p = json.load(open("inc.json"))
+	p["manifest"] = p["manifest"].replace('"records"', '"records" ')
+	json.dump(p, open("badman.json", "w"))
+	EOF
+	run_t 10 fs-archive check-proof badman.json --root "$head"
+	assert_status 3
+	run_t 10 python3 "$ORACLE" proof badman.json "$head"
+	assert_status 1
 	# The proven record is the input's record with seq 9000.
 	python3 -c '
 import json

@@ -12,7 +12,9 @@ and RFC 6962 / RFC 9162 with hashlib; no finstream code.
       ROOT-OF-LAST".
   archive-oracle.py proof FILE ROOT
       Verify an inclusion or consistency proof (fs-archive prove) against
-      ROOT with RFC 9162 2.1.3.2 / 2.1.4.2; exit 0 valid, 1 invalid.
+      ROOT with RFC 9162 2.1.3.2 / 2.1.4.2; exit 0 valid, 1 invalid.  An
+      inclusion proof's ROOT is its segment's root or the archive's head
+      (then the manifest's path to the head is checked too).
 """
 import hashlib
 import io
@@ -155,9 +157,19 @@ def proof(f, root):
     path = [bytes.fromhex(x) for x in p["path"]]
     if p["type"] == "inclusion":
         lh = leaf(bytes.fromhex(p["frame"]))
+        seg_root = bytes.fromhex(p["root"])
         ok = (lh.hex() == p["leaf_hash"] and
               verify_inclusion(p["leaf_index"], p["tree_size"], lh, path,
-                               root))
+                               seg_root))
+        if ok and root != seg_root:
+            # Against the archive's head: the manifest holds the root
+            # and is leaf segment - 1 of the head's tree.
+            man = p["manifest"].encode()
+            ok = (json.loads(man)["root"] == p["root"] and
+                  verify_inclusion(int(json.loads(man)["segment"]) - 1,
+                                   p["head_size"], leaf(man),
+                                   [bytes.fromhex(x)
+                                    for x in p["head_path"]], root))
     else:
         ok = verify_consistency(p["first_size"], p["second_size"],
                                 bytes.fromhex(p["first_root"]), root, path)

@@ -611,6 +611,49 @@ static int find_seq(const char *path, uint64_t seq, uint64_t *leaf,
 	return -1;
 }
 
+/*
+ * To an inclusion proof of a record in segment k (from 0) of l, add
+ * the inclusion proof of that segment's manifest in the archive's
+ * head: head_size (the segments), head_path, head.
+ */
+static void put_head_path(cJSON *j, struct fs_arc_list *l, size_t k)
+{
+	struct fs_mt_range rg[FS_MT_MAXH];
+	struct fs_mt_nodes *nodes = fs_xmalloc(sizeof(*nodes));
+	uint8_t p[FS_MT_MAXH][FS_MT_HASH], h[FS_MT_HASH];
+	struct fs_mt t;
+	unsigned nr = fs_mt_path_ranges(k, l->n, rg);
+
+	fs_mt_nodes_init(nodes, rg, nr);
+	fs_mt_init(&t);
+	for (size_t i = 0; i < l->n; i++) {
+		struct fs_arc_reader *r = open_or_die(l->seg[i].path);
+		const char *raw;
+		size_t len;
+
+		raw = fs_arc_manifest_raw(r, &len);
+		fs_mt_leaf(raw, len, h);
+		fs_mt_nodes_leaf(nodes, h);
+		fs_mt_push(&t, h);
+		fs_arc_close(r);
+	}
+	if (fs_mt_nodes_get(nodes, p))
+		fs_bug("head path ranges left unfilled");
+	fs_mt_root(&t, h);
+	cJSON_AddNumberToObject(j, "head_size", (double)l->n);
+	{
+		cJSON *a = cJSON_AddArrayToObject(j, "head_path");
+		char b[2 * FS_MT_HASH + 1];
+
+		for (unsigned i = 0; i < nr; i++) {
+			hex(p[i], b);
+			cJSON_AddItemToArray(a, cJSON_CreateString(b));
+		}
+	}
+	put_hash(j, "head", h);
+	free(nodes);
+}
+
 /* The RFC 6962 inclusion proof of the record with seq --seq. */
 static int prove_seq(const struct opts *o, struct fs_arc_list *l)
 {
@@ -672,7 +715,18 @@ static int prove_seq(const struct opts *o, struct fs_arc_list *l)
 	free(fh);
 	free(frame);
 	free(nodes);
+	{
+		size_t n;
+		const char *raw = fs_arc_manifest_raw(r, &n);
+		char *t = fs_xmalloc(n + 1);
+
+		memcpy(t, raw, n);
+		t[n] = 0;
+		cJSON_AddStringToObject(j, "manifest", t);
+		free(t);
+	}
 	fs_arc_close(r);
+	put_head_path(j, l, i);
 	print_json(j);
 	return FS_EXIT_OK;
 }
@@ -822,6 +876,54 @@ static uint8_t (*get_path(cJSON *j, unsigned *n, const char *file))[32]
 	return p;
 }
 
+/*
+ * The second half of an inclusion proof: its manifest holds root and
+ * is a leaf of the head trusted (RFC 9162 2.1.3.2).  0 valid; -1 when
+ * the proof has no head, or a head other than trusted; exits 3 when
+ * the head is trusted but the proof does not hold.
+ */
+static int check_head(cJSON *j, const uint8_t *root, const uint8_t *trusted,
+		      const char *file)
+{
+	const cJSON *man = cJSON_GetObjectItemCaseSensitive(j, "manifest");
+	const cJSON *hp = cJSON_GetObjectItemCaseSensitive(j, "head_path");
+	struct fs_arc_manifest m;
+	uint8_t head[FS_MT_HASH], leaf[FS_MT_HASH], (*p)[FS_MT_HASH];
+	cJSON *sub;
+	char err[300];
+	unsigned np;
+	uint64_t size;
+	int ok;
+
+	if (!cJSON_IsString(man) || !cJSON_IsArray(hp))
+		return -1;
+	get_hash(j, "head", head, file);
+	if (memcmp(head, trusted, FS_MT_HASH))
+		return -1;
+	size = get_size(j, "head_size", file);
+	if (fs_arc_manifest_parse(man->valuestring,
+				  strlen(man->valuestring), &m, err,
+				  sizeof(err)))
+		invalid(file, err);
+	if (memcmp(m.root, root, FS_MT_HASH))
+		invalid(file, "its manifest does not hold its root");
+	sub = cJSON_CreateObject();
+	cJSON_AddItemReferenceToObject(sub, "path", (cJSON *)hp);
+	p = get_path(sub, &np, file);
+	cJSON_Delete(sub);
+	fs_mt_leaf(man->valuestring, strlen(man->valuestring), leaf);
+	ok = m.segment >= 1 && fs_mt_verify_inclusion(m.segment - 1, size,
+		leaf, (const uint8_t (*)[FS_MT_HASH])p, np, trusted);
+	free(p);
+	if (!ok)
+		invalid(file, "the head path does not lead from the "
+			"manifest to the head (RFC 9162 2.1.3.2)");
+	printf("%s: inclusion proof OK: the record in segment %" PRIu64
+	       ", the segment in the head of %" PRIu64 " segments\n", file,
+	       m.segment, size);
+	return 0;
+}
+
 static int cmd_check(const struct opts *o, const char *file)
 {
 	uint8_t trusted[FS_MT_HASH], old[FS_MT_HASH], r[FS_MT_HASH],
@@ -873,15 +975,18 @@ static int cmd_check(const struct opts *o, const char *file)
 				invalid(file, "leaf_hash is not the hash of "
 					"the frame");
 		}
-		if (memcmp(r, trusted, FS_MT_HASH))
-			invalid(file, "its root is not the --root given");
 		ok = fs_mt_verify_inclusion(m, size, leaf,
-			(const uint8_t (*)[FS_MT_HASH])p, np, trusted);
+			(const uint8_t (*)[FS_MT_HASH])p, np, r);
 		if (!ok)
 			invalid(file, "the audit path does not lead from the "
 				"leaf to the root (RFC 9162 2.1.3.2)");
-		printf("%s: inclusion proof OK: leaf %" PRIu64 " of %" PRIu64
-		       "\n", file, m, size);
+		if (!memcmp(r, trusted, FS_MT_HASH))
+			printf("%s: inclusion proof OK: leaf %" PRIu64 " of %"
+			       PRIu64 " in the segment's root\n", file, m,
+			       size);
+		else if (check_head(j, r, trusted, file))
+			invalid(file, "neither its root nor its head is the "
+				"--root given");
 	} else if (cJSON_IsString(type) &&
 		   !strcmp(type->valuestring, "consistency")) {
 		uint64_t m = get_size(j, "first_size", file),
