@@ -361,6 +361,14 @@ struct fs_arc_reader {
 	char err[512];
 };
 
+/* A member's name for messages ("?" when it has none). */
+static const char *member_name(struct archive_entry *e)
+{
+	const char *n = archive_entry_pathname(e);
+
+	return n ? n : "?";
+}
+
 /* Read all of the current member (at most max bytes) into a buffer. */
 static int read_member(struct archive *a, struct archive_entry *e,
 		       size_t max, char **out, size_t *n, char *err,
@@ -372,7 +380,7 @@ static int read_member(struct archive *a, struct archive_entry *e,
 
 	if (size < 0 || (uint64_t)size > max) {
 		snprintf(err, errlen, "member '%s' has a bad size %" PRId64,
-			 archive_entry_pathname(e), size);
+			 member_name(e), size);
 		return -1;
 	}
 	p = fs_xmalloc((size_t)size + 1);
@@ -382,7 +390,7 @@ static int read_member(struct archive *a, struct archive_entry *e,
 
 		if (k <= 0) {
 			snprintf(err, errlen, "cannot read member '%s': %s",
-				 archive_entry_pathname(e), k < 0 ?
+				 member_name(e), k < 0 ?
 				 archive_error_string(a) : "truncated");
 			free(p);
 			return -1;
@@ -410,9 +418,10 @@ static int next_member(struct fs_arc_reader *r, const char *name,
 			 name, archive_error_string(r->a));
 		return -1;
 	}
-	if (strcmp(archive_entry_pathname(*e), name)) {
+	if (!archive_entry_pathname(*e) ||
+	    strcmp(archive_entry_pathname(*e), name)) {
 		snprintf(err, errlen, "member '%s' where '%s' belongs",
-			 archive_entry_pathname(*e), name);
+			 member_name(*e), name);
 		return -1;
 	}
 	return 0;
@@ -660,7 +669,7 @@ int fs_arc_end(struct fs_arc_reader *r)
 			 archive_error_string(r->a));
 	else
 		snprintf(r->err, sizeof(r->err), "a member '%s' after "
-			 "frames.fsr", archive_entry_pathname(e));
+			 "frames.fsr", member_name(e));
 	return -1;
 }
 
