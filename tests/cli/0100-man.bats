@@ -256,6 +256,10 @@ run_examples() {
 	run_examples finstream.7
 }
 
+@test "examples: fs-archive.1" {
+	run_examples fs-archive.1
+}
+
 @test "examples: fs-gen.1" {
 	run_examples fs-gen.1
 }

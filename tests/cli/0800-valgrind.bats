@@ -94,3 +94,23 @@ setup() {
 	wait "$pid" || { cat dev.err >&2; return 1; }
 	[ ! -s dev.err ] || { cat dev.err >&2; return 1; }
 }
+
+@test "valgrind: fs-archive write, verify, ls, prove, check-proof" {
+	rm -rf arc
+	run_t 120 "${VG[@]}" fs-archive write --dir arc --segment-size 200k \
+		-i txn.fsr
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-archive verify --dir arc
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-archive ls --dir arc --json
+	assert_status 0
+	root=$(fs-archive ls --dir arc --json | head -1 |
+		sed 's/.*"root":"\([0-9a-f]*\)".*/\1/')
+	fs-archive prove --dir arc --seq 100 >proof.json
+	run_t 120 "${VG[@]}" fs-archive prove --dir arc --seq 100
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-archive check-proof proof.json --root "$root"
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-archive prove --dir arc --from-size 1
+	assert_status 0
+}
