@@ -105,3 +105,19 @@ void fs_usage_error(const char *fmt, ...)
 		fs_progname);
 	exit(FS_EXIT_USAGE);
 }
+
+void fs_stdout_done(void)
+{
+	int e = 0;
+
+	if (fflush(stdout) != 0)
+		e = errno;
+	else if (ferror(stdout))
+		e = errno ? errno : EIO;
+	if (e == EPIPE)
+		exit(FS_EXIT_OK);
+	if (e) {
+		errno = e;
+		fs_die_errno(FS_EXIT_FAIL, "cannot write standard output");
+	}
+}

@@ -72,6 +72,13 @@ _Noreturn void fs_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
 /*
+ * Text printed with stdio is out: flush standard output.  A closed one
+ * ("| head": EPIPE) ends the tool quietly with exit 0, as a writer
+ * does; any other failure dies with exit 1.
+ */
+void fs_stdout_done(void);
+
+/*
  * Each tool defines tool_main(); libcommon's main() checks that fds 0-2
  * are open, sets fs_progname, ignores SIGPIPE (writes then fail with
  * EPIPE, and the writer ends the tool quietly), makes SIGINT/SIGTERM set

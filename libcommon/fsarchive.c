@@ -1326,6 +1326,8 @@ static void write_all(struct fs_arc_writer *w, const void *p, size_t n)
 {
 	size_t off = 0;
 
+	if (n && w->o.before_write)
+		w->o.before_write(w->o.arg);
 	while (off < n) {
 		ssize_t k = write(w->s.fd, (const char *)p + off, n - off);
 

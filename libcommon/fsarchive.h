@@ -180,6 +180,14 @@ struct fs_arc_wopts {
 	int64_t segment_ns;		/* roll by event time; 0: never */
 	uint64_t segment_bytes;		/* roll by size; 0: never */
 	int discard_open;		/* recovery discards, not seals */
+	/*
+	 * Called before frames go to the open file (each block, a big
+	 * frame, a seal): what the frames need must be durable first
+	 * (fs-archive --encrypt-pii: the new subjects' keys).  May be
+	 * NULL; arg is passed to it.
+	 */
+	void (*before_write)(void *arg);
+	void *arg;
 };
 
 struct fs_arc_writer;

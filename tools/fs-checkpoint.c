@@ -322,7 +322,6 @@ int tool_main(int argc, char **argv)
 	}
 	fs_ckpt_close(c);
 	free(o.parts);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		fs_die_errno(FS_EXIT_FAIL, "cannot write standard output");
+	fs_stdout_done();
 	return FS_EXIT_OK;
 }

@@ -15,27 +15,35 @@
 
 #include "fs.h"
 #include "fsarchive.h"
+#include "pii.h"
+
+#include <openssl/crypto.h>
 
 struct opts {
 	const char *dir, *input, *root, *old_root;
+	const char *keys, *master_key_file;
 	int64_t segment_ns;
 	uint64_t segment_bytes;
 	int discard_open, json, have_seq, have_from, have_to;
-	uint64_t seq, from_size, to_size;
+	int encrypt_pii, have_subject;
+	uint64_t seq, from_size, to_size, subject;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: fs-archive write --dir DIR [--segment DURATION] [--segment-size SIZE]\n"
-"                        [--discard-open] [-i URI]\n"
+"                        [--discard-open] [--encrypt-pii --keys FILE\n"
+"                        [--master-key-file FILE]] [-i URI]\n"
+"       fs-archive erase --keys FILE --subject N [--master-key-file FILE]\n"
 "       fs-archive verify --dir DIR\n"
 "       fs-archive ls --dir DIR [--json]\n"
 "       fs-archive prove --dir DIR --seq N\n"
 "       fs-archive prove --dir DIR --from-size M [--to-size N]\n"
 "       fs-archive check-proof FILE --root HEX [--old-root HEX]\n"
 "Keep a record stream as sealed, hash-chained segments with Merkle roots;\n"
-"verify them, list them, prove a record or an archive's growth.\n"
+"verify them, list them, prove a record or an archive's growth; encrypt\n"
+"PII under per-subject keys, and erase a subject by deleting its key.\n"
 "\n"
 "      --dir DIR          the archive directory\n"
 "      --segment DURATION  write: roll segments by event time, at multiples\n"
@@ -44,6 +52,13 @@ static void usage(FILE *f)
 "                         (k, M, G: powers of 1024); default 256M\n"
 "      --discard-open     write: discard an open segment a crash left,\n"
 "                         instead of sealing it\n"
+"      --encrypt-pii      write: encrypt each record's PII fields and key\n"
+"                         (AES-256-GCM) under its subject's key\n"
+"      --keys FILE        the key store (SQLite); write makes it when the\n"
+"                         archive is new\n"
+"      --master-key-file FILE  the master key (32 bytes, or 64 hex\n"
+"                         digits); default: $FS_MASTER_KEY (hex)\n"
+"      --subject N        erase: the subject (account) whose key goes\n"
 "  -i, --input URI        write: read records from URI (default -, stdin)\n"
 "      --json             ls: one JSON object per segment and line\n"
 "      --seq N            prove: inclusion proof of the record with seq N\n"
@@ -58,20 +73,25 @@ static void usage(FILE *f)
 }
 
 enum { O_DIR = 256, O_SEGMENT, O_SEGSIZE, O_DISCARD, O_JSON, O_SEQ,
-       O_FROM, O_TO, O_ROOT, O_OLDROOT, O_VERSION };
+       O_FROM, O_TO, O_ROOT, O_OLDROOT, O_VERSION, O_ENCRYPT, O_KEYS,
+       O_MKF, O_SUBJECT };
 
 static const struct option long_options[] = {
 	{ "dir", required_argument, NULL, O_DIR },
 	{ "discard-open", no_argument, NULL, O_DISCARD },
+	{ "encrypt-pii", no_argument, NULL, O_ENCRYPT },
 	{ "from-size", required_argument, NULL, O_FROM },
 	{ "help", no_argument, NULL, 'h' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "json", no_argument, NULL, O_JSON },
+	{ "keys", required_argument, NULL, O_KEYS },
+	{ "master-key-file", required_argument, NULL, O_MKF },
 	{ "old-root", required_argument, NULL, O_OLDROOT },
 	{ "root", required_argument, NULL, O_ROOT },
 	{ "segment", required_argument, NULL, O_SEGMENT },
 	{ "segment-size", required_argument, NULL, O_SEGSIZE },
 	{ "seq", required_argument, NULL, O_SEQ },
+	{ "subject", required_argument, NULL, O_SUBJECT },
 	{ "to-size", required_argument, NULL, O_TO },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -105,6 +125,17 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		case 'i': o->input = optarg; break;
 		case O_DIR: o->dir = optarg; break;
 		case O_DISCARD: o->discard_open = 1; break;
+		case O_ENCRYPT: o->encrypt_pii = 1; break;
+		case O_KEYS: o->keys = optarg; break;
+		case O_MKF: o->master_key_file = optarg; break;
+		case O_SUBJECT:
+			if (!*optarg)
+				fs_usage_error("bad --subject '': want an "
+					       "account id");
+			/* an id as records hold it (fs-record(5)) */
+			o->subject = fs_id(optarg, strlen(optarg));
+			o->have_subject = 1;
+			break;
 		case O_FROM:
 			o->from_size = (uint64_t)fs_opt_i64("--from-size",
 							    optarg, 1,
@@ -150,6 +181,73 @@ static void hex(const uint8_t h[FS_MT_HASH], char b[2 * FS_MT_HASH + 1])
 	fs_mt_hex(h, b);
 }
 
+/* ---- keys ---- */
+
+/*
+ * The key store of --keys under the master key (--master-key-file or
+ * $FS_MASTER_KEY), made when create is set and it is missing; dies
+ * with fs_pii_exit's status (2 no master key, 3 a wrong one, 4 a store
+ * missing) naming what is wrong.
+ */
+static struct fs_pii *keys_open(const struct opts *o, int create)
+{
+	uint8_t mk[32];
+	char why[512];
+	struct fs_pii *s;
+	int e = fs_pii_master_key(o->master_key_file, mk, why, sizeof(why));
+
+	if (e < 0)
+		fs_die(fs_pii_exit(e), "%s", why);
+	s = fs_pii_store_open(o->keys, mk, create ? FS_PII_CREATE : 0, &e,
+			      why, sizeof(why));
+	OPENSSL_cleanse(mk, sizeof(mk));
+	if (!s)
+		fs_die(fs_pii_exit(e), "%s", why);
+	return s;
+}
+
+/* Whether dir holds a segment or an open file already. */
+static int archive_exists(const char *dir)
+{
+	struct fs_arc_list l;
+	char err[256];
+	int any;
+
+	if (fs_arc_list(dir, &l, err, sizeof(err)) < 0)
+		return 0;	/* no such directory yet */
+	any = l.n > 0 || l.nopen > 0;
+	fs_arc_list_free(&l);
+	return any;
+}
+
+/* fs_arc_wopts.before_write: new subjects' keys are durable first. */
+static void keys_commit(void *arg)
+{
+	struct fs_pii *s = arg;
+	int e = fs_pii_flush(s);
+
+	if (e < 0)
+		fs_die(fs_pii_exit(e), "%s", fs_pii_why(s));
+}
+
+static int cmd_erase(const struct opts *o)
+{
+	struct fs_pii *s;
+	int e;
+
+	if (!o->keys || !o->have_subject)
+		fs_usage_error("erase needs --keys FILE and --subject N");
+	s = keys_open(o, 0);
+	e = fs_pii_erase(s, o->subject);
+	if (e < 0)
+		fs_die(fs_pii_exit(e), "%s", fs_pii_why(s));
+	fs_pii_store_close(s);
+	fs_warn("erased subject %" PRIu64 ": its key is gone from '%s'; "
+		"its records' PII can no longer be read", o->subject,
+		o->keys);
+	return FS_EXIT_OK;
+}
+
 /* ---- write ---- */
 
 static int cmd_write(const struct opts *o)
@@ -160,15 +258,45 @@ static int cmd_write(const struct opts *o)
 				 (uint64_t)256 << 20,
 		.discard_open = o->discard_open,
 	};
-	struct fs_reader *r = fs_reader_open(o->input ? o->input : "-");
-	struct fs_arc_writer *w = fs_arc_writer_open(o->dir, &wo);
+	struct fs_pii *ks = NULL;
+	struct fs_reader *r;
+	struct fs_arc_writer *w;
 	const struct fs_hdr *h;
 	int64_t t0 = fs_mono_ns();
+	uint64_t *sealed = NULL;
+	size_t cap = 0;
 	uint64_t n;
 	double s;
 	int rc;
 
+	if (o->keys && !o->encrypt_pii)
+		fs_usage_error("--keys without --encrypt-pii: say "
+			       "--encrypt-pii to encrypt");
+	if (o->encrypt_pii) {
+		if (!o->keys)
+			fs_usage_error("--encrypt-pii needs --keys FILE");
+		/* a new archive may make its store; else it must exist */
+		ks = keys_open(o, !archive_exists(o->dir));
+		wo.before_write = keys_commit;
+		wo.arg = ks;
+	}
+	r = fs_reader_open(o->input ? o->input : "-");
+	w = fs_arc_writer_open(o->dir, &wo);
 	while ((rc = fs_read(r, &h)) == 1) {
+		if (ks) {
+			size_t need = fs_frame_size(h) + FS_PII_OVERHEAD;
+			int k;
+
+			if (need > cap) {	/* 8-aligned, grown rarely */
+				free(sealed);
+				cap = need < 4096 ? 4096 : need;
+				sealed = fs_xmalloc(cap);
+			}
+			k = fs_pii_seal(ks, h, sealed, cap);
+			if (k < 0)
+				fs_die(fs_pii_exit(k), "%s", fs_pii_why(ks));
+			h = (const struct fs_hdr *)sealed;
+		}
 		fs_arc_append(w, h);
 		if (!(fs_arc_writer_records(w) & 4095) && fs_progress_due())
 			fs_progress("fs-archive: %" PRIu64 " records, %"
@@ -179,6 +307,9 @@ static int cmd_write(const struct opts *o)
 	fs_progress_done();
 	n = fs_arc_writer_records(w);
 	fs_arc_writer_close(w);	/* seals what the input left open */
+	if (ks)
+		fs_pii_store_close(ks);
+	free(sealed);
 	s = (fs_mono_ns() - t0) / 1e9;
 	fs_warn("wrote %" PRIu64 " records in %.3f s%s", n, s,
 		rc < 0 ? "; the input ended in bad data" : "");
@@ -534,8 +665,7 @@ static int cmd_ls(const struct opts *o)
 	for (size_t i = 0; i < l.nopen; i++)
 		fs_warn("%s: an open segment, not sealed yet", l.open[i]);
 	fs_arc_list_free(&l);
-	if (fflush(stdout) || ferror(stdout))
-		fs_die_errno(FS_EXIT_FAIL, "cannot write to stdout");
+	fs_stdout_done();
 	return bad ? FS_EXIT_DATA : FS_EXIT_OK;
 }
 
@@ -569,8 +699,7 @@ static void print_json(cJSON *o)
 	puts(s);
 	free(s);
 	cJSON_Delete(o);
-	if (fflush(stdout) || ferror(stdout))
-		fs_die_errno(FS_EXIT_FAIL, "cannot write to stdout");
+	fs_stdout_done();
 }
 
 static struct fs_arc_reader *open_or_die(const char *path)
@@ -1024,8 +1153,8 @@ int tool_main(int argc, char **argv)
 
 	if (argc < 2 || argv[1][0] == '-') {
 		parse_opts(&o, argc, argv);	/* --help, --version */
-		fs_usage_error("a command is needed: write, verify, ls, "
-			       "prove or check-proof");
+		fs_usage_error("a command is needed: write, erase, verify, "
+			       "ls, prove or check-proof");
 	}
 	cmd = argv[1];
 	parse_opts(&o, argc - 1, argv + 1);
@@ -1042,6 +1171,8 @@ int tool_main(int argc, char **argv)
 		need_dir(&o, cmd);
 		return cmd_write(&o);
 	}
+	if (!strcmp(cmd, "erase"))
+		return cmd_erase(&o);
 	if (!strcmp(cmd, "verify")) {
 		need_dir(&o, cmd);
 		return cmd_verify(&o);
@@ -1054,6 +1185,6 @@ int tool_main(int argc, char **argv)
 		need_dir(&o, cmd);
 		return cmd_prove(&o);
 	}
-	fs_usage_error("unknown command '%s': want write, verify, ls, prove "
-		       "or check-proof", cmd);
+	fs_usage_error("unknown command '%s': want write, erase, verify, "
+		       "ls, prove or check-proof", cmd);
 }
