@@ -114,3 +114,16 @@ setup() {
 	run_t 120 "${VG[@]}" fs-archive prove --dir arc --from-size 1
 	assert_status 0
 }
+
+@test "valgrind: fs-archive write --encrypt-pii, erase" {
+	rm -rf parc k.db*
+	export FS_MASTER_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+	run_t 120 "${VG[@]}" fs-archive write --dir parc --segment-size 200k \
+		--encrypt-pii --keys k.db -i txn.fsr
+	assert_status 0
+	subj=$(fs-cat -f csv --no-header -n 1 -i txn.fsr | cut -d, -f5)
+	run_t 120 "${VG[@]}" fs-archive erase --keys k.db --subject "$subj"
+	assert_status 0
+	run_t 120 "${VG[@]}" fs-archive erase --keys k.db --subject "$subj"
+	assert_status 3
+}
