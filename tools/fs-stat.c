@@ -21,6 +21,7 @@
 struct meter {
 	uint64_t count[FS_TYPE_SLOTS];
 	uint64_t other;		/* types outside the table */
+	uint64_t encrypted, erased;	/* PII sealed; its key erased */
 	uint64_t records, control, bytes;
 	struct fs_hist lat;
 	struct fs_hist ilat;	/* --every: latency in this interval */
@@ -113,6 +114,10 @@ static inline void count_frame(struct meter *m, const struct fs_hdr *h)
 		return;
 	}
 	m->records++;
+	if (h->flags & (FS_F_ENCRYPTED | FS_F_ERASED)) {
+		m->encrypted += (h->flags & FS_F_ENCRYPTED) != 0;
+		m->erased += (h->flags & FS_F_ERASED) != 0;
+	}
 	if (!m->lat_from)	/* saturating: --warmup may be huge */
 		m->lat_from = m->warmup > INT64_MAX - m->now ? INT64_MAX :
 			      m->now + m->warmup;
@@ -237,6 +242,12 @@ static void type_list(struct meter *m, char *buf, size_t n)
 	if (m->other && at < n)
 		at += snprintf(buf + at, n - at, ", %llu unknown type",
 			       (unsigned long long)m->other);
+	if (m->encrypted && at < n)
+		at += snprintf(buf + at, n - at, "; %llu with PII encrypted",
+			       (unsigned long long)m->encrypted);
+	if (m->erased && at < n)
+		at += snprintf(buf + at, n - at, "; %llu with PII erased",
+			       (unsigned long long)m->erased);
 	if (at < n)
 		snprintf(buf + at, n - at, ")");
 }
@@ -302,7 +313,10 @@ static void summary_json(struct meter *m, double secs, int status)
 	if (m->other)
 		fprintf(stderr, "%s\"unknown\":%llu", first ? "" : ",",
 			(unsigned long long)m->other);
-	fprintf(stderr, "},\"latency_ns\":{\"count\":%llu,\"p50\":%lld,"
+	fprintf(stderr, "},\"encrypted\":%llu,\"erased\":%llu",
+		(unsigned long long)m->encrypted,
+		(unsigned long long)m->erased);
+	fprintf(stderr, ",\"latency_ns\":{\"count\":%llu,\"p50\":%lld,"
 		"\"p90\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld},",
 		(unsigned long long)l->count,
 		(long long)fs_hist_quantile(l, 0.5),
@@ -386,6 +400,9 @@ static void register_metrics(struct meter *m, struct fs_metrics *mx)
 			   "data records passed", &m->records);
 	fs_metrics_counter(mx, "fs_stat_control_total",
 			   "control records passed", &m->control);
+	fs_metrics_counter(mx, "fs_stat_pii_erased_total",
+			   "records whose subject's PII was erased",
+			   &m->erased);
 	fs_metrics_counter(mx, "fs_stat_bytes_total", "bytes passed",
 			   &m->bytes);
 	fs_metrics_gauge(mx, "fs_stat_event_lag_seconds",
