@@ -98,6 +98,12 @@ W="fs-archive write --dir log --segment 5s --encrypt-pii --keys k.db"
 		END { print n " erased"; exit bad > 0 || n == 0 }'
 	[ "$(awk -v s="$subj" '$5 != s' plain.txt | wc -l)" -eq \
 	  "$(awk '$3 == 0' opened.txt | wc -l)" ]
+	# fs-stat counts them, and the stored ones as encrypted
+	n=$(awk -v s="$subj" '$5 == s' plain.txt | wc -l)
+	fs-stat -q --json -i opened.fsr -o /dev/null 2>stat.json
+	grep -q "\"encrypted\":0,\"erased\":$n," stat.json
+	fs-stat -q -i st.fsr -o /dev/null 2>stat.txt
+	grep -q "; $(wc -l <plain.txt) with PII encrypted)" stat.txt
 	run_t 30 fs-archive erase --keys k.db --subject "$subj"
 	assert_status 3
 	assert_match "no key of subject"
