@@ -44,7 +44,7 @@ print(n)' "$data")
 # each meets the same load on a shared machine.
 run_once() {
 	local wall cpu u sy best
-	rm -rf "$work/arc"
+	rm -rf "$work/arc" "$work"/arc-keys.db*
 	/usr/bin/time -f '%e %U %S' -o "$work/time" \
 		bash -o pipefail -c "$2" 2>"$work/arc.err" || die "failed: $2"
 	read -r wall u sy <"$work/time"
@@ -67,16 +67,18 @@ hash_s=$("$work/archive-seek" --hash "$data") || die "hashing failed"
 hash_ns=$(awk -v h="$hash_s" 'BEGIN { printf "%d", h * 1e9 }')
 
 echo "running zstd -3 and fs-archive write on $data" >&2
-rm -f "$work"/zstd.wall "$work"/w256.wall "$work"/w64.wall
+rm -f "$work"/zstd.wall "$work"/w256.wall "$work"/w64.wall "$work"/wpii.wall
+export FS_MASTER_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 for ((i = 0; i < RUNS; i++)); do
 	run_once zstd "zstd -3 -q -c '$data' > '$work/arc.zst'"
 	run_once w64 "fs-archive write --dir '$work/arc' --segment-size 64M -i '$data'"
+	run_once wpii "fs-archive write --dir '$work/arc' --encrypt-pii --keys '$work/arc-keys.db' -i '$data'"
 	run_once w256 "fs-archive write --dir '$work/arc' -i '$data'"
 done
 zsize=$(stat -c %s "$work/arc.zst")
 asize=$(du -cb "$work"/arc/seg-*.tar.zst | tail -1 | cut -f1)
 fs-archive verify --dir "$work/arc" >/dev/null || die "verify failed"
-for n in zstd w256 w64; do
+for n in zstd w256 w64 wpii; do
 	eval "${n}_w=\$(cat \"\$work/\$n.wall\")"
 	eval "${n}_c=\$(cat \"\$work/\$n.cpu\")"
 done
@@ -126,6 +128,7 @@ with no core free the wall time tends to it.
 | \`zstd -3 -c\` | $(sec "$zstd_w") | $(rps "$zstd_w") | $(mb "$zstd_w") | 100% | $(sec "$zstd_c") | 100% | |
 | \`fs-archive write\` (segments of 256M) | $(sec "$w256_w") | $(rps "$w256_w") | $(mb "$w256_w") | $(pct "$zstd_w" "$w256_w") | $(sec "$w256_c") | $(pct "$zstd_c" "$w256_c") | $(sec "$hash_ns") s, $(pct "$hash_ns" "$w256_c") of CPU |
 | \`fs-archive write --segment-size 64M\` | $(sec "$w64_w") | $(rps "$w64_w") | $(mb "$w64_w") | $(pct "$zstd_w" "$w64_w") | $(sec "$w64_c") | $(pct "$zstd_c" "$w64_c") | $(sec "$hash_ns") s, $(pct "$hash_ns" "$w64_c") of CPU |
+| \`fs-archive write --encrypt-pii\` (a new key store: every account's key made) | $(sec "$wpii_w") | $(rps "$wpii_w") | $(mb "$wpii_w") | $(pct "$zstd_w" "$wpii_w") | $(sec "$wpii_c") | $(pct "$zstd_c" "$wpii_c") | |
 
 Sizes: zstd -3 $((zsize / 1000)) kB, the archive $((asize / 1000)) kB.
 Hashing: the CPU time of the same leaf and node hashes alone, over the
