@@ -809,6 +809,8 @@ int fs_fmt_f32(char *buf, float v);
  * else as fs_hash64 of its bytes.
  */
 uint64_t fs_hash64(const void *p, size_t n);
+/* The value of hex digit c (0-9, a-f, A-F), or -1. */
+int fs_hexval(int c);
 uint64_t fs_id(const char *s, size_t n);
 
 int64_t fs_now_ns(void);	/* CLOCK_REALTIME */

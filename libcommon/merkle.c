@@ -10,6 +10,7 @@
 #include <openssl/sha.h>
 #include <string.h>
 
+#include "fs.h"
 #include "merkle.h"
 
 void fs_sha256(const void *p, size_t n, uint8_t out[FS_MT_HASH])
@@ -303,27 +304,16 @@ void fs_mt_hex(const uint8_t h[FS_MT_HASH], char buf[2 * FS_MT_HASH + 1])
 	buf[2 * FS_MT_HASH] = 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int fs_mt_unhex(const char *s, uint8_t h[FS_MT_HASH])
 {
 	uint8_t t[FS_MT_HASH];
 
 	for (int i = 0; i < FS_MT_HASH; i++) {
-		int a = hexval((unsigned char)s[2 * i]), b;
+		int a = fs_hexval((unsigned char)s[2 * i]), b;
 
 		if (a < 0)
 			return -1;
-		b = hexval((unsigned char)s[2 * i + 1]);
+		b = fs_hexval((unsigned char)s[2 * i + 1]);
 		if (b < 0)
 			return -1;
 		t[i] = (uint8_t)(a << 4 | b);

@@ -386,25 +386,14 @@ int fs_pii_exit(int err)
 	}
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 64 hex digits at p into key; 0 or -1. */
 static int unhex32(const char *p, size_t n, uint8_t key[32])
 {
 	if (n != 64)
 		return -1;
 	for (size_t i = 0; i < 32; i++) {
-		int a = hexval((unsigned char)p[2 * i]);
-		int b = hexval((unsigned char)p[2 * i + 1]);
+		int a = fs_hexval((unsigned char)p[2 * i]);
+		int b = fs_hexval((unsigned char)p[2 * i + 1]);
 
 		if (a < 0 || b < 0)
 			return -1;

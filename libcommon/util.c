@@ -45,3 +45,14 @@ char *fs_xstrdup(const char *s)
 	memcpy(p, s, n);
 	return p;
 }
+
+int fs_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -52,24 +52,13 @@ static void ws(struct jp *j)
 		j->p++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Four hex digits at p (bounds checked by the caller); -1 if not. */
 static long hex4(const char *p)
 {
 	long v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
+		int h = fs_hexval(p[i]);
 
 		if (h < 0)
 			return -1;
