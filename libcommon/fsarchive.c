@@ -657,6 +657,33 @@ int fs_arc_seek_seq(struct fs_arc_reader *r, uint64_t seq)
 	return skip_to(r, i);
 }
 
+int fs_arc_seek_record(struct fs_arc_reader *r, uint64_t rec)
+{
+	const struct fs_hdr *h;
+	size_t i = (size_t)(rec >> FS_ARC_INDEX_LOG);
+
+	if (rec > r->m.records) {
+		snprintf(r->err, sizeof(r->err), "no record %" PRIu64
+			 ": the segment holds %" PRIu64, rec + 1,
+			 r->m.records);
+		return -1;
+	}
+	if (rec > r->record && skip_to(r, i < r->nidx ? i : r->nidx))
+		return -1;
+	while (r->record < rec) {
+		int rc = fs_arc_next(r, &h);
+
+		if (rc <= 0) {
+			if (rc == 0)
+				snprintf(r->err, sizeof(r->err), "record %"
+					 PRIu64 ": frames.fsr ends first",
+					 rec + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int fs_arc_end(struct fs_arc_reader *r)
 {
 	struct archive_entry *e;
