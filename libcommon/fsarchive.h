@@ -172,6 +172,15 @@ void fs_arc_close(struct fs_arc_reader *r);
  */
 int64_t fs_arc_readable(const char *path, uint64_t *offset);
 /*
+ * The records of a damaged segment that libarchive's read-ahead kept
+ * from fs_arc_next: the bytes of frames.fsr from offset from (where
+ * fs_arc_next stopped, fs_arc_offset) to the end of the last whole
+ * record that libzstd decodes (fs_arc_readable), decoded again into
+ * *buf (malloc'd, the caller frees; frames unchecked).  Their length,
+ * 0 (*buf NULL) when there are none.
+ */
+int64_t fs_arc_salvage(const char *path, uint64_t from, void **buf);
+/*
  * Decode an index entry from index.bin bytes p[0..80); and a manifest
  * from its JSON text: 0, or -1 with why in err.
  */

@@ -42,6 +42,9 @@ struct arc_src {
 	 */
 	int64_t seek;			/* INT64_MIN: none */
 	int64_t pos;			/* of the next frame */
+	/* a damaged segment: its records read ahead, then err */
+	char *salv;
+	size_t slen, sat;
 	char err[1024];
 };
 
@@ -84,25 +87,50 @@ static size_t next_wanted(const struct arc_src *a, size_t i)
 }
 
 /*
- * libarchive reads ahead, so a damaged segment may fail before the
- * records just before the damage were handed out: say from which
- * record on it cannot be read (libzstd, a little at a time), as
- * fs-archive verify does.
+ * libarchive reads ahead, so a damaged segment fails before the records
+ * just before the damage were handed out: decode it again with libzstd
+ * (fs_arc_salvage) for them, and say from which record on it cannot be
+ * read, as fs-archive verify does, once they are out.
  */
-static int damaged(struct arc_src *a)
+static void damaged(struct arc_src *a)
 {
 	const char *why = fs_arc_error(a->r), *p;
+	const char *path = a->l.seg[a->i].path;
 	uint64_t off;
-	int64_t n = fs_arc_readable(a->l.seg[a->i].path, &off);
+	int64_t n = fs_arc_readable(path, &off);
+	void *b;
 
 	p = strstr(why, "cannot read: ");
 	if (p && n >= 0)
 		snprintf(a->err, sizeof(a->err), "record %" PRId64 " (byte "
 			 "offset %" PRIu64 " of frames.fsr) and those after "
-			 "it cannot be read (%" PRIu64 " read): %s", n + 1,
-			 off, fs_arc_record(a->r), p + strlen("cannot read: "));
+			 "it cannot be read: %s", n + 1, off,
+			 p + strlen("cannot read: "));
 	else
 		snprintf(a->err, sizeof(a->err), "%s", why);
+	a->slen = (size_t)fs_arc_salvage(path, fs_arc_offset(a->r), &b);
+	a->salv = b ? b : fs_xmalloc(1);
+	a->sat = 0;
+}
+
+/* The next record salvaged; -1 (said) after the last. */
+static int salv_next(struct arc_src *a, const struct fs_hdr **h)
+{
+	uint32_t len;
+
+	if (a->sat + 4 <= a->slen) {
+		memcpy(&len, a->salv + a->sat, 4);
+		if (len >= FS_HDR_SIZE - 4 && len <= FS_FRAME_MAX &&
+		    (len + 4) % 8 == 0 && a->sat + 4 + len <= a->slen) {
+			*h = (const struct fs_hdr *)(a->salv + a->sat);
+			a->sat += 4 + (size_t)len;
+			a->pos++;
+			return 1;
+		}
+	}
+	free(a->salv);
+	a->salv = NULL;
+	a->slen = 0;
 	return bad_segment(a, a->err);
 }
 
@@ -117,6 +145,8 @@ static int arc_next(struct rp_source *s, const struct fs_hdr **h,
 
 		if (fs_stop)
 			return 0;
+		if (a->salv)
+			return salv_next(a, h);
 		if (!a->r) {
 			a->i = next_wanted(a, a->i);
 			if (a->i >= a->l.n)
@@ -129,8 +159,10 @@ static int arc_next(struct rp_source *s, const struct fs_hdr **h,
 			a->pos++;
 			return 1;
 		}
-		if (rc < 0)
-			return damaged(a);
+		if (rc < 0) {
+			damaged(a);
+			continue;
+		}
 		if (fs_arc_end(a->r) < 0)
 			return bad_segment(a, fs_arc_error(a->r));
 		fs_arc_close(a->r);
@@ -182,6 +214,7 @@ static void arc_close(struct rp_source *s)
 
 	fs_arc_close(a->r);
 	fs_arc_list_free(&a->l);
+	free(a->salv);
 	free(a);
 }
 
