@@ -262,25 +262,30 @@ static uint64_t count_open(const char *path)
 
 struct rp_source *rp_archive_open(const char *dir, const struct rp_opts *o)
 {
-	struct arc_src *a = fs_xcalloc(1, sizeof(*a));
-	char *real;
+	static char err[1024];	/* static: reachable when it dies */
+	char *real = realpath(dir, NULL);
+	struct fs_arc_list l;
+	struct arc_src *a;
 
+	if (!real)
+		fs_die_errno(FS_EXIT_FAIL, "cannot open '%s'", dir);
+	if (fs_arc_list(dir, &l, err, sizeof(err)) < 0) {
+		free(real);
+		fs_die(FS_EXIT_FAIL, "cannot list the archive: %s", err);
+	}
+	a = fs_xcalloc(1, sizeof(*a));
 	a->s.ops = &arc_ops;
 	a->s.size = -1;
+	snprintf(a->s.name, sizeof(a->s.name), "dir:%s", real);
+	free(real);
+	a->l = l;
 	a->from = o->from;
 	a->to = o->to == INT64_MAX ? INT64_MAX : o->to + 1;
 	a->seek = o->from;
-	if (fs_arc_list(dir, &a->l, a->err, sizeof(a->err)) < 0)
-		fs_die(FS_EXIT_FAIL, "cannot list the archive: %s", a->err);
 	for (size_t i = 0; i < a->l.nopen; i++)
 		fs_warn("'%s' is the open segment, not sealed: its %" PRIu64
 			" records are left out", a->l.open[i],
 			count_open(a->l.open[i]));
-	real = realpath(dir, NULL);
-	if (!real)
-		fs_die_errno(FS_EXIT_FAIL, "cannot resolve '%s'", dir);
-	snprintf(a->s.name, sizeof(a->s.name), "dir:%s", real);
-	free(real);
 	a->i = next_wanted(a, 0);
 	if (a->i < a->l.n)
 		a->pos = (int64_t)(a->l.seg[a->i].no << REC_BITS);
