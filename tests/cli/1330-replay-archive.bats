@@ -20,6 +20,16 @@ S=1767312000000000000	# 2026-01-02T00:00:00Z, fs-gen's start, in ns
 ora() { /usr/bin/python3 "$ORA" "$@"; }
 dec() { /usr/bin/python3 "$DEC" "$@"; }
 
+# a broker for the --keys over Kafka test (fs-devbroker unless
+# FS_TEST_KAFKA=real or $KAFKA_BROKERS)
+setup_file() {
+	kafka_setup p:1
+}
+
+teardown_file() {
+	kafka_teardown
+}
+
 # rec: 40 s of disordered TXNs (fs-gen's WATERMARKs among them) in
 # 10 s segments, whose time ranges overlap by the disorder.
 rec() {
@@ -221,6 +231,26 @@ sealed() {
 		--fixed-ingest -o plain.fsr
 	timeout 20 "$PT" seal k.db <plain.fsr >sealed.fsr
 	fs-archive write --dir log --segment 5s -i sealed.fsr 2>/dev/null
+}
+
+@test "fs-replay --keys on a Kafka topic: opened as sealed, --key after opening" {
+	sealed
+	kafka_env
+	local top a
+	top=$(kafka_topic p)
+	run_t 60 fs-stat -q -i sealed.fsr -o "kafka://$BS/$top"
+	assert_status 0
+	run_t 60 fs-replay -X fetch.wait.max.ms=10 -i "kafka://$BS/$top" \
+		--keys k.db -o o.fsr
+	assert_status 0
+	diff <(ora plain.fsr) <(ora o.fsr)
+	a=$(ora plain.fsr | awk 'NR == 7 { print $3 }')
+	run_t 60 fs-replay -X fetch.wait.max.ms=10 -i "kafka://$BS/$top" \
+		--keys k.db --key "$a" -o k.fsr
+	assert_status 0
+	ora plain.fsr --keys "$a" >want
+	[ -s want ]
+	diff want <(ora k.fsr)
 }
 
 # keys STORE PLAIN: "SUBJECT KEY_ID KEY" for each subject with a key.
