@@ -657,6 +657,33 @@ int fs_arc_seek_seq(struct fs_arc_reader *r, uint64_t seq)
 	return skip_to(r, i);
 }
 
+int fs_arc_seek_record(struct fs_arc_reader *r, uint64_t rec)
+{
+	const struct fs_hdr *h;
+	size_t i = (size_t)(rec >> FS_ARC_INDEX_LOG);
+
+	if (rec > r->m.records) {
+		snprintf(r->err, sizeof(r->err), "no record %" PRIu64
+			 ": the segment holds %" PRIu64, rec + 1,
+			 r->m.records);
+		return -1;
+	}
+	if (rec > r->record && skip_to(r, i < r->nidx ? i : r->nidx))
+		return -1;
+	while (r->record < rec) {
+		int rc = fs_arc_next(r, &h);
+
+		if (rc <= 0) {
+			if (rc == 0)
+				snprintf(r->err, sizeof(r->err), "record %"
+					 PRIu64 ": frames.fsr ends first",
+					 rec + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int fs_arc_end(struct fs_arc_reader *r)
 {
 	struct archive_entry *e;
@@ -723,6 +750,9 @@ struct walk {
 	uint64_t cur;			/* its size */
 	int64_t records;
 	uint64_t good;			/* bytes of whole frames */
+	uint64_t at;			/* offset in frames.fsr of p */
+	uint64_t cfrom, cto;		/* fs_arc_salvage: copy these */
+	uint8_t *copy;
 };
 
 static void walk_frames(struct walk *w, const uint8_t *p, size_t n)
@@ -730,6 +760,13 @@ static void walk_frames(struct walk *w, const uint8_t *p, size_t n)
 	if (n > w->left)
 		n = (size_t)w->left;
 	w->left -= n;
+	if (w->copy && w->at < w->cto && w->at + n > w->cfrom) {
+		uint64_t a = w->at > w->cfrom ? w->at : w->cfrom;
+		uint64_t b = w->at + n < w->cto ? w->at + n : w->cto;
+
+		memcpy(w->copy + (a - w->cfrom), p + (a - w->at), b - a);
+	}
+	w->at += n;
 	while (n) {
 		if (!w->frame_left) {
 			uint32_t len;
@@ -789,12 +826,12 @@ static void walk(struct walk *w, const uint8_t *p, size_t n)
 	}
 }
 
-int64_t fs_arc_readable(const char *path, uint64_t *offset)
+/* Decode path with libzstd a little at a time through walk(). */
+static void decode_walk(const char *path, struct walk *w)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ZSTD_DCtx *z = ZSTD_createDCtx();
 	uint8_t in[4096], out[4096];
-	struct walk w = { 0 };
 	ssize_t k;
 
 	if (fd < 0 || !z)
@@ -807,7 +844,7 @@ int64_t fs_arc_readable(const char *path, uint64_t *offset)
 
 			if (ZSTD_isError(ZSTD_decompressStream(z, &ob, &ib)))
 				goto out;
-			walk(&w, out, ob.pos);
+			walk(w, out, ob.pos);
 			if (ib.pos == ib.size && ob.pos < ob.size)
 				break;
 		}
@@ -816,7 +853,35 @@ out:
 	if (fd >= 0)
 		close(fd);
 	ZSTD_freeDCtx(z);
-	free(w.head);
+	free(w->head);
+	w->head = NULL;
+}
+
+int64_t fs_arc_salvage(const char *path, uint64_t from, void **buf)
+{
+	struct walk w = { 0 };
+	uint64_t good;
+
+	*buf = NULL;
+	if (fs_arc_readable(path, &good) == -1 || good <= from)
+		return 0;
+	w.cfrom = from;
+	w.cto = good;
+	w.copy = fs_xmalloc((size_t)(good - from));
+	decode_walk(path, &w);
+	if (w.at < good) {		/* decodes less than the first time */
+		free(w.copy);
+		return 0;
+	}
+	*buf = w.copy;
+	return (int64_t)(good - from);
+}
+
+int64_t fs_arc_readable(const char *path, uint64_t *offset)
+{
+	struct walk w = { 0 };
+
+	decode_walk(path, &w);
 	*offset = w.good;
 	if (w.in_frames && !w.left && !w.frame_left && !w.nlen)
 		return -2;		/* every record decodes */

@@ -138,6 +138,12 @@ void fs_arc_index_sha(const struct fs_arc_reader *r, uint8_t h[FS_MT_HASH]);
 int fs_arc_seek_time(struct fs_arc_reader *r, int64_t ts);
 int fs_arc_seek_seq(struct fs_arc_reader *r, uint64_t seq);
 /*
+ * Skip forward to record rec (from 0; the number of records: the end)
+ * through the index block that holds it, then frame by frame.  Only
+ * forward.  0, or -1 (fs_arc_error): a read error, or no such record.
+ */
+int fs_arc_seek_record(struct fs_arc_reader *r, uint64_t rec);
+/*
  * The next record, zero-copy and 8-aligned; *h is valid until the next
  * call.  1 a record, 0 the end of frames.fsr (after its last whole
  * frame, with nothing left over), -1 a read error or a bad frame: a
@@ -165,6 +171,15 @@ void fs_arc_close(struct fs_arc_reader *r);
  * decodes (the damage is elsewhere).
  */
 int64_t fs_arc_readable(const char *path, uint64_t *offset);
+/*
+ * The records of a damaged segment that libarchive's read-ahead kept
+ * from fs_arc_next: the bytes of frames.fsr from offset from (where
+ * fs_arc_next stopped, fs_arc_offset) to the end of the last whole
+ * record that libzstd decodes (fs_arc_readable), decoded again into
+ * *buf (malloc'd, the caller frees; frames unchecked).  Their length,
+ * 0 (*buf NULL) when there are none.
+ */
+int64_t fs_arc_salvage(const char *path, uint64_t from, void **buf);
 /*
  * Decode an index entry from index.bin bytes p[0..80); and a manifest
  * from its JSON text: 0, or -1 with why in err.

@@ -2,8 +2,9 @@
  * test-archive.c - unit tests of the segment writer and reader
  * (libcommon/fsarchive.c) as fs-replay uses them: records with event
  * times out of order written into segments, listed by name, picked by
- * time range, opened, and sought by time and by seq with the index;
- * a seek never skips a record at or after its target.
+ * time range, opened, and sought by time, by seq and by record number
+ * with the index; a seek never skips a record at or after its target;
+ * a damaged segment's records before the damage salvaged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,12 +178,108 @@ static void test_seek_seq(void **state)
 	fs_arc_list_free(&l);
 }
 
+/*
+ * A seek by record number lands on it exactly (fs-replay's resume),
+ * at block edges too, forward from a record already read; the number
+ * of records is the end; past it an error.
+ */
+static void test_seek_record(void **state)
+{
+	static const uint64_t at[] = { 0, 1, 1023, 1024, 1025, 2047, 2049 };
+	struct fs_arc_list l;
+	char err[700];
+
+	(void)state;
+	assert_int_equal(fs_arc_list(dir, &l, err, sizeof(err)), 0);
+	for (size_t i = 0; i < l.n; i++) {
+		struct fs_arc_reader *r;
+		const struct fs_arc_manifest *m;
+		const struct fs_hdr *h;
+		uint64_t n;
+
+		r = fs_arc_open(l.seg[i].path, err, sizeof(err));
+		assert_non_null(r);
+		m = fs_arc_manifest(r);
+		n = m->records;
+		for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+			if (at[k] >= n || (k && at[k] <= at[k - 1] + 1))
+				continue;
+			assert_int_equal(fs_arc_seek_record(r, at[k]), 0);
+			assert_int_equal(fs_arc_record(r), at[k]);
+			assert_int_equal(fs_arc_next(r, &h), 1);
+			assert_int_equal(h->seq, m->first_seq + at[k]);
+		}
+		assert_int_equal(fs_arc_seek_record(r, n), 0);
+		assert_int_equal(fs_arc_next(r, &h), 0);
+		assert_int_equal(fs_arc_seek_record(r, n + 1), -1);
+		fs_arc_close(r);
+	}
+	fs_arc_list_free(&l);
+}
+
+/*
+ * A segment cut short (at 60%, in its frames; 40000 records, so many
+ * zstd blocks): fs_arc_salvage gives the bytes of frames.fsr from an
+ * offset to where libzstd stops decoding whole records
+ * (fs_arc_readable's count), whole frames in order.
+ */
+static void test_salvage(void **state)
+{
+	struct fs_arc_wopts o = { 0 };
+	struct fs_arc_writer *w;
+	struct fs_arc_list l;
+	char err[700], sub[128];
+	uint64_t buf[6], good, off = 0, seq = 1;
+	int64_t n, len;
+	void *b;
+	FILE *f;
+	long size;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/big", dir);
+	w = fs_arc_writer_open(sub, &o);
+	for (int i = 0; i < 40000; i++) {
+		frame(i, buf);
+		fs_arc_append(w, (const struct fs_hdr *)buf);
+	}
+	fs_arc_writer_close(w);
+	assert_int_equal(fs_arc_list(sub, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	f = fopen(l.seg[0].path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	assert_int_equal(truncate(l.seg[0].path, size * 6 / 10), 0);
+	n = fs_arc_readable(l.seg[0].path, &good);
+	assert_true(n > 1 && n < 40000);
+	assert_int_equal(good, (uint64_t)n * 48);
+	len = fs_arc_salvage(l.seg[0].path, 48, &b);
+	assert_non_null(b);
+	assert_int_equal(len, (int64_t)(good - 48));
+	while (off < (uint64_t)len) {
+		const struct fs_hdr *h = (const void *)((char *)b + off);
+
+		assert_int_equal(h->len, 44);
+		assert_int_equal(h->seq, seq++);
+		off += 48;
+	}
+	assert_int_equal(off, (uint64_t)len);
+	free(b);
+	/* from past the last record decoded: none */
+	assert_int_equal(fs_arc_salvage(l.seg[0].path, good, &b), 0);
+	assert_null(b);
+	fs_arc_list_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all),
 		cmocka_unit_test(test_seek_time),
 		cmocka_unit_test(test_seek_seq),
+		cmocka_unit_test(test_seek_record),
+		cmocka_unit_test(test_salvage),
 	};
 
 	fs_progname = "test-archive";

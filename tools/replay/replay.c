@@ -1,6 +1,6 @@
 /*
  * fs-replay - replay recorded records: a record file or stream, a Kafka
- * topic (from an offset or a time), an fs-archive directory (to come),
+ * topic (from an offset or a time), an fs-archive directory (--dir),
  * by event-time range, key and type, flat out or at a multiple of the
  * recorded speed.
  *
@@ -17,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
+#include "pii.h"
 #include "replay.h"
 
 #define CLOCK_EVERY 64		/* frames between clock reads, flat out */
@@ -52,15 +55,20 @@ struct replay {
 	int64_t t0, pos0;
 	uint64_t frames, records, filtered;
 	struct fs_metrics *metrics;
+	/* --keys: encrypted records opened into obuf */
+	struct fs_pii *pii;
+	struct fs_hdr *obuf;
+	int exit;		/* of bad input; FS_EXIT_DATA unless told */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: fs-replay [-i URI] [-o URI] [--from TIME] [--to TIME]\n"
-"                 [--key K[,K...]] [--types TYPE[,TYPE...]]\n"
+"usage: fs-replay [-i URI] [--dir DIR] [-o URI] [--from TIME]\n"
+"                 [--to TIME] [--key K[,K...]] [--types TYPE[,TYPE...]]\n"
 "                 [--speed max|Nx] [--watermark-interval D]\n"
 "                 [--max-delay D] [--keep-ingest] [--follow]\n"
+"                 [--keys FILE] [--master-key-file FILE]\n"
 "                 [--metrics FILE]\n"
 "                 " FS_KAFKA_SYNOPSIS "\n"
 "                 " FS_PIPELINE_SYNOPSIS "\n"
@@ -69,6 +77,8 @@ static void usage(FILE *f)
 "\n"
 "  -i, --input URI      a record file, - (stdin), or\n"
 "                       kafka://HOST:PORT/TOPIC[?offset=...] (default -)\n"
+"      --dir DIR        an fs-archive directory: its sealed segments\n"
+"                       of the time range (not with -i)\n"
 "  -o, --output URI     output endpoint (default -)\n"
 "      --from TIME      leave out records with ts_event before TIME\n"
 "                       (ISO 8601 or epoch; Kafka: start there)\n"
@@ -86,6 +96,10 @@ static void usage(FILE *f)
 "      --keep-ingest    keep the recorded ts_ingest (default: now)\n"
 "      --follow         Kafka: wait for more at the end of the topic\n"
 "                       (default: end at its end as of the start)\n"
+"      --keys FILE      open encrypted records with the subjects' keys\n"
+"                       in this key store (erased: redacted, ERASED)\n"
+"      --master-key-file FILE\n"
+"                       the store's master key (default: $FS_MASTER_KEY)\n"
 "      --metrics FILE   write Prometheus metrics to FILE every second\n"
 "  -h, --help           show this help\n"
 "      --version        show the version\n");
@@ -94,15 +108,19 @@ static void usage(FILE *f)
 }
 
 enum { O_FROM = 256, O_TO, O_KEY, O_TYPES, O_SPEED, O_WM_IV, O_DELAY,
-       O_KEEP_INGEST, O_FOLLOW, O_METRICS, O_VERSION };
+       O_KEEP_INGEST, O_FOLLOW, O_METRICS, O_VERSION, O_DIR, O_KEYS,
+       O_MASTER };
 
 static const struct option long_options[] = {
+	{ "dir", required_argument, NULL, O_DIR },
 	{ "follow", no_argument, NULL, O_FOLLOW },
 	{ "from", required_argument, NULL, O_FROM },
 	{ "help", no_argument, NULL, 'h' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "keep-ingest", no_argument, NULL, O_KEEP_INGEST },
 	{ "key", required_argument, NULL, O_KEY },
+	{ "keys", required_argument, NULL, O_KEYS },
+	{ "master-key-file", required_argument, NULL, O_MASTER },
 	{ "max-delay", required_argument, NULL, O_DELAY },
 	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "output", required_argument, NULL, 'o' },
@@ -189,16 +207,24 @@ static double opt_speed(const char *s)
 	return v;
 }
 
-static void parse_opts(struct replay *r, const char **in, const char **out,
-		       const char **metrics, int argc, char **argv)
+/* What the command line names beside the filters. */
+struct paths {
+	const char *in, *dir, *out, *metrics, *keys, *master;
+};
+
+static void parse_opts(struct replay *r, struct paths *p, int argc,
+		       char **argv)
 {
-	int c;
+	int c, in_given = 0;
 
 	while ((c = fs_getopt(argc, argv, "hi:o:", long_options)) != -1) {
 		switch (c) {
 		case 'h': usage(stdout); exit(FS_EXIT_OK);
-		case 'i': *in = optarg; break;
-		case 'o': *out = optarg; break;
+		case 'i': p->in = optarg; in_given = 1; break;
+		case 'o': p->out = optarg; break;
+		case O_DIR: p->dir = optarg; break;
+		case O_KEYS: p->keys = optarg; break;
+		case O_MASTER: p->master = optarg; break;
 		case O_FROM: r->from = opt_time("--from", optarg); break;
 		case O_TO: r->to = opt_time("--to", optarg); break;
 		case O_KEY: opt_keys(r, optarg); break;
@@ -216,7 +242,7 @@ static void parse_opts(struct replay *r, const char **in, const char **out,
 			break;
 		case O_KEEP_INGEST: r->keep_ingest = 1; break;
 		case O_FOLLOW: r->follow = 1; break;
-		case O_METRICS: *metrics = optarg; break;
+		case O_METRICS: p->metrics = optarg; break;
 		case O_VERSION: fs_print_version(NULL); exit(FS_EXIT_OK);
 		default: fs_bug("option %d not handled", c);
 		}
@@ -225,6 +251,13 @@ static void parse_opts(struct replay *r, const char **in, const char **out,
 		fs_usage_error("unexpected argument '%s'", argv[optind]);
 	if (r->from >= r->to)
 		fs_usage_error("--from must be before --to");
+	if (p->dir && in_given)
+		fs_usage_error("--dir and -i are two inputs: give one");
+	if (p->dir && r->follow)
+		fs_usage_error("--follow is for Kafka: --dir replays the "
+			       "sealed segments there are");
+	if (p->master && !p->keys)
+		fs_usage_error("--master-key-file without --keys");
 }
 
 /* ---- checkpoints ---- */
@@ -397,22 +430,51 @@ static int key_wanted(const struct replay *r, uint64_t key)
 				   cmp_u64);
 }
 
-/* One data record read: filter, pace, write.  */
-static void data(struct replay *r, const struct fs_hdr *h)
+/*
+ * --keys: open the encrypted record h into r->obuf (fs_pii_open: the
+ * original, or redacted with FS_F_ERASED); NULL when it cannot be
+ * opened (said, naming it; r->exit set).
+ */
+static const struct fs_hdr *open_pii(struct replay *r, const struct fs_hdr *h)
+{
+	char where[700];
+	int n = fs_pii_open(r->pii, h, r->obuf, FS_FRAME_MAX + 8);
+
+	if (n >= 0)
+		return r->obuf;
+	if (r->in->ops->where)
+		r->in->ops->where(r->in, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "frame %llu of '%s'",
+			 (unsigned long long)r->frames, r->in->name);
+	r->exit = fs_pii_exit(n);
+	fs_error("cannot open the encrypted record at %s: %s", where,
+		 fs_pii_why(r->pii));
+	return NULL;
+}
+
+/*
+ * One data record read: filter, open (--keys), pace, write.  0, or -1
+ * when an encrypted record cannot be opened (said).
+ */
+static int data(struct replay *r, const struct fs_hdr *h)
 {
 	struct fs_hdr *o;
 	int slot;
 
 	if (h->ts_event < r->from || h->ts_event >= r->to) {
 		r->filtered++;
-		return;
+		return 0;
 	}
 	own_wm(r, h->ts_event);
+	/* the key filter compares the opened record's key (--keys) */
+	if (r->pii && (h->flags & FS_F_ENCRYPTED) && !(h = open_pii(r, h)))
+		return -1;
 	slot = fs_type_slot(h->type);
 	if ((r->types && (slot < 0 || !(r->types >> slot & 1))) ||
 	    !key_wanted(r, h->key)) {
 		r->filtered++;
-		return;
+		return 0;
 	}
 	if (r->speed > 0)
 		pace(r, h->ts_event);
@@ -428,6 +490,7 @@ static void data(struct replay *r, const struct fs_hdr *h)
 		r->first_ts = h->ts_event;
 	if (h->ts_event > r->last_ts)
 		r->last_ts = h->ts_event;
+	return 0;
 }
 
 /*
@@ -531,9 +594,10 @@ static int run(struct replay *r)
 		if (rc <= 0)
 			return rc;
 		r->frames++;
-		if (!fs_is_control(h))
-			data(r, h);
-		else if (!control(r, h))
+		if (!fs_is_control(h)) {
+			if (data(r, h) < 0)
+				return -1;
+		} else if (!control(r, h))
 			return 0;
 	}
 }
@@ -559,26 +623,47 @@ static void from_uri(struct replay *r, const char *uri)
 /* The run's state: static, so what it holds is reachable at any exit. */
 static struct replay rp = {
 	.from = INT64_MIN, .to = INT64_MAX, .wm_iv = 1000000000,
-	.next_wm = INT64_MIN, .wm_out = INT64_MIN,
+	.next_wm = INT64_MIN, .wm_out = INT64_MIN, .exit = FS_EXIT_DATA,
 };
+
+/* --keys FILE: the key store, opened with the master key (or dies). */
+static void open_keys(struct replay *r, const struct paths *p)
+{
+	uint8_t master[32];
+	char why[512];
+	int err;
+
+	err = fs_pii_master_key(p->master, master, why, sizeof(why));
+	if (err < 0)
+		fs_die(fs_pii_exit(err), "%s", why);
+	r->pii = fs_pii_store_open(p->keys, master, 0, &err, why,
+				   sizeof(why));
+	OPENSSL_cleanse(master, sizeof(master));
+	if (!r->pii)
+		fs_die(fs_pii_exit(err), "%s", why);
+	if (posix_memalign((void **)&r->obuf, 64, FS_FRAME_MAX + 8))
+		fs_die(FS_EXIT_FAIL, "out of memory");
+}
 
 int tool_main(int argc, char **argv)
 {
 	struct replay *r = &rp;
-	const char *in = "-", *out = "-", *metrics = NULL;
+	struct paths p = { .in = "-", .out = "-" };
 	struct rp_opts o;
 	int rc;
 
-	parse_opts(r, &in, &out, &metrics, argc, argv);
-	from_uri(r, in);
-	r->w = fs_writer_open(out);
+	parse_opts(r, &p, argc, argv);
+	from_uri(r, p.in);
+	if (p.keys)
+		open_keys(r, &p);
+	r->w = fs_writer_open(p.out);
 	o = (struct rp_opts){
 		.from = r->from, .to = r->to == INT64_MAX ? r->to : r->to - 1,
 		.follow = r->follow, .checkpointed = fs_pipeline_ckpt() != NULL,
 		.flush_w = r->w,
 	};
-	r->in = rp_open(in, &o);
-	r->metrics = fs_metrics_open(metrics);
+	r->in = p.dir ? rp_archive_open(p.dir, &o) : rp_open(p.in, &o);
+	r->metrics = fs_metrics_open(p.metrics);
 	fs_metrics_counter(r->metrics, "fs_replay_records_total",
 			   "data records written", &r->records);
 	fs_metrics_counter(r->metrics, "fs_replay_filtered_total",
@@ -604,5 +689,7 @@ int tool_main(int argc, char **argv)
 	r->in->ops->close(r->in);
 	fs_writer_close(r->w);
 	fs_metrics_close(r->metrics);
-	return rc < 0 ? FS_EXIT_DATA : FS_EXIT_OK;
+	fs_pii_store_close(r->pii);
+	free(r->obuf);
+	return rc < 0 ? r->exit : FS_EXIT_OK;
 }

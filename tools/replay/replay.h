@@ -3,8 +3,8 @@
  *
  * replay.c reads frames through struct rp_source and knows nothing of
  * where they come from: a record file or stream (input.c, rp_file_open),
- * a Kafka topic (input.c, rp_kafka_open), an fs-archive directory (to
- * come: rp_archive_open, for --dir).  A source hands out frames as
+ * a Kafka topic (input.c, rp_kafka_open), an fs-archive directory
+ * (archive_src.c, rp_archive_open, for --dir).  A source hands out frames as
  * recorded, filters nothing, and makes no barriers of its own:
  * replay.c filters, paces and checkpoints (libcommon/source.c).
  */
@@ -46,6 +46,11 @@ struct rp_source_ops {
 	 * position() (Kafka: the offset of each partition); may be NULL.
 	 */
 	void (*put_positions)(struct rp_source *s, int64_t id);
+	/*
+	 * Where the frame next() returned last is, for messages ("segment
+	 * 'P' record N"); may be NULL (replay.c says "frame N").
+	 */
+	void (*where)(const struct rp_source *s, char *buf, size_t n);
 	/* Whether next() decides where a replayed checkpoint's cut is. */
 	int (*replaying)(const struct rp_source *s);
 	void (*close)(struct rp_source *s);
@@ -70,14 +75,18 @@ struct rp_opts {
 	struct fs_writer *flush_w;	/* flushed before an input blocks */
 };
 
-/*
- * The input of -i URI: rp_kafka_open for kafka://, else rp_file_open.
- * An archive source (--dir DIR) is to be chosen here as well.
- */
+/* The input of -i URI: rp_kafka_open for kafka://, else rp_file_open. */
 struct rp_source *rp_open(const char *uri, const struct rp_opts *o);
 /* -i - or a path (a regular file under --state; a pipe is exit 2). */
 struct rp_source *rp_file_open(const char *path, const struct rp_opts *o);
 /* -i kafka://...: --from becomes offset=@TIME; bounded by --to. */
 struct rp_source *rp_kafka_open(const char *uri, const struct rp_opts *o);
+
+/*
+ * --dir DIR: the sealed segments of an fs-archive directory that may
+ * hold [from, to], in segment order; the open one left out (a note on
+ * stderr).  Position: segment number << 40 | record number in it.
+ */
+struct rp_source *rp_archive_open(const char *dir, const struct rp_opts *o);
 
 #endif
