@@ -66,6 +66,14 @@ W="fs-archive write --dir log --segment 5s --encrypt-pii --keys k.db"
 		awk '$4 == $9 { bad++ } END { exit bad > 0 }'
 	timeout 60 "$PT" open k.db <st.fsr >opened.fsr
 	cmp in.fsr opened.fsr
+	# fs-replay with the store gives the input back, without it the
+	# sealed records as stored
+	run_t 60 fs-replay --dir log --keys k.db --keep-ingest -o replayed.fsr
+	assert_status 0
+	cmp in.fsr replayed.fsr
+	run_t 60 fs-replay --dir log --keep-ingest -o sealed.fsr
+	assert_status 0
+	cmp st.fsr sealed.fsr
 }
 
 @test "archive erase: that subject's records come back redacted; verify and proofs hold" {
@@ -104,6 +112,13 @@ W="fs-archive write --dir log --segment 5s --encrypt-pii --keys k.db"
 	grep -q "\"encrypted\":0,\"erased\":$n," stat.json
 	fs-stat -q -i st.fsr -o /dev/null 2>stat.txt
 	grep -q "; $(wc -l <plain.txt) with PII encrypted)" stat.txt
+	# fs-replay --keys after the erase: the same records as opened
+	run_t 60 fs-replay --dir log --keys k.db --keep-ingest -o rp.fsr
+	assert_status 0
+	cmp opened.fsr rp.fsr
+	fs-replay --dir log --keys k.db --key "$subj" | fs-stat -q -o /dev/null \
+		2>stat.txt
+	grep -q "^fs-stat: 0 records" stat.txt
 	run_t 30 fs-archive erase --keys k.db --subject "$subj"
 	assert_status 3
 	assert_match "no key of subject"
