@@ -1,4 +1,8 @@
 #!/usr/bin/python3
+# match-oracle.py --file FSR [N]: the reference alone on the first N
+# records of FSR (fs-gen txn records in order) with fs-match's built-in
+# card-testing pattern; prints the number of matches (bench/match.sh's
+# peer).
 # match-oracle.py FS_MATCH SEED: an independent reference for fs-match,
 # written from fs-match(1) SEMANTICS, not from its code.  Makes a random
 # case (pattern, conditions, --within, contiguity, after-match skip) and
@@ -8,7 +12,8 @@
 # the variable of each.  Exit 0 when equal, 1 with the difference.
 import json, random, struct, subprocess, sys, tempfile, os
 
-fsm, seed = sys.argv[1], int(sys.argv[2])
+bench = sys.argv[1] == "--file"
+fsm, seed = sys.argv[1], int(sys.argv[2]) if not bench else 0
 rnd = random.Random(seed)
 E8 = 100000000
 
@@ -63,10 +68,18 @@ for v, _, _ in vars_:
 within = rnd.choice([None, None, 5, 12])      # seconds
 skip = rnd.random() < 0.5
 to_next = rnd.random() < 0.5
+if bench:
+    # card-testing: T{4,}, within 2m, strict, past-last
+    pat, vars_, within, skip, to_next = "T{4,}", [("T", 4, None)], \
+        120 * 10**9, False, False
+    cond = {"T": ("card-testing", lambda e, p, g: e["channel"] == 1 and
+                  e["device"] == g("T", "first", "device") and
+                  (g("T", "count", None) == 1 or
+                   e["merchant"] != p["merchant"]))}
 
 # the stream
 events = []
-for key in (11, 22, 33):
+for key in (() if bench else (11, 22, 33)):
     t = 0
     for i in range(rnd.randint(15, 40)):
         t += rnd.choice([0, 1, 1, 2, 3])
@@ -82,6 +95,20 @@ for i, e in enumerate(events):
 arrival = sorted(events, key=lambda e: e["arr"])
 for i, e in enumerate(arrival):
     e["ai"] = i
+if bench:
+    d = open(sys.argv[2], "rb").read()
+    o, lim = 0, int(sys.argv[3]) if len(sys.argv) > 3 else 1 << 62
+    while o < len(d) and len(events) < lim:
+        ln, ty, ver, fl, ts, ing, key, seq = struct.unpack_from(
+            "<IHBBqqQQ", d, o)
+        if ty == 5 and not fl & 1:
+            a, m, dev, amt, mcc, ch = struct.unpack_from("<QQQqHB", d,
+                                                         o + 40)
+            events.append({"key": key, "ts": ts, "seq": seq, "ai":
+                           len(events), "amount": amt, "channel": ch,
+                           "merchant": m, "device": dev})
+        o += 4 + ln
+    arrival = []
 
 NS = 10**9
 
@@ -179,9 +206,11 @@ def dfs(evs, start, q, v, c, assigned):
 
 
 want = []
-for key in sorted({e["key"] for e in events}):
-    evs = sorted([e for e in events if e["key"] == key],
-                 key=lambda e: (e["ts"], e["ai"]))
+bykey = {}
+for e in events:
+    bykey.setdefault(e["key"], []).append(e)
+for key in sorted(bykey):
+    evs = sorted(bykey[key], key=lambda e: (e["ts"], e["ai"]))
     i = 0
     while i < len(evs):
         m = None
@@ -196,6 +225,9 @@ for key in sorted({e["key"] for e in events}):
                                 for q, w in m)))
         i = i + 1 if to_next else m[-1][0] + 1
 
+if bench:
+    print(len(want))
+    sys.exit(0)
 args = [fsm, "-q", "--pattern", pat]
 for v, _, _ in vars_:
     if cond[v][0]:
