@@ -190,3 +190,43 @@ pipe() {
 	assert_status 3
 	assert_match "another pattern"
 }
+
+@test "fs-match --key FIELD; --state-ttl drops the partial matches of a quiet key" {
+	txn in.fsr 1 1 1 1 1
+	run_t 10 fs-match -q --pattern 'A B' --key merchant --alerts a.fsr \
+		-i in.fsr -o /dev/null
+	assert_status 0
+	[ "$(fs-cat --types alert -f csv -i a.fsr | wc -l)" -le 1 ]
+	run_t 10 fs-match -q --pattern 'A B' --key device --alerts a.fsr \
+		-i in.fsr -o /dev/null
+	assert_status 0
+	[ "$(fs-cat --types alert -f csv --fields seq -i a.fsr | tr '\n' ' ')" \
+		= "seq 2 4 " ]
+	run_t 10 fs-match --pattern 'A B' --key country -i in.fsr
+	assert_status 2
+	# A at 1 s, a watermark at 50 s, B at 100 s: with --state-ttl 30s
+	# the partial match of the quiet key is gone by B
+	/usr/bin/python3 - >q.fsr <<-'PY'
+	import struct, sys
+	def txn(ts, seq, amt):
+	    body = struct.pack("<QQQqHBB4s4s4x", 1, 100, 7, amt * 10**8,
+	                       5999, 1, 0, b"US", b"USD")
+	    return struct.pack("<IHBBqqQQ", 36 + len(body), 5, 1, 0,
+	                       ts * 10**9, 0, 1, seq) + body
+	def wm(ts):
+	    return struct.pack("<IHBBqqQQ", 36, 0x100, 1, 1, ts * 10**9, 0,
+	                       0, 0)
+	sys.stdout.buffer.write(txn(1, 1, 1) + wm(50) + txn(100, 2, 900) +
+	                        wm(200))
+	PY
+	local args=(-q --skip-till-next --pattern 'A B' --define 'A: amount < 2'
+		--define 'B: amount > 500' --alerts a.fsr -i q.fsr -o /dev/null)
+	run_t 10 fs-match "${args[@]}"
+	[ "$(fs-cat --types alert -f csv -i a.fsr | wc -l)" = 2 ]
+	run_t 10 fs-match "${args[@]}" --state-ttl 30s --metrics m.prom
+	assert_status 0
+	[ "$(fs-cat --types alert -f csv -i a.fsr | wc -l)" -le 1 ]
+	grep -q '^fs_match_expired_total{.*} 1$' m.prom
+	run_t 10 fs-match "${args[@]}" --state-ttl 60s
+	[ "$(fs-cat --types alert -f csv -i a.fsr | wc -l)" = 2 ]
+}

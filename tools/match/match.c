@@ -891,6 +891,8 @@ static int run(struct matcher *m)
 	if (rc < 0)
 		return FS_EXIT_DATA;
 	finish(m);
+	m->g_runs = m->runs.used;
+	m->g_keys = m->nkeys;
 	return FS_EXIT_OK;
 }
 
