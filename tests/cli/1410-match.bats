@@ -204,8 +204,9 @@ pipe() {
 		= "seq 2 4 " ]
 	run_t 10 fs-match --pattern 'A B' --key country -i in.fsr
 	assert_status 2
-	# A at 1 s, a watermark at 50 s, B at 100 s: with --state-ttl 30s
-	# the partial match of the quiet key is gone by B
+	# A at 1 s, a watermark at 50 s, a late A at 10 s (not matched),
+	# B at 100 s: with --state-ttl 30s the partial match of the quiet
+	# key is gone by B
 	/usr/bin/python3 - >q.fsr <<-'PY'
 	import struct, sys
 	def txn(ts, seq, amt):
@@ -216,8 +217,8 @@ pipe() {
 	def wm(ts):
 	    return struct.pack("<IHBBqqQQ", 36, 0x100, 1, 1, ts * 10**9, 0,
 	                       0, 0)
-	sys.stdout.buffer.write(txn(1, 1, 1) + wm(50) + txn(100, 2, 900) +
-	                        wm(200))
+	sys.stdout.buffer.write(txn(1, 1, 1) + wm(50) + txn(10, 3, 1) +
+	                        txn(100, 2, 900) + wm(200))
 	PY
 	local args=(-q --skip-till-next --pattern 'A B' --define 'A: amount < 2'
 		--define 'B: amount > 500' --alerts a.fsr -i q.fsr -o /dev/null)
@@ -227,6 +228,7 @@ pipe() {
 	assert_status 0
 	[ "$(fs-cat --types alert -f csv -i a.fsr | wc -l)" -le 1 ]
 	grep -q '^fs_match_expired_total{.*} 1$' m.prom
+	grep -q '^fs_match_late_total{.*} 1$' m.prom
 	run_t 10 fs-match "${args[@]}" --state-ttl 60s
 	[ "$(fs-cat --types alert -f csv -i a.fsr | wc -l)" = 2 ]
 }

@@ -270,7 +270,7 @@ static int options(struct matcher *m, const struct run *r, const char *ev,
 {
 	const struct pattern *p = &m->pat;
 	struct evalctx c = { ev, prev, r->vcnt, r->agg, 0 };
-	int n = 0, w = r->var;
+	int n = 0, w;
 
 	if (r->var >= 0 && r->cnt < p->qmax[r->var]) {
 		c.var = r->var;
@@ -337,7 +337,7 @@ static void take(struct matcher *m, uint32_t i, int w, const char *f,
 	n->pos = m->cur_pos;
 	memcpy(n->frame, f, m->fsize);
 	r->node = ni;
-	pat_fold(&m->pat, r->agg, w, r->vcnt[w], f + 0);
+	pat_fold(&m->pat, r->agg, w, r->vcnt[w], f);
 	r->vcnt[w]++;
 	r->cnt = r->var == w ? r->cnt + 1 : 1;
 	r->var = w;
@@ -564,12 +564,14 @@ static void on_event(struct matcher *m, const char *f)
 		struct run *r = run_at(m, i);
 		uint32_t nx = r->next;
 
-		if (r->done)
+		if (r->done) {
 			put_last(m, &head, &tail, i);
-		else if (m->o.within && ts - r->start_ts > m->o.within)
-			m->n_expired++, run_free(m, i);
-		else
+		} else if (m->o.within && ts - r->start_ts > m->o.within) {
+			m->n_expired++;
+			run_free(m, i);
+		} else {
 			step(m, i, f, &head, &tail);
+		}
 		i = nx;
 	}
 	fresh = pool_get(&m->runs);
