@@ -1158,7 +1158,7 @@ int tool_main(int argc, char **argv)
 	rc = run(&m);
 	if (rc != FS_EXIT_OK)
 		fs_writers_flush_all();
-	if (!m.o.quiet)
+	if (!m.o.quiet && rc == FS_EXIT_OK)
 		fs_warn("%llu events, %llu matches, %llu partial matches "
 			"expired, %llu late", (unsigned long long)m.n_events,
 			(unsigned long long)m.n_matches,
