@@ -232,3 +232,24 @@ pipe() {
 	run_t 10 fs-match "${args[@]}" --state-ttl 60s
 	[ "$(fs-cat --types alert -f csv -i a.fsr | wc -l)" = 2 ]
 }
+
+@test "fs-match --max-delay: an input without watermarks is matched as it comes, as with them" {
+	fs-gen -n 100000 --keys 2000 --fraud-rate 0.02 --seed 8 -o wm.fsr
+	fs-gen -n 100000 --keys 2000 --fraud-rate 0.02 --seed 8 \
+		--watermark-interval 0 -o nowm.fsr
+	run_t 20 fs-match -q --pattern card-testing --alerts a.fsr -i wm.fsr \
+		-o /dev/null
+	assert_status 0
+	run_t 20 fs-match -q --pattern card-testing --alerts b.fsr \
+		--max-delay 0 -i nowm.fsr -o /dev/null
+	assert_status 0
+	fs-cat -f csv --fields key,ts_event,score -i a.fsr >a.csv
+	fs-cat -f csv --fields key,ts_event,score -i b.fsr >b.csv
+	[ "$(wc -l <a.csv)" -gt 10 ]
+	sort a.csv | cmp - <(sort b.csv)
+	# and matched as it comes: the first ALERT before the input's end
+	run_t 20 sh -c 'fs-match -q --pattern card-testing --max-delay 0 \
+		-i nowm.fsr | fs-cat -f csv --fields seq | awk "NR > 1" |
+		head -1'
+	[ "$output" -lt 90000 ]
+}

@@ -79,7 +79,7 @@ struct opts {
 	const char *in, *out, *alerts, *matches, *metrics, *key, *type;
 	const char *pattern, *name, *defines[MAXVAR];
 	int ndefine, skip_next, to_next, quiet;
-	int64_t within, ttl;
+	int64_t within, ttl, max_delay;	/* max_delay < 0: none */
 };
 
 struct matcher {
@@ -861,6 +861,9 @@ static void on_frame(struct matcher *m, const struct fs_hdr *h)
 				fs_writers_flush_all();
 				exit(FS_EXIT_DATA);
 			}
+			if (m->o.max_delay >= 0 &&
+			    h->ts_event - m->o.max_delay > m->wm)
+				on_watermark(m, h->ts_event - m->o.max_delay);
 		} else {
 			m->n_other++;
 		}
@@ -929,7 +932,8 @@ static void usage(FILE *f)
 "                [--name NAME] [--type TYPE] [--key FIELD]\n"
 "                [--within DURATION] [--skip-till-next]\n"
 "                [--after-match past-last|to-next]\n"
-"                [--state-ttl DURATION] [--alerts URI] [--matches URI]\n"
+"                [--state-ttl DURATION] [--max-delay DURATION]\n"
+"                [--alerts URI] [--matches URI]\n"
 "                [-q] [--metrics FILE] [-i URI] [-o URI]\n"
 "                " FS_PIPELINE_SYNOPSIS "\n"
 "                " FS_KAFKA_SYNOPSIS "\n"
@@ -949,6 +953,8 @@ static void usage(FILE *f)
 "                       variable are passed over\n"
 "  --after-match MODE   past-last (default) or to-next\n"
 "  --state-ttl DURATION drop partial matches of keys quiet this long\n"
+"  --max-delay DURATION also a watermark of the latest event time seen\n"
+"                       less DURATION (for inputs without watermarks)\n"
 "  --alerts URI         where ALERTs go (default: the output)\n"
 "  --matches URI        the matched events, each after a JSON tag\n"
 "  -q, --quiet          no summary line at the end\n"
@@ -961,8 +967,8 @@ static void usage(FILE *f)
 	fs_pipeline_usage(f);
 }
 
-enum { O_AFTER = 256, O_ALERTS, O_DEFINE, O_KEY, O_MATCHES, O_METRICS,
-       O_NAME, O_PATTERN, O_SKIP, O_TTL, O_TYPE, O_VERSION, O_WITHIN };
+enum { O_AFTER = 256, O_ALERTS, O_DEFINE, O_KEY, O_MATCHES, O_MAXDELAY,
+       O_METRICS, O_NAME, O_PATTERN, O_SKIP, O_TTL, O_TYPE, O_VERSION, O_WITHIN };
 
 static const struct option long_options[] = {
 	{ "after-match", required_argument, NULL, O_AFTER },
@@ -972,6 +978,7 @@ static const struct option long_options[] = {
 	{ "input", required_argument, NULL, 'i' },
 	{ "key", required_argument, NULL, O_KEY },
 	{ "matches", required_argument, NULL, O_MATCHES },
+	{ "max-delay", required_argument, NULL, O_MAXDELAY },
 	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "name", required_argument, NULL, O_NAME },
 	{ "output", required_argument, NULL, 'o' },
@@ -1012,6 +1019,10 @@ static void opt_arg(struct opts *o, int ch, const char *a)
 		if (o->ndefine == MAXVAR)
 			fs_usage_error("more than %d --define", MAXVAR);
 		o->defines[o->ndefine++] = a;
+		break;
+	case O_MAXDELAY:
+		o->max_delay = fs_opt_duration("--max-delay", a, (size_t)-1, 0,
+					       INT64_MAX / 4);
 		break;
 	case O_TTL:
 		o->ttl = fs_opt_duration("--state-ttl", a, (size_t)-1, 1,
@@ -1095,6 +1106,7 @@ static void compile(struct matcher *m)
 	for (int i = 0; i < o->ndefine; i++)
 		h ^= fs_hash64(o->defines[i], strlen(o->defines[i])) * (i + 3);
 	h ^= (uint64_t)o->within * 31 + (uint64_t)o->ttl * 17 +
+	     (uint64_t)o->max_delay * 13 +
 	     (uint64_t)o->skip_next * 7 + (uint64_t)o->to_next * 5;
 	h ^= fs_hash64(p->name, strlen(p->name)) + p->type->id;
 	m->pat_id = h ^ (m->keyf ? m->keyf->off : 0);
@@ -1138,6 +1150,7 @@ int tool_main(int argc, char **argv)
 	m.o.in = "-";
 	m.o.out = "-";
 	m.o.type = "txn";
+	m.o.max_delay = -1;
 	if ((rc = parse_args(&m.o, argc, argv)) >= 0)
 		return rc;
 	compile(&m);
