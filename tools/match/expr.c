@@ -7,6 +7,7 @@
  * pat_test without allocation.  fs-match(1) GRAMMAR is the reference.
  */
 #include <ctype.h>
+#include <setjmp.h>
 #include <stdlib.h>
 
 #include "match.h"
@@ -20,12 +21,17 @@ struct ps {
 	const char *s;		/* the whole text */
 	size_t i;		/* next character */
 	int var;		/* the variable being defined */
+	char *err;		/* the message of an error */
+	size_t errlen;
+	jmp_buf fail;		/* where an error goes */
 };
 
-_Noreturn static void perr(const struct ps *ps, size_t at, const char *what)
+/* An error at column at + 1: the message into ps->err, then out. */
+_Noreturn static void perr(struct ps *ps, size_t at, const char *what)
 {
-	fs_die(FS_EXIT_USAGE, "%s '%s': %s (column %zu)", ps->opt, ps->s,
-	       what, at + 1);
+	snprintf(ps->err, ps->errlen, "%s '%s': %s (column %zu)", ps->opt,
+		 ps->s, what, at + 1);
+	longjmp(ps->fail, 1);
 }
 
 static void skip_ws(struct ps *ps)
@@ -115,12 +121,16 @@ static void quant(struct ps *ps, uint32_t *lo, uint32_t *hi)
 	}
 }
 
-void pat_parse(struct pattern *p, const char *text)
+int pat_parse(struct pattern *p, const char *text, char *err,
+	      size_t errlen)
 {
-	struct ps ps = { p, "--pattern", text, 0, -1 };
+	struct ps ps = { .p = p, .opt = "--pattern", .s = text, .var = -1,
+			 .err = err, .errlen = errlen };
 	char name[24];
 	size_t at;
 
+	if (setjmp(ps.fail))
+		return -1;
 	p->nvar = 0;
 	for (;;) {
 		skip_ws(&ps);
@@ -143,6 +153,7 @@ void pat_parse(struct pattern *p, const char *text)
 	}
 	if (!p->nvar)
 		perr(&ps, 0, "empty pattern");
+	return 0;
 }
 
 /* ---- conditions ---- */
@@ -200,9 +211,10 @@ static const struct fs_field *field(struct ps *ps)
 			n += (size_t)snprintf(list + n, sizeof(list) - n,
 					      "%s%s", n ? ", " : "",
 					      t->fields[k].name);
-	fs_die(FS_EXIT_USAGE, "%s '%s': no field '%s' in %s records "
-	       "(column %zu); fields: %s", ps->opt, ps->s, name, t->name,
-	       at + 1, list);
+	snprintf(ps->err, ps->errlen, "%s '%s': no field '%s' in %s records "
+		 "(column %zu); fields: %s", ps->opt, ps->s, name, t->name,
+		 at + 1, list);
+	longjmp(ps->fail, 1);
 }
 
 static int16_t expr(struct ps *ps);
@@ -494,13 +506,17 @@ static int16_t expr(struct ps *ps)
 	return chain(ps, N_OR, "or", and_expr);
 }
 
-void pat_define(struct pattern *p, const char *text)
+int pat_define(struct pattern *p, const char *text, char *err,
+	       size_t errlen)
 {
-	struct ps ps = { p, "--define", text, 0, -1 };
+	struct ps ps = { .p = p, .opt = "--define", .s = text, .var = -1,
+			 .err = err, .errlen = errlen };
 	char name[24];
 	size_t at;
 	int16_t k;
 
+	if (setjmp(ps.fail))
+		return -1;
 	if (!ident(&ps, name, sizeof(name)))
 		perr(&ps, ps.i, "expected a variable name");
 	if ((ps.var = var_index(p, name)) < 0)
@@ -516,6 +532,7 @@ void pat_define(struct pattern *p, const char *text)
 	if (text[ps.i])
 		perr(&ps, ps.i, "unexpected text");
 	p->cond[ps.var] = k;
+	return 0;
 }
 
 /* ---- evaluation ---- */
@@ -690,9 +707,13 @@ static __int128 eval_x(const struct pattern *p, int k,
 		__int128 l = eval_x(p, n->l, c), r = eval_x(p, n->r, c);
 		__int128 lim = ((__int128)1 << 60);
 
-		if (l > lim || l < -lim || r > lim || r < -lim)
-			return sat((__int128)((double)l * (double)r / 1e8));
-		return l * r / E8;
+		double d;
+
+		if (!(l > lim || l < -lim || r > lim || r < -lim))
+			return l * r / E8;
+		d = (double)l * (double)r / 1e8;
+		return d >= 0x1p120 ? (__int128)1 << 120 :
+		       d <= -0x1p120 ? -((__int128)1 << 120) : (__int128)d;
 	}
 	case N_NEG: return -eval_x(p, n->l, c);
 	}

@@ -1066,6 +1066,7 @@ static void compile(struct matcher *m)
 	struct pattern *p = &m->pat;
 	const struct builtin *b = NULL;
 	const char *name = o->name ? o->name : "match";
+	char err[1536];
 	uint64_t h;
 
 	for (int i = 0; builtins[i].name; i++)
@@ -1090,9 +1091,11 @@ static void compile(struct matcher *m)
 	if (!p->type || !p->type->body_size || p->type->id >= FS_T_WATERMARK)
 		fs_usage_error("bad --type '%s': want a built-in type of "
 			       "fixed layout", o->type);
-	pat_parse(p, o->pattern);
+	if (pat_parse(p, o->pattern, err, sizeof(err)) < 0)
+		fs_die(FS_EXIT_USAGE, "%s", err);
 	for (int i = 0; i < o->ndefine; i++)
-		pat_define(p, o->defines[i]);
+		if (pat_define(p, o->defines[i], err, sizeof(err)) < 0)
+			fs_die(FS_EXIT_USAGE, "%s", err);
 	if (o->key) {
 		m->keyf = fs_field_by_name(p->type, o->key);
 		if (!m->keyf || m->keyf->size > 8 ||

@@ -69,16 +69,19 @@ union aval {
 };
 
 /*
- * Parse --pattern text into p (variables and quantifiers).  A syntax
- * error is exit 2 naming the column (from 1).
+ * Parse --pattern text into p (variables and quantifiers): 0, or -1
+ * with the message of a syntax error, naming its column (from 1), in
+ * err.
  */
-void pat_parse(struct pattern *p, const char *text);
+int pat_parse(struct pattern *p, const char *text, char *err,
+	      size_t errlen);
 /*
- * Parse one --define 'VAR: CONDITION' and compile it into p.  Exit 2
- * with the column of a syntax or type error, or naming an unknown
- * field and listing the type's fields.
+ * Parse one --define 'VAR: CONDITION' and compile it into p (p->type
+ * set): 0, or -1 with the message in err: the column of a syntax or
+ * type error, or an unknown field named with the type's fields listed.
  */
-void pat_define(struct pattern *p, const char *text);
+int pat_define(struct pattern *p, const char *text, char *err,
+	       size_t errlen);
 
 /*
  * The context of one condition test: the event, the previous event of
