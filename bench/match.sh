@@ -142,5 +142,8 @@ runs), against \`$gen | fs-stat\`:
 
 Every record passes through fs-match at once (events are held for
 matching, not for output), so the added latency is that of one more
-stage of the pipe.
+stage of the pipe: three processes on a machine of $(nproc) cores.
+With fewer than four cores to themselves, the figure is mostly waits for
+a core (fs-limit, another one-stage pass-through, adds ms as well on
+such a machine: bench/results/limit.md).
 EOF
