@@ -101,6 +101,14 @@ TABLE=$(cat <<EOF_TABLE
 4#fs-score-gpu -m $M --device cpu --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-score-gpu: cannot reach Kafka brokers 
 4#fs-ingest -t txn -i kafka://127.0.0.1:1/t#^fs-ingest: cannot open 'kafka://
 4#fs-gen -n 1 --connect-timeout 1s -o kafka://127.0.0.1:1/t#^fs-gen: cannot reach Kafka brokers 
+0#fs-gen -n 500 | fs-match -q --pattern card-testing | head -c 10 > /dev/null#^$
+2#fs-match --bogus#^fs-match: unknown option '--bogus'
+2#fs-match --pattern 'A{2' -i good.fsr#^fs-match: --pattern 'A\\{2': expected '}' \\(column 4\\)$
+2#fs-match --pattern A --define 'A: nosuch > 1' -i good.fsr#^fs-match: --define 'A: nosuch > 1': no field 'nosuch' in txn records \\(column 4\\); fields: ts_event, 
+2#fs-match --pattern A -i good.fsr -o good.fsr#^fs-match: refusing to use 'good.fsr' as an input
+1#fs-match --pattern A -i nosuch.fsr#^fs-match: cannot open 'nosuch.fsr': No such file or directory$
+3#fs-match --pattern A -i trunc.fsr -o /dev/null#^fs-match: bad input 'trunc.fsr': truncated frame: 12 of 88 bytes at end of input \\(frame 2, byte offset 88\\)$
+4#fs-match --pattern A --connect-timeout 1s -i kafka://127.0.0.1:1/t#^fs-match: cannot reach Kafka brokers 
 2#fs-replay --bogus#^fs-replay: unknown option '--bogus'
 2#fs-replay --types nosuch -i good.fsr#^fs-replay: bad --types: unknown record type 'nosuch'
 2#fs-replay -i good.fsr -o good.fsr#^fs-replay: refusing to use 'good.fsr' as an input
