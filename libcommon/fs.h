@@ -259,10 +259,17 @@ struct fs_score {
 	} explain[FS_EXPLAIN_MAX];
 };
 
+/*
+ * ALERT: what raised it.  The header is the (last) event's; first_ts
+ * and first_seq those of the first event it is about (fs-match: of
+ * the match; fs-score-gpu: the event itself, as in the header).
+ */
 struct fs_alert {
 	double score;
 	uint64_t model_id;
 	char reason[24];	/* short code, NUL padded */
+	int64_t first_ts;	/* ts_event of the first event, ns */
+	uint64_t first_seq;	/* its seq */
 };
 
 /*

@@ -23,7 +23,7 @@ static_assert(sizeof(struct fs_txn) == 48, "txn size");
 static_assert(sizeof(struct fs_position) == 48, "position size");
 static_assert(sizeof(struct fs_bar) == 88, "bar size");
 static_assert(sizeof(struct fs_score) == 88, "score size");
-static_assert(sizeof(struct fs_alert) == 40, "alert size");
+static_assert(sizeof(struct fs_alert) == 56, "alert size");
 static_assert(sizeof(struct fs_var) == 88, "var size");
 
 #define HDR(name, kind, flags, doc) \
@@ -154,6 +154,8 @@ static const struct fs_field alert_fields[] = {
 	F(fs_alert, score, FS_K_F64, 0, "score that raised the alert"),
 	F(fs_alert, model_id, FS_K_U64, 0, "hash of the model file"),
 	F(fs_alert, reason, FS_K_CODE, REQ, "short reason code"),
+	F(fs_alert, first_ts, FS_K_TS, 0, "first event's ts_event"),
+	F(fs_alert, first_seq, FS_K_U64, 0, "first event's seq"),
 };
 
 static const struct fs_field var_fields[] = {
@@ -200,7 +202,7 @@ const struct fs_type fs_types[] = {
 	T(FS_T_FEATURES, "features", 0, hdr_only_fields,
 	  "float32 feature vector (columns from SCHEMA)"),
 	T(FS_T_SCORE, "score", 88, score_fields, "a model score"),
-	T(FS_T_ALERT, "alert", 40, alert_fields, "an alert"),
+	T(FS_T_ALERT, "alert", 56, alert_fields, "an alert"),
 	T(FS_T_AGG, "agg", 0, hdr_only_fields,
 	  "window result (columns from SCHEMA)"),
 	T(FS_T_VAR, "var", 88, var_fields, "a risk result"),

@@ -19,12 +19,6 @@
 #define SNAP_MAGIC "FSMAT1"
 #define SNAP_VERSION 1
 
-/* The tail fs-match appends to an ALERT's body (fs-record(5)). */
-struct match_tail {
-	int64_t first_ts;	/* the first matched event's ts_event */
-	uint64_t first_seq;	/* and its seq */
-};
-
 /* A run: a partial match, or a completed one waiting for its turn. */
 struct run {
 	uint32_t next;		/* the key's next entry, in order */
@@ -438,11 +432,9 @@ static void emit(struct matcher *m, uint64_t key, const struct run *d)
 	const struct fs_hdr *last = (void *)node_at(m, d->node)->frame;
 	struct fs_hdr *h;
 	struct fs_alert *a;
-	struct match_tail t;
 
 	m->n_matches++;
-	h = fs_write_reserve(m->aw ? m->aw : m->w, FS_T_ALERT,
-			     sizeof(*a) + sizeof(t));
+	h = fs_write_reserve(m->aw ? m->aw : m->w, FS_T_ALERT, sizeof(*a));
 	a = fs_body(h);
 	h->ts_event = last->ts_event;
 	h->ts_ingest = last->ts_ingest;
@@ -451,9 +443,8 @@ static void emit(struct matcher *m, uint64_t key, const struct run *d)
 	a->score = n;
 	a->model_id = m->pat_id;
 	memcpy(a->reason, m->pat.name, sizeof(a->reason));
-	t.first_ts = first->ts_event;
-	t.first_seq = first->seq;
-	memcpy(a + 1, &t, sizeof(t));
+	a->first_ts = first->ts_event;
+	a->first_seq = first->seq;
 	if (!m->mw)
 		return;
 	for (uint32_t i = 0; i < n; i++) {

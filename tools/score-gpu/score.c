@@ -547,6 +547,8 @@ static void write_alert(struct scorer *s, const struct rowmeta *mt,
 	a->score = score;
 	a->model_id = s->m->id;
 	snprintf(a->reason, sizeof(a->reason), "%s", reason);
+	a->first_ts = mt->ts_event;	/* about this one event */
+	a->first_seq = mt->seq;
 	s->n_alerts++;
 }
 
