@@ -130,6 +130,16 @@ struct jcol {
 	uint8_t kind, size;		/* there */
 	uint8_t out;			/* kind of the slot */
 };
+/* The slot kind a field is carried as, 0 for one left out. */
+unsigned jcol_kind(const struct fs_field *f);
+/* Field c of record h into its 8-byte slot. */
+void jcol_get(const struct jcol *c, const struct fs_hdr *h, uint64_t *slot);
+/* 0 when h's code in c is over the slot's 8 bytes. */
+int jcol_fits(const struct jcol *c, const struct fs_hdr *h);
+/* Say that h's code in c does not fit (frame number); returns -1. */
+int long_code(const struct fs_type *t, const struct jcol *c,
+	      const struct fs_hdr *h, uint64_t frame);
+
 struct jrow {
 	const struct fs_type *lt;	/* the left type */
 	unsigned nleft;

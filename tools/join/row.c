@@ -31,8 +31,8 @@ void jon_field(struct jon *o, const struct fs_type *t, const char *name,
 		       t->name, name, list);
 }
 
-/* The slot kind of a left field, 0 for a field the row leaves out. */
-static unsigned out_kind(const struct fs_field *f)
+/* The slot kind of a field, 0 for a field the row leaves out. */
+unsigned jcol_kind(const struct fs_field *f)
 {
 	switch (f->kind) {
 	case FS_K_I64: case FS_K_U64: case FS_K_F64: case FS_K_FIX:
@@ -70,7 +70,7 @@ void jrow_plan(struct jrow *r, const struct fs_type *lt,
 	r->nleft = 0;
 	for (unsigned i = 0; i < lt->nfields && n < 128; i++) {
 		const struct fs_field *f = &lt->fields[i];
-		unsigned k = out_kind(f);
+		unsigned k = jcol_kind(f);
 
 		if ((f->flags & FS_FLD_HDR) || !k)
 			continue;
@@ -116,14 +116,48 @@ void jrow_free(struct jrow *r)
 	r->schema = NULL;
 }
 
-/* A left code of over 8 bytes: exit-3 message, -1. */
-static int long_code(const struct jrow *r, const struct jcol *c,
-		     const char *p, uint64_t frame)
+int long_code(const struct fs_type *t, const struct jcol *c,
+	      const struct fs_hdr *h, uint64_t frame)
 {
+	const char *p = (const char *)h + c->off;
+
 	fs_warn("a %s record's code '%.*s' does not fit the joined row's 8 "
-		"bytes (frame %llu)", r->lt->name,
+		"bytes (frame %llu)", t->name,
 		(int)strnlen(p, c->size), p, (unsigned long long)frame);
 	return -1;
+}
+
+void jcol_get(const struct jcol *c, const struct fs_hdr *h, uint64_t *slot)
+{
+	const char *p = (const char *)h + c->off;
+
+	switch (c->out) {
+	case FS_K_CODE:
+		*slot = 0;
+		memcpy(slot, p, c->size < 8 ? c->size : 8);
+		break;
+	case FS_K_F64:
+		if (c->kind == FS_K_F32) {
+			float f;
+			double d;
+
+			memcpy(&f, p, 4);
+			d = f;
+			memcpy(slot, &d, 8);
+			break;
+		}
+		memcpy(slot, p, 8);
+		break;
+	default:
+		*slot = (uint64_t)fs_load_int(p, c->kind);
+	}
+}
+
+int jcol_fits(const struct jcol *c, const struct fs_hdr *h)
+{
+	const char *p = (const char *)h + c->off;
+
+	return !(c->size > 8 && c->out == FS_K_CODE && p[8] && p[8] != ' ');
 }
 
 int jrow_put(struct jrow *r, struct fs_writer *w, const struct fs_hdr *h,
@@ -136,11 +170,9 @@ int jrow_put(struct jrow *r, struct fs_writer *w, const struct fs_hdr *h,
 
 	for (unsigned i = 0; i < r->nleft; i++) {
 		const struct jcol *c = &r->left[i];
-		const char *p = (const char *)h + c->off;
 
-		if (c->size > 8 && c->out == FS_K_CODE && p[8] &&
-		    p[8] != ' ')
-			return long_code(r, c, p, frame);
+		if (!jcol_fits(c, h))
+			return long_code(r->lt, c, h, frame);
 	}
 	if (!r->sent) {
 		fs_write_schema(w, r->schema, h->ts_event);
@@ -155,30 +187,8 @@ int jrow_put(struct jrow *r, struct fs_writer *w, const struct fs_hdr *h,
 	dy->ncols = ncols;
 	dy->schema_id = r->schema->schema_id;
 	slot = (uint64_t *)(dy + 1);
-	for (unsigned i = 0; i < r->nleft; i++) {
-		const struct jcol *c = &r->left[i];
-		const char *p = (const char *)h + c->off;
-
-		switch (c->out) {
-		case FS_K_CODE:
-			memcpy(&slot[i], p, c->size < 8 ? c->size : 8);
-			break;
-		case FS_K_F64:
-			if (c->kind == FS_K_F32) {
-				float f;
-				double d;
-
-				memcpy(&f, p, 4);
-				d = f;
-				memcpy(&slot[i], &d, 8);
-				break;
-			}
-			memcpy(&slot[i], p, 8);
-			break;
-		default:
-			slot[i] = (uint64_t)fs_load_int(p, c->kind);
-		}
-	}
+	for (unsigned i = 0; i < r->nleft; i++)
+		jcol_get(&r->left[i], h, &slot[i]);
 	slot += r->nleft;
 	if (rv)
 		memcpy(slot, rv, 8 * (size_t)r->nright);
