@@ -35,6 +35,8 @@ struct lk {
 	struct jrow row;
 	struct jcnt n;
 	struct fs_metrics *mx;
+	int restored_sent;	/* the restored checkpoint's output has
+				   the SCHEMA */
 };
 
 void jcnt_put(struct sbuf *b, const struct jcnt *n)
@@ -75,9 +77,12 @@ static void load(struct lk *l, int first)
 	same = !first && memcmp(t.kinds, l->t.kinds, t.ncols) == 0;
 	jtable_free(&l->t);
 	l->t = t;
-	if (!same)
+	if (!same) {
 		jrow_plan(&l->row, l->lt, (const char *const *)t.names,
 			  t.kinds, t.ncols, l->o->outer);
+		if (first)
+			l->row.sent = l->restored_sent;
+	}
 	if (!first)
 		fs_warn("reloaded '%s': %zu rows", l->o->lookup, t.nrows);
 }
@@ -103,6 +108,7 @@ static void snap_put(const struct lk *l, uint64_t id)
 	sb_head(&b, SNAP_MAGIC, SNAP_VERSION);
 	at = sb_sect(&b, "CTR ");
 	jcnt_put(&b, &l->n);
+	sb_u64(&b, (uint64_t)l->row.sent);
 	sb_end(&b, at);
 	sb_seal(&b);
 	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
@@ -123,6 +129,8 @@ static void snap_restore(struct lk *l)
 	if (sr_open(&r, p, n, SNAP_MAGIC, SNAP_VERSION) == 0) {
 		sr_sect(&r, "CTR ");
 		jcnt_get(&r, &l->n);
+		l->restored_sent = sr_u64(&r) != 0;
+		l->row.sent = l->restored_sent;
 		if (!r.bad && r.off != r.n)
 			sr_fail(&r, "bytes after the last section");
 	}

@@ -174,8 +174,14 @@ int jrow_put(struct jrow *r, struct fs_writer *w, const struct fs_hdr *h,
 		if (!jcol_fits(c, h))
 			return long_code(r->lt, c, h, frame);
 	}
-	if (!r->sent) {
-		fs_write_schema(w, r->schema, h->ts_event);
+	if (!r->sent) {	/* as fs_write_schema, the same in every run */
+		o = fs_write_reserve(w, FS_T_SCHEMA,
+				     fs_schema_body_len(r->schema));
+		o->flags = FS_F_CONTROL;
+		o->ts_event = h->ts_event;
+		o->ts_ingest = h->ts_ingest;
+		o->key = r->schema->schema_id;
+		fs_schema_encode(r->schema, fs_body(o));
 		r->sent = 1;
 	}
 	o = fs_write_reserve(w, FS_T_AGG, sizeof(*dy) + 8 * (size_t)ncols);

@@ -79,6 +79,7 @@ struct js {
 	int64_t first_wait;	/* mono ns a left began to wait, 0 */
 	int64_t last_sweep;
 	struct fs_metrics *mx;
+	double g_versions, g_waiting;	/* right nodes, left nodes */
 };
 
 /* ---- the node pool and key lists ---- */
@@ -648,6 +649,8 @@ static int wait_inputs(struct js *j)
 		if (errno != EINTR && n)
 			fs_die_errno(FS_EXIT_FAIL, "poll");
 	}
+	j->g_versions = (double)j->s[1].live;
+	j->g_waiting = (double)j->s[0].live;
 	fs_metrics_tick(j->mx);
 	check_stall(j);
 	return fs_stop ? -1 : 0;
@@ -717,7 +720,14 @@ int stream_main(struct jopts *o)
 			   &j.n.matched);
 	fs_metrics_counter(j.mx, "fs_join_unmatched_total",
 			   "left records without a match", &j.n.unmatched);
+	fs_metrics_gauge(j.mx, "fs_join_right_versions",
+			 "right records (versions) kept", &j.g_versions);
+	fs_metrics_gauge(j.mx, "fs_join_left_waiting",
+			 "left records kept (waiting, or for pairs)",
+			 &j.g_waiting);
 	rc = run(&j);
+	j.g_versions = (double)j.s[1].live;
+	j.g_waiting = (double)j.s[0].live;
 	if (rc != FS_EXIT_OK)
 		fs_writers_flush_all();
 	if (!o->quiet)
