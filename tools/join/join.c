@@ -410,7 +410,8 @@ static int parse_args(struct jopts *o, int argc, char **argv)
 		case O_VERSION: fs_print_version(NULL); return FS_EXIT_OK;
 		case O_WITHIN:
 			o->within = fs_opt_duration("--within", optarg,
-						    (size_t)-1, 0, INT64_MAX / 4);
+						    (size_t)-1, 0,
+						    INT64_MAX / 4);
 			break;
 		default: fs_bug("option %d not handled", ch);
 		}
