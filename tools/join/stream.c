@@ -5,8 +5,8 @@
  * first), and the inputs' WATERMARKs say what can be emitted and what
  * can go:
  *
- * --temporal: a left record waits until the right's watermark passes
- * its event time t, then takes the right's latest version of its key
+ * --temporal: a left record waits until both watermarks pass its
+ * event time t, then takes the right's latest version of its key
  * with ts <= t (a version at exactly t wins over older ones).  Per key
  * the versions newer than F = min(left wm, right wm), and the newest
  * at or before F, are kept; older ones go as the key is touched;
@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "join.h"
+#include "snapbuf.h"
 
 #define NIL 0u
 
@@ -35,7 +36,9 @@ struct node {
 
 struct kslot {
 	struct jkey k;
-	uint32_t head;		/* newest node; NIL: free slot */
+	uint32_t head;		/* newest node; NIL: none (now) */
+	uint32_t used;		/* 0: a free slot; a key whose list went
+				   empty keeps its slot until a rehash */
 };
 
 struct hent {
@@ -52,6 +55,12 @@ struct side {
 	struct jon on;
 	int64_t wm;		/* its watermark; INT64_MAX at its end */
 	int has_wm, eof;
+	int ended;		/* its end handled (a FINAL barrier or EOF) */
+	uint64_t blocked;	/* BARRIER n read: not read until the
+				   other's n (0: none) */
+	uint8_t bar_flags;
+	int64_t pos;		/* the latest event time read (merge order) */
+	int kick;		/* read one frame now (align) */
 	/* per-key lists */
 	struct kslot *tab;
 	size_t mask, nkeys;
@@ -76,6 +85,7 @@ struct js {
 	struct jcnt n;
 	uint64_t ord;
 	int64_t out_wm;		/* last WATERMARK written */
+	int64_t wm_ingest;	/* ts_ingest of the WATERMARK that moved it */
 	int64_t first_wait;	/* mono ns a left began to wait, 0 */
 	int64_t last_sweep;
 	struct fs_metrics *mx;
@@ -124,15 +134,20 @@ static struct kslot *key_slot(struct side *s, struct jkey k, int make)
 
 	if (make && (s->nkeys + 1) * 2 > s->mask + 1) {
 		struct kslot *old = s->tab;
-		size_t om = s->mask;
+		size_t om = s->mask, live = 0, m = s->mask ? s->mask : 1023;
 
-		s->mask = s->mask ? s->mask * 2 + 1 : 1023;
+		for (size_t j = 0; old && j <= om; j++)
+			live += old[j].used && old[j].head != NIL;
+		while ((live + 1) * 4 > m + 1)	/* a quarter full at most */
+			m = m * 2 + 1;
+		s->mask = m;
+		s->nkeys = live;
 		s->tab = fs_xcalloc(s->mask + 1, sizeof(*s->tab));
 		for (size_t j = 0; old && j <= om; j++) {
-			if (old[j].head == NIL)
-				continue;
+			if (!old[j].used || old[j].head == NIL)
+				continue;	/* empty keys go */
 			i = jkey_hash(old[j].k) & s->mask;
-			while (s->tab[i].head != NIL)
+			while (s->tab[i].used)
 				i = (i + 1) & s->mask;
 			s->tab[i] = old[j];
 		}
@@ -143,10 +158,11 @@ static struct kslot *key_slot(struct side *s, struct jkey k, int make)
 	for (i = jkey_hash(k) & s->mask;; i = (i + 1) & s->mask) {
 		struct kslot *e = &s->tab[i];
 
-		if (e->head == NIL) {
+		if (!e->used) {
 			if (!make)
 				return NULL;
 			e->k = k;
+			e->used = 1;
 			s->nkeys++;
 			return e;
 		}
@@ -248,7 +264,7 @@ static void out_wm(struct js *j)
 	h = fs_write_reserve(j->w, FS_T_WATERMARK, 0);
 	h->flags = FS_F_CONTROL;
 	h->ts_event = f;
-	h->ts_ingest = fs_now_ns();
+	h->ts_ingest = j->wm_ingest;	/* the same in every run */
 }
 
 /* The row of left frame h with right slots rv (NULL: unmatched). */
@@ -303,7 +319,7 @@ static void sweep(struct js *j, int64_t f)
 		uint32_t h = old[i].head;
 		struct kslot *e;
 
-		if (h == NIL)
+		if (!old[i].used || h == NIL)
 			continue;
 		if (s->nodes[h].ts < f - j->o->ttl) {
 			for (uint32_t x = h, nx; x != NIL; x = nx) {
@@ -319,12 +335,16 @@ static void sweep(struct js *j, int64_t f)
 	free(old);
 }
 
-/* Emit the buffered left records the right's watermark has passed. */
+/*
+ * Emit the buffered left records both watermarks have passed (as Flink
+ * does): then rows come out in left event-time order, the same order
+ * however the two inputs' reads interleave.
+ */
 static void temporal_advance(struct js *j)
 {
 	struct side *l = &j->s[0], *r = &j->s[1];
 
-	while (l->nheap && l->heap[0].ts < r->wm) {
+	while (l->nheap && l->heap[0].ts < frontier(j)) {
 		uint32_t i = heap_pop(l);
 		const struct fs_hdr *h = payload(l, i);
 		struct kslot *e = key_slot(r, l->nodes[i].k, 0);
@@ -464,12 +484,15 @@ static void within_advance(struct js *j)
 
 /* ---- the inputs ---- */
 
-/* The first data record of side s: its type, --on, the right columns. */
-static void side_start(struct js *j, struct side *s, const struct fs_hdr *h)
+/*
+ * The type of side s's data (its first data record's, or a restored
+ * snapshot's): --on, and for the right the columns.
+ */
+static void side_start(struct js *j, struct side *s, unsigned type)
 {
 	const char *what = s == &j->s[0] ? "--on (left)" : "--on (right)";
 
-	s->t = fs_type_by_id(h->type);
+	s->t = fs_type_by_id(type);
 	if (!s->t || !s->t->body_size)
 		fs_die(FS_EXIT_DATA, "cannot join %s records: their body is "
 		       "not of fixed layout (%s input, frame %llu)",
@@ -532,7 +555,7 @@ static void on_data(struct js *j, struct side *s, const struct fs_hdr *h)
 	int left = s == &j->s[0];
 
 	if (!s->t) {
-		side_start(j, s, h);
+		side_start(j, s, h->type);
 		if (left && j->s[1].t)
 			plan_late(j);
 	}
@@ -583,6 +606,225 @@ static void advance(struct js *j)
 		within_advance(j);
 }
 
+/* ---- checkpoints: aligned barriers, snapshots ---- */
+
+static void on_end(struct js *j, struct side *s);
+
+#define SNAP_MAGIC "FSJOI2"
+#define SNAP_VERSION 1
+
+/* Whether side s keeps its nodes in per-key lists (and which order). */
+static int side_lists(const struct js *j, int i)
+{
+	return !j->o->temporal || i == 1;
+}
+
+static int side_heap(const struct js *j, int i)
+{
+	return !j->o->temporal || i == 0;
+}
+
+static int by_ord(const void *x, const void *y)
+{
+	const struct hent *a = x, *b = y;
+
+	return (a->ord > b->ord) - (a->ord < b->ord);
+}
+
+/* Side i's live nodes, in the order that re-adds them as they are. */
+static uint32_t *side_order(struct js *j, int i, size_t *n)
+{
+	struct side *s = &j->s[i];
+	uint32_t *v = fs_xmalloc((s->live + 1) * sizeof(*v));
+	size_t k = 0;
+
+	if (side_heap(j, i)) {	/* by arrival */
+		struct hent *h = fs_xmalloc((s->nheap + 1) * sizeof(*h));
+
+		memcpy(h, s->heap, s->nheap * sizeof(*h));
+		qsort(h, s->nheap, sizeof(*h), by_ord);
+		for (size_t a = 0; a < s->nheap; a++)
+			v[k++] = h[a].idx;
+		free(h);
+	} else {		/* each key's list, oldest first */
+		for (size_t e = 0; s->tab && e <= s->mask; e++) {
+			size_t at = k;
+
+			for (uint32_t x = s->tab[e].head; x != NIL;
+			     x = s->nodes[x].next)
+				v[k++] = x;
+			for (size_t a = at, b = k; a + 1 < b; a++, b--) {
+				uint32_t t = v[a];
+
+				v[a] = v[b - 1];
+				v[b - 1] = t;
+			}
+		}
+	}
+	*n = k;
+	return v;
+}
+
+static void snap_side(struct js *j, struct sbuf *b, int i)
+{
+	struct side *s = &j->s[i];
+	size_t n;
+	uint32_t *v = side_order(j, i, &n);
+
+	sb_u32(b, s->t ? s->t->id : 0);
+	sb_i64(b, s->wm);
+	sb_u32(b, (uint32_t)s->has_wm);
+	sb_u64(b, n);
+	for (size_t a = 0; a < n; a++) {
+		const struct node *x = &s->nodes[v[a]];
+
+		sb_i64(b, x->ts);
+		sb_u64(b, x->k.a);
+		sb_u64(b, x->k.b);
+		sb_u32(b, x->matched);
+		sb_put(b, payload(s, v[a]), s->psize);
+	}
+	free(v);
+}
+
+/* At BARRIER id, inputs aligned: the whole state, one instance row. */
+static void snap_put(struct js *j, uint64_t id)
+{
+	struct sbuf b = { 0 };
+	size_t at;
+
+	sb_head(&b, SNAP_MAGIC, SNAP_VERSION);
+	at = sb_sect(&b, "JOIN");
+	jcnt_put(&b, &j->n);
+	sb_i64(&b, j->out_wm);
+	sb_i64(&b, j->wm_ingest);
+	sb_u64(&b, j->ord);
+	sb_u32(&b, (uint32_t)j->row.sent);
+	snap_side(j, &b, 0);
+	snap_side(j, &b, 1);
+	sb_end(&b, at);
+	sb_seal(&b);
+	fs_ckpt_put_snapshot(fs_pipeline_ckpt(), (int64_t)id, fs_stage_name(),
+			     FS_CKPT_INSTANCE, b.p, b.n);
+	sb_free(&b);
+}
+
+static void unsnap_side(struct js *j, struct srd *r, int i)
+{
+	struct side *s = &j->s[i];
+	unsigned type = sr_u32(r);
+	uint64_t n;
+
+	s->wm = sr_i64(r);
+	s->has_wm = (int)sr_u32(r);
+	n = sr_u64(r);
+	if (type && !r->bad) {
+		side_start(j, s, type);
+		if (i == 1 && j->s[0].t)
+			plan_late(j);
+	}
+	if (n && !s->t)
+		sr_fail(r, "records of a side without a type");
+	for (uint64_t a = 0; a < n && !r->bad; a++) {
+		uint32_t x;
+
+		if (r->n - r->off < 28 + s->psize) {
+			sr_fail(r, "a record past the end");
+			break;
+		}
+		x = node_new(s);
+		s->nodes[x].ts = sr_i64(r);
+		s->nodes[x].k.a = sr_u64(r);
+		s->nodes[x].k.b = sr_u64(r);
+		s->nodes[x].matched = sr_u32(r);
+		sr_get(r, payload(s, x), s->psize);
+		if (side_lists(j, i))
+			list_add(s, key_slot(s, s->nodes[x].k, 1), x);
+		if (side_heap(j, i))
+			heap_push(s, s->nodes[x].ts, a, x);
+	}
+}
+
+/* Put the restored checkpoint's state back, if there is one. */
+static void snap_restore(struct js *j)
+{
+	int64_t id = fs_pipeline_ckpt() ? fs_pipeline_restored() : 0;
+	struct srd r;
+	size_t n;
+	void *p;
+	int sent;
+
+	if (id <= 0)
+		return;
+	p = fs_pipeline_snapshot(id, &n, NULL);
+	if (sr_open(&r, p, n, SNAP_MAGIC, SNAP_VERSION) == 0) {
+		sr_sect(&r, "JOIN");
+		jcnt_get(&r, &j->n);
+		j->out_wm = sr_i64(&r);
+		j->wm_ingest = sr_i64(&r);
+		j->ord = sr_u64(&r);
+		sent = (int)sr_u32(&r);
+		unsnap_side(j, &r, 0);
+		unsnap_side(j, &r, 1);
+		j->row.sent = sent;	/* planning the row cleared it */
+		if (!r.bad && r.off != r.n)
+			sr_fail(&r, "bytes after the last section");
+	}
+	free(p);
+	if (r.bad)
+		fs_pipeline_bad_snapshot(id, r.why);
+	/* heap ords were re-numbered 0.. per side: go on past them */
+	if (j->ord < j->s[0].live + j->s[1].live)
+		j->ord = j->s[0].live + j->s[1].live;
+}
+
+/*
+ * Both inputs have given BARRIER id (or the other has ended): a FINAL
+ * one has ended its side first (what its end makes is out), then the
+ * snapshot, then one BARRIER id on; both sides read on.
+ */
+static void align(struct js *j, struct side *s, uint64_t id)
+{
+	struct side *o = s == &j->s[0] ? &j->s[1] : &j->s[0];
+	int final = (s->bar_flags & FS_F_FINAL) && (o->ended ||
+		    (o->blocked && (o->bar_flags & FS_F_FINAL)));
+	struct fs_hdr *h;
+
+	if (fs_pipeline_ckpt())
+		snap_put(j, id);
+	h = fs_write_reserve(j->w, FS_T_BARRIER, 8);
+	h->flags = FS_F_CONTROL | (final ? FS_F_FINAL : 0);
+	h->ts_event = j->out_wm == INT64_MIN ? 0 : j->out_wm;
+	h->seq = id;
+	memcpy(fs_body(h), &id, 8);
+	s->blocked = o->blocked = 0;
+	/*
+	 * A source's next barrier is due an interval after its first read
+	 * past this one: read both now, so that neither runs on alone
+	 * for an interval while the other waits at its barrier.
+	 */
+	s->kick = o->kick = 1;
+}
+
+/* BARRIER n from side s: wait for the other's n, then align. */
+static void on_barrier(struct js *j, struct side *s, const struct fs_hdr *h)
+{
+	struct side *o = s == &j->s[0] ? &j->s[1] : &j->s[0];
+	uint64_t id = fs_barrier_id(h);
+
+	s->bar_flags = h->flags;
+	if (h->flags & FS_F_FINAL)	/* its input ends here */
+		on_end(j, s);
+	if (o->blocked && o->blocked != id)
+		fs_die(FS_EXIT_DATA, "BARRIER %llu on the %s input, %llu on "
+		       "the %s: the inputs are not of one job",
+		       (unsigned long long)id, s->name,
+		       (unsigned long long)o->blocked, o->name);
+	s->blocked = id;
+	if (o->blocked == id || o->eof)
+		align(j, s, id);
+}
+
 static void on_frame(struct js *j, struct side *s, const struct fs_hdr *h)
 {
 	if (!fs_is_control(h)) {
@@ -591,10 +833,15 @@ static void on_frame(struct js *j, struct side *s, const struct fs_hdr *h)
 	}
 	if (h->type == FS_T_WATERMARK) {
 		s->has_wm = 1;
+		j->wm_ingest = h->ts_ingest;
 		if (h->ts_event > s->wm) {
 			s->wm = h->ts_event;
 			advance(j);
 		}
+		return;
+	}
+	if (h->type == FS_T_BARRIER) {
+		on_barrier(j, s, h);
 		return;
 	}
 	/* other control records: the left's go on, the right's stop */
@@ -605,7 +852,9 @@ static void on_frame(struct js *j, struct side *s, const struct fs_hdr *h)
 /* The end of side s's input. */
 static void on_end(struct js *j, struct side *s)
 {
-	s->eof = 1;
+	if (s->ended)
+		return;
+	s->ended = 1;
 	if (!s->has_wm && s == &j->s[1] && j->o->temporal)
 		fs_die(FS_EXIT_DATA, "the right input '%s' ended without a "
 		       "WATERMARK record: a temporal join needs them on both "
@@ -638,7 +887,8 @@ static int wait_inputs(struct js *j)
 
 	fs_writer_flush(j->w);
 	for (int i = 0; i < 2; i++) {
-		int fd = j->s[i].eof ? -1 : fs_reader_pollfd(j->s[i].r);
+		int fd = j->s[i].eof || j->s[i].blocked ? -1 :
+			 fs_reader_pollfd(j->s[i].r);
 
 		if (fd >= 0)
 			p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
@@ -656,28 +906,66 @@ static int wait_inputs(struct js *j)
 	return fs_stop ? -1 : 0;
 }
 
+static int readable(const struct side *s)
+{
+	return !s->eof && !s->blocked;
+}
+
+/*
+ * Read up to max frames of side i, stopping once it is ahead of the
+ * other side in event time; 1 when a frame came, 0 when none did, -1
+ * on bad input.
+ */
+static int read_side(struct js *j, int i, int max)
+{
+	struct side *s = &j->s[i], *o = &j->s[!i];
+	const struct fs_hdr *h;
+	int rc = 1, got = 0;
+
+	for (int b = 0; b < max && readable(s); b++) {
+		rc = fs_read_timed(s->r, &h, 0);
+		if (rc != 1)
+			break;
+		if (h->type != FS_T_BARRIER && h->ts_event > s->pos)
+			s->pos = h->ts_event;
+		on_frame(j, s, h);
+		got = 1;
+		if (readable(o) && s->pos > o->pos)
+			break;
+	}
+	if (rc == 0) {
+		s->eof = 1;
+		on_end(j, s);
+		if (o->blocked)		/* it waits in vain */
+			align(j, o, o->blocked);
+	}
+	return rc == -1 ? -1 : got;
+}
+
+/*
+ * Read both inputs, the one behind in event time first (as a merge
+ * does), so neither runs ahead of the other and the state kept stays
+ * what the watermarks need; the other when the first has nothing now.
+ */
 static int run(struct js *j)
 {
 	while (!j->s[0].eof || !j->s[1].eof) {
+		int first = !readable(&j->s[0]) ||
+			    (readable(&j->s[1]) &&
+			     j->s[1].pos < j->s[0].pos);
 		int got = 0;
 
-		for (int i = 0; i < 2; i++) {
-			struct side *s = &j->s[i];
-			const struct fs_hdr *h;
-			int rc = 1;
-
-			for (int b = 0; b < 256 && !s->eof; b++) {
-				rc = fs_read_timed(s->r, &h, 0);
-				if (rc != 1)
-					break;
-				on_frame(j, s, h);
-				got = 1;
+		for (int i = 0; i < 2 && got >= 0; i++)
+			if (j->s[i].kick) {	/* start its barrier clock */
+				j->s[i].kick = 0;
+				got = read_side(j, i, 1);
 			}
-			if (rc == 0)
-				on_end(j, s);
-			else if (rc == -1)
-				return FS_EXIT_DATA;
-		}
+		if (got >= 0)
+			got = read_side(j, first, 256);
+		if (got == 0)
+			got = read_side(j, !first, 256);
+		if (got < 0)
+			return FS_EXIT_DATA;
 		if (!got && wait_inputs(j) < 0)
 			break;
 	}
@@ -698,9 +986,7 @@ int stream_main(struct jopts *o)
 	static struct js j;
 	int rc;
 
-	if (fs_pipeline_ckpt())
-		fs_usage_error("--state: only --lookup takes part in "
-			       "checkpoints yet");
+	(void)fs_pipeline_restored();	/* before any barrier of ours */
 	j.o = o;
 	j.out_wm = INT64_MIN;
 	j.last_sweep = INT64_MIN / 2;
@@ -709,9 +995,11 @@ int stream_main(struct jopts *o)
 	j.s[1].name = "right";
 	for (int i = 0; i < 2; i++) {
 		j.s[i].wm = INT64_MIN;
+		j.s[i].pos = INT64_MIN;
 		j.s[i].used = 1;	/* node 0 is NIL */
 		j.s[i].r = fs_reader_open(i ? o->right : o->left);
 	}
+	snap_restore(&j);
 	j.mx = fs_metrics_open(o->metrics);
 	fs_metrics_counter(j.mx, "fs_join_left_total", "left records read",
 			   &j.n.left);
