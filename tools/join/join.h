@@ -80,6 +80,7 @@ struct jtable {
 	char *names[JN_MAXFIELDS];
 	uint8_t kinds[JN_MAXFIELDS];
 	uint64_t *vals;			/* nrows * ncols */
+	size_t valsz, idxsz;		/* bytes (fs_big_alloc) */
 	size_t nrows;
 	struct jslot {
 		struct jkey k;

@@ -391,7 +391,9 @@ static int build(struct ld *d, struct jtable *t)
 {
 	t->ncols = d->nf;
 	t->nrows = d->n;
-	t->vals = fs_xcalloc(d->n ? d->n * d->nf : 1, 8);
+	/* huge pages where allowed: lookups hit them at random */
+	t->valsz = (d->n ? d->n * d->nf : 1) * 8;
+	t->vals = fs_big_alloc(t->valsz);
 	for (unsigned f = 0; f < d->nf; f++) {
 		t->names[f] = fs_xstrdup(d->fields[f]);
 		t->kinds[f] = (uint8_t)infer(d, f);
@@ -430,7 +432,8 @@ static int build(struct ld *d, struct jtable *t)
 	t->mask = 1023;
 	while (t->mask / 2 < d->n)
 		t->mask = t->mask * 2 + 1;
-	t->idx = fs_xcalloc(t->mask + 1, sizeof(*t->idx));
+	t->idxsz = (t->mask + 1) * sizeof(*t->idx);
+	t->idx = fs_big_alloc(t->idxsz);
 	for (size_t r = 0; r < d->n; r++) {
 		size_t i = jkey_hash(d->keys[r]) & t->mask;
 
@@ -484,8 +487,8 @@ void jtable_free(struct jtable *t)
 {
 	for (unsigned f = 0; f < t->ncols; f++)
 		free(t->names[f]);
-	free(t->vals);
-	free(t->idx);
+	fs_big_free(t->vals, t->valsz);
+	fs_big_free(t->idx, t->idxsz);
 	free(t->src);
 	memset(t, 0, sizeof(*t));
 }
