@@ -611,7 +611,7 @@ static void advance(struct js *j)
 static void on_end(struct js *j, struct side *s);
 
 #define SNAP_MAGIC "FSJOI2"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 
 /* Whether side s keeps its nodes in per-key lists (and which order). */
 static int side_lists(const struct js *j, int i)
@@ -624,29 +624,24 @@ static int side_heap(const struct js *j, int i)
 	return !j->o->temporal || i == 0;
 }
 
-static int by_ord(const void *x, const void *y)
-{
-	const struct hent *a = x, *b = y;
-
-	return (a->ord > b->ord) - (a->ord < b->ord);
-}
-
-/* Side i's live nodes, in the order that re-adds them as they are. */
-static uint32_t *side_order(struct js *j, int i, size_t *n)
+/*
+ * Side i's live nodes and their arrival numbers: a heap side's in heap
+ * order (a restore pushes them with the same numbers), a list side's
+ * key by key, oldest first (a restore re-adds them in that order).
+ */
+static uint32_t *side_order(struct js *j, int i, size_t *n, uint64_t **ord)
 {
 	struct side *s = &j->s[i];
 	uint32_t *v = fs_xmalloc((s->live + 1) * sizeof(*v));
 	size_t k = 0;
 
-	if (side_heap(j, i)) {	/* by arrival */
-		struct hent *h = fs_xmalloc((s->nheap + 1) * sizeof(*h));
-
-		memcpy(h, s->heap, s->nheap * sizeof(*h));
-		qsort(h, s->nheap, sizeof(*h), by_ord);
-		for (size_t a = 0; a < s->nheap; a++)
-			v[k++] = h[a].idx;
-		free(h);
-	} else {		/* each key's list, oldest first */
+	*ord = fs_xcalloc(s->live + 1, sizeof(**ord));
+	if (side_heap(j, i)) {
+		for (size_t a = 0; a < s->nheap; a++) {
+			(*ord)[k] = s->heap[a].ord;
+			v[k++] = s->heap[a].idx;
+		}
+	} else {
 		for (size_t e = 0; s->tab && e <= s->mask; e++) {
 			size_t at = k;
 
@@ -669,7 +664,8 @@ static void snap_side(struct js *j, struct sbuf *b, int i)
 {
 	struct side *s = &j->s[i];
 	size_t n;
-	uint32_t *v = side_order(j, i, &n);
+	uint64_t *ord;
+	uint32_t *v = side_order(j, i, &n, &ord);
 
 	sb_u32(b, s->t ? s->t->id : 0);
 	sb_i64(b, s->wm);
@@ -679,12 +675,14 @@ static void snap_side(struct js *j, struct sbuf *b, int i)
 		const struct node *x = &s->nodes[v[a]];
 
 		sb_i64(b, x->ts);
+		sb_u64(b, ord[a]);
 		sb_u64(b, x->k.a);
 		sb_u64(b, x->k.b);
 		sb_u32(b, x->matched);
 		sb_put(b, payload(s, v[a]), s->psize);
 	}
 	free(v);
+	free(ord);
 }
 
 /* At BARRIER id, inputs aligned: the whole state, one instance row. */
@@ -727,13 +725,15 @@ static void unsnap_side(struct js *j, struct srd *r, int i)
 		sr_fail(r, "records of a side without a type");
 	for (uint64_t a = 0; a < n && !r->bad; a++) {
 		uint32_t x;
+		uint64_t o;
 
-		if (r->n - r->off < 28 + s->psize) {
+		if (r->n - r->off < 36 + s->psize) {
 			sr_fail(r, "a record past the end");
 			break;
 		}
 		x = node_new(s);
 		s->nodes[x].ts = sr_i64(r);
+		o = sr_u64(r);
 		s->nodes[x].k.a = sr_u64(r);
 		s->nodes[x].k.b = sr_u64(r);
 		s->nodes[x].matched = sr_u32(r);
@@ -741,7 +741,7 @@ static void unsnap_side(struct js *j, struct srd *r, int i)
 		if (side_lists(j, i))
 			list_add(s, key_slot(s, s->nodes[x].k, 1), x);
 		if (side_heap(j, i))
-			heap_push(s, s->nodes[x].ts, a, x);
+			heap_push(s, s->nodes[x].ts, o, x);
 	}
 }
 
@@ -773,9 +773,6 @@ static void snap_restore(struct js *j)
 	free(p);
 	if (r.bad)
 		fs_pipeline_bad_snapshot(id, r.why);
-	/* heap ords were re-numbered 0.. per side: go on past them */
-	if (j->ord < j->s[0].live + j->s[1].live)
-		j->ord = j->s[0].live + j->s[1].live;
 }
 
 /*
@@ -788,15 +785,23 @@ static void align(struct js *j, struct side *s, uint64_t id)
 	struct side *o = s == &j->s[0] ? &j->s[1] : &j->s[0];
 	int final = (s->bar_flags & FS_F_FINAL) && (o->ended ||
 		    (o->blocked && (o->bar_flags & FS_F_FINAL)));
-	struct fs_hdr *h;
+	uint64_t f[6] = { 0 };
+	struct fs_hdr *h = (struct fs_hdr *)f;
 
 	if (fs_pipeline_ckpt())
 		snap_put(j, id);
-	h = fs_write_reserve(j->w, FS_T_BARRIER, 8);
+	/*
+	 * Written whole, not reserved: a sink then commits it now, and a
+	 * source's next barrier is not put off waiting for it.
+	 */
+	h->len = sizeof(f) - 4;
+	h->type = FS_T_BARRIER;
+	h->version = FS_FORMAT_VERSION;
 	h->flags = FS_F_CONTROL | (final ? FS_F_FINAL : 0);
 	h->ts_event = j->out_wm == INT64_MIN ? 0 : j->out_wm;
 	h->seq = id;
 	memcpy(fs_body(h), &id, 8);
+	fs_write_frame(j->w, h);
 	s->blocked = o->blocked = 0;
 	/*
 	 * A source's next barrier is due an interval after its first read
