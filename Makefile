@@ -130,6 +130,8 @@ $(B)/bin/fs-$(1): $(patsubst %.c,$(B)/%.o,$(wildcard tools/$(1)/*.c)) \
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $(if $(filter 1,$(HAVE_CUDA)),$(if $(wildcard tools/$(1)/*.cu),$$(CUDA_LIBS) -lstdc++))
 endef
 $(foreach t,$(DIR_TOOLS:fs-%=%),$(eval $(call dir_tool,$(t))))
+# fs-join reads CSV tables with fs-ingest's own CSV splitter.
+$(B)/bin/fs-join: $(B)/tools/ingest/csv.o
 
 # Unit tests (cmocka) for libcommon.
 UNIT_SRC = $(wildcard tests/unit/test-*.c)

@@ -538,6 +538,12 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 		  int timeout_ms);
 void fs_reader_flush_on_block(struct fs_reader *r, struct fs_writer *w);
 uint64_t fs_reader_frames(const struct fs_reader *r);
+/*
+ * The descriptor to poll(2) for more input (a tool with two inputs,
+ * fs-join), or -1 for a Kafka input; call it after fs_read_timed(r, h,
+ * 0) returned -2 (nothing whole is buffered).
+ */
+int fs_reader_pollfd(const struct fs_reader *r);
 uint64_t fs_reader_offset(const struct fs_reader *r);	/* bytes consumed */
 const char *fs_reader_name(const struct fs_reader *r);
 /* A Kafka input's number of topic partitions; 0 for other inputs. */

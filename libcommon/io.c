@@ -263,6 +263,11 @@ void fs_reader_flush_on_block(struct fs_reader *r, struct fs_writer *w)
 	r->flush_w = w;
 }
 
+int fs_reader_pollfd(const struct fs_reader *r)
+{
+	return r->k ? -1 : r->fd;
+}
+
 uint64_t fs_reader_frames(const struct fs_reader *r)
 {
 	return r->frames;

@@ -283,6 +283,7 @@ static int dyn_kind_ok(unsigned for_type, unsigned kind)
 	switch (kind) {
 	case FS_K_I64: case FS_K_U64: case FS_K_F64: case FS_K_FIX:
 	case FS_K_TS: case FS_K_DUR: case FS_K_ID:
+	case FS_K_CODE:		/* up to 8 bytes, NUL padded (fs-join) */
 		return 1;
 	}
 	return 0;
