@@ -33,20 +33,6 @@ sq_rows=$(count "$SQ_N")
 mkdir -p "$work"
 PY=/usr/bin/python3
 
-rate() {
-	awk -v r="$1" -v ns="$2" 'BEGIN { if (ns <= 0) ns = 1
-		printf "%.3g", r / (ns / 1e9) / 1e6 }'
-}
-json_num() {
-	sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p" "$1" | head -1
-}
-us() {
-	awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e3 }'
-}
-verdict() {
-	awk -v r="$1" -v t="$2" -v le="${3:-}" 'BEGIN {
-		ok = le ? r <= t : r >= t; print (ok ? "met" : "**not met**") }'
-}
 
 # ---- data ----
 tab=$work/join-merchants-1M.csv
@@ -137,15 +123,6 @@ t_sqt=$(best "sqlite3 $db 'SELECT tr.*, (SELECT bid FROM q WHERE \
 
 # ---- (c) latency ----
 echo "(c) latency at 1M records/s paced, $LAT_N records" >&2
-lat() {
-	local i v=()
-	for ((i = 0; i < RUNS; i++)); do
-		bash -o pipefail -c "$1" 2>"$work/lat.json" || die "failed: $1"
-		v+=("$(json_num "$work/lat.json" p99)")
-	done
-	printf '%s\n' "${v[@]}" | sort -n | awk '{ a[NR] = $1 }
-		END { print a[int((NR + 1) / 2)] }'
-}
 gen="fs-gen -n $lat_rows --merchants 1000000 --rate 1000000"
 st="fs-stat -q --json -o /dev/null --warmup 2s"
 base=$(lat "$gen | $st")

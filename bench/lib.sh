@@ -73,3 +73,37 @@ machine() {
 		"$(uname -r)"
 	printf '%s, at the end: %s.\n' "$1" "$(load)"
 }
+
+# rate N NS: N per NS nanoseconds, in millions a second, 3 significant
+# digits.
+rate() {
+	awk -v r="$1" -v ns="$2" 'BEGIN { if (ns <= 0) ns = 1
+		printf "%.3g", r / (ns / 1e9) / 1e6 }'
+}
+# json_num FILE KEY: the first number of "KEY": in FILE.
+json_num() {
+	sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p" "$1" | head -1
+}
+# us NS: microseconds, one decimal; added A B: (A - B) the same way.
+us() {
+	awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e3 }'
+}
+added() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a - b) / 1e3 }'
+}
+# verdict R T [le]: "met" when R >= T (R <= T with le).
+verdict() {
+	awk -v r="$1" -v t="$2" -v le="${3:-}" 'BEGIN {
+		ok = le ? r <= t : r >= t; print (ok ? "met" : "**not met**") }'
+}
+# lat CMD: the median over $RUNS runs of CMD's p99 latency in ns (CMD
+# ends in fs-stat --json, its summary on stderr).
+lat() {
+	local i v=()
+	for ((i = 0; i < RUNS; i++)); do
+		bash -o pipefail -c "$1" 2>"$work/lat.json" || die "failed: $1"
+		v+=("$(json_num "$work/lat.json" p99)")
+	done
+	printf '%s\n' "${v[@]}" | sort -n | awk '{ a[NR] = $1 }
+		END { print a[int((NR + 1) / 2)] }'
+}

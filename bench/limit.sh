@@ -47,23 +47,6 @@ if [ ! -s "$fsr" ]; then
 		mv "$fsr.tmp" "$fsr" || die "cannot make $fsr"
 fi
 
-# rate N NS: N per second, in millions, 3 significant digits.
-rate() {
-	awk -v r="$1" -v ns="$2" 'BEGIN { printf "%.3g", r / (ns / 1e9) / 1e6 }'
-}
-json_num() {
-	sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p" "$1" | head -1
-}
-us() {
-	awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e3 }'
-}
-added() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a - b) / 1e3 }'
-}
-verdict() {
-	awk -v r="$1" -v t="$2" -v le="${3:-}" 'BEGIN {
-		ok = le ? r <= t : r >= t; print (ok ? "met" : "**not met**") }'
-}
 
 # (a) flat out.
 echo "(a) fs-limit flat out over $N records" >&2
@@ -106,15 +89,6 @@ t_py=$(best "python3 $oracle expect $lim $head_tab >/dev/null")
 
 # (b) latency.
 echo "(b) latency at 1M records/s paced, $LAT_N records" >&2
-lat() {
-	local i v=()
-	for ((i = 0; i < RUNS; i++)); do
-		bash -o pipefail -c "$1" 2>"$work/lat.json" || die "failed: $1"
-		v+=("$(json_num "$work/lat.json" p99)")
-	done
-	printf '%s\n' "${v[@]}" | sort -n | awk '{ a[NR] = $1 }
-		END { print a[int((NR + 1) / 2)] }'
-}
 gen="fs-gen --kind order -n $lat_rows --rate 1000000"
 chk="fs-limit -q --limits $lim --rejects /dev/null"
 st="fs-stat -q --json -o /dev/null"

@@ -35,22 +35,6 @@ if [ ! -s "$fsr" ]; then
 		-o "$fsr.tmp" && mv "$fsr.tmp" "$fsr" || die "cannot make $fsr"
 fi
 
-rate() {
-	awk -v r="$1" -v ns="$2" 'BEGIN { printf "%.3g", r / (ns / 1e9) / 1e6 }'
-}
-json_num() {
-	sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p" "$1" | head -1
-}
-us() {
-	awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e3 }'
-}
-added() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a - b) / 1e3 }'
-}
-verdict() {
-	awk -v r="$1" -v t="$2" -v le="${3:-}" 'BEGIN {
-		ok = le ? r <= t : r >= t; print (ok ? "met" : "**not met**") }'
-}
 
 # (a) flat out.
 echo "(a) fs-match card-testing flat out over $N records" >&2
@@ -82,15 +66,6 @@ t_py=$(best "python3 $oracle --file $fsr $py_rows >/dev/null")
 
 # (b) latency.
 echo "(b) latency at 1M events/s offered, $LAT_N events" >&2
-lat() {
-	local i v=()
-	for ((i = 0; i < RUNS; i++)); do
-		bash -o pipefail -c "$1" 2>"$work/lat.json" || die "failed: $1"
-		v+=("$(json_num "$work/lat.json" p99)")
-	done
-	printf '%s\n' "${v[@]}" | sort -n | awk '{ a[NR] = $1 }
-		END { print a[int((NR + 1) / 2)] }'
-}
 gen="fs-gen -n $lat_rows --keys 100000 --fraud-rate 0.01 --rate 1000000"
 m="fs-match -q --pattern card-testing"
 st="fs-stat -q --json -o /dev/null"
