@@ -824,6 +824,19 @@ int fs_fmt_f32(char *buf, float v);
 uint64_t fs_hash64(const void *p, size_t n);
 /* The value of hex digit c (0-9, a-f, A-F), or -1. */
 int fs_hexval(int c);
+/*
+ * A table as text rows from SQLite, sqltab.c: src is
+ * `sqlite:FILE?table=NAME`, opened read-only.  row(arg, 0, ...) gets
+ * the column names, then row(arg, i, ...) row i (from 1), each value's
+ * text (NULL as "") and its length.  Stops at the first non-zero row()
+ * and returns it (row() says why itself); 0 at the end; -1 with why
+ * (whyn bytes) when src is not of that form, the file cannot be opened
+ * (*io set to 1), the table cannot be read or has over maxcols columns.
+ */
+int fs_sqlite_table(const char *src, unsigned maxcols,
+		    int (*row)(void *arg, uint64_t line, unsigned nc,
+			       const char *const *f, const size_t *fl),
+		    void *arg, char *why, size_t whyn, int *io);
 uint64_t fs_id(const char *s, size_t n);
 
 int64_t fs_now_ns(void);	/* CLOCK_REALTIME */

@@ -6,11 +6,9 @@
  * open-addressing index by key (fs-join(1) LOOKUP TABLES).
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../ingest/ingest.h"
 #include "join.h"
@@ -299,64 +297,23 @@ static int load_csv(struct ld *d, const char *path, int *io)
 }
 
 /* "sqlite:FILE?table=T": every row of table T. */
+/* fs_sqlite_table's row(): the header (plan), then the rows. */
+static int sql_row(void *arg, uint64_t line, unsigned nc,
+		   const char *const *f, const size_t *fl)
+{
+	struct ld *d = arg;
+	uint32_t n[ING_MAXCOLS];
+
+	for (unsigned i = 0; i < nc; i++)	/* nc <= ING_MAXCOLS */
+		n[i] = fl[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)fl[i];
+	return line ? add_row(d, line, nc, f, n) : plan(d, 0, nc, f, n);
+}
+
 static int load_sqlite(struct ld *d, const char *uri, int *io)
 {
-	const char *q = strstr(uri, "?table=");
-	char *file, sql[256];
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int rc = 0, sr = SQLITE_DONE, nc;
-	uint64_t nrow = 0;
-	const char *f[ING_MAXCOLS];
-	uint32_t fl[ING_MAXCOLS];
-	struct stat sb;
-
 	d->unit = "row";
-	if (!q || !q[7] || strchr(q + 7, '"') || strlen(q + 7) > 128) {
-		snprintf(d->why, d->whyn, "want sqlite:FILE?table=NAME");
-		return -1;
-	}
-	file = fs_xmalloc(q - uri - 7 + 1);
-	memcpy(file, uri + 7, q - uri - 7);
-	file[q - uri - 7] = '\0';
-	snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", q + 7);
-	if (stat(file, &sb) != 0 ||
-	    sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		*io = 1;
-		snprintf(d->why, d->whyn, "%s", db ? sqlite3_errmsg(db) :
-			 strerror(errno));
-		rc = -1;
-	} else if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		snprintf(d->why, d->whyn, "%s", sqlite3_errmsg(db));
-		rc = -1;
-	} else if ((nc = sqlite3_column_count(st)) > ING_MAXCOLS) {
-		rc = bad(d, 0, "more than %u columns", ING_MAXCOLS);
-	} else {
-		for (int i = 0; i < nc; i++) {
-			f[i] = sqlite3_column_name(st, i);
-			fl[i] = (uint32_t)strlen(f[i]);
-		}
-		rc = plan(d, 0, (unsigned)nc, f, fl);
-		while (rc == 0 && (sr = sqlite3_step(st)) == SQLITE_ROW) {
-			for (int i = 0; i < nc; i++) {
-				f[i] = (const char *)sqlite3_column_text(st,
-									 i);
-				fl[i] = (uint32_t)sqlite3_column_bytes(st, i);
-				if (!f[i])
-					f[i] = "", fl[i] = 0;
-			}
-			rc = add_row(d, ++nrow, (unsigned)nc, f, fl);
-		}
-		if (rc == 0 && sr != SQLITE_DONE) {
-			snprintf(d->why, d->whyn, "%s", sqlite3_errmsg(db));
-			rc = -1;
-		}
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	free(file);
-	return rc;
+	return fs_sqlite_table(uri, ING_MAXCOLS, sql_row, d, d->why,
+			       d->whyn, io);
 }
 
 /* The kind all values of field f parse as (see jtable_load). */

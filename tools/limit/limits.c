@@ -4,7 +4,6 @@
  * LIMITS), checked whole before use, looked up by binary search.
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -265,63 +264,26 @@ static int load_csv(struct ld *d, const char *path, int *io)
 }
 
 /* "sqlite:FILE?table=T": every row of table T. */
+/* fs_sqlite_table's row(): the header, then rows, trimmed like CSV. */
+static int sql_row(void *arg, uint64_t line, unsigned nc,
+		   const char *const *f, const size_t *fl)
+{
+	struct ld *d = arg;
+	const char *g[64];
+	size_t gl[64];
+
+	for (unsigned i = 0; i < nc; i++) {	/* nc <= 64: maxcols */
+		gl[i] = fl[i];
+		g[i] = line ? trim(f[i], &gl[i]) : f[i];
+	}
+	return line ? row(d, (long)line, (int)nc, g, gl) :
+		      header(d, 0, (int)nc, g, gl);
+}
+
 static int load_sqlite(struct ld *d, const char *uri, int *io)
 {
-	const char *q = strstr(uri, "?table=");
-	char *file, sql[256];
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int rc = 0, sr;
-	long nrow = 0;
-
 	d->unit = "row";
-	if (!q || !q[7] || strchr(q + 7, '"') || strlen(q + 7) > 128) {
-		snprintf(d->why, d->whyn, "want sqlite:FILE?table=NAME");
-		return -1;
-	}
-	file = fs_xmalloc(q - uri - 7 + 1);
-	memcpy(file, uri + 7, q - uri - 7);
-	file[q - uri - 7] = '\0';
-	snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", q + 7);
-	if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		*io = 1;
-		rc = -1;
-	} else if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		rc = -1;
-	} else {
-		int nc = sqlite3_column_count(st);
-		const char *f[64];
-		size_t fl[64];
-
-		if (nc > 64)
-			nc = 65;	/* header() refuses it */
-		for (int i = 0; i < nc && i < 64; i++) {
-			f[i] = sqlite3_column_name(st, i);
-			fl[i] = strlen(f[i]);
-		}
-		rc = header(d, 0, nc, f, fl);
-		while (rc == 0 && (sr = sqlite3_step(st)) == SQLITE_ROW) {
-			for (int i = 0; i < nc; i++) {
-				f[i] = (const char *)sqlite3_column_text(st,
-									 i);
-				fl[i] = (size_t)sqlite3_column_bytes(st, i);
-				if (!f[i])
-					f[i] = "", fl[i] = 0;
-				f[i] = trim(f[i], &fl[i]);
-			}
-			rc = row(d, ++nrow, nc, f, fl);
-		}
-		if (rc == 0 && sr != SQLITE_DONE)
-			rc = -1;
-	}
-	if (rc < 0 && !d->why[0])
-		snprintf(d->why, d->whyn, "%s", db ? sqlite3_errmsg(db) :
-			 "out of memory");
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	free(file);
-	return rc;
+	return fs_sqlite_table(uri, 64, sql_row, d, d->why, d->whyn, io);
 }
 
 int limits_load(struct limits *l, const char *src, char *why, size_t n,
