@@ -646,19 +646,25 @@ static void replay_targets(struct fs_kafka *k,
 	k->replaying = l->cnt > 0;
 }
 
+/* No more fetches of partition part until it is resumed. */
+static void pause_part(struct fs_kafka *k, int32_t part)
+{
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, k->topic, part);
+	(void)rd_kafka_pause_partitions(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Partition p has reached its replay target: stop fetching it. */
 static void replay_done(struct fs_kafka *k, struct kpart *p, int32_t part)
 {
-	rd_kafka_topic_partition_list_t *l;
-
 	if (p->cut)
 		return;
 	p->cut = 1;
 	p->next = p->target;
-	l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, k->topic, part);
-	(void)rd_kafka_pause_partitions(k->rk, l);
-	rd_kafka_topic_partition_list_destroy(l);
+	pause_part(k, part);
 }
 
 /* Whether every assigned partition reached its target: the cut. */
@@ -933,6 +939,10 @@ static void assign_all(struct fs_kafka *k, int32_t n)
 	known_ends(k, l);
 	rd_kafka_assign(k->rk, l);
 	rd_kafka_topic_partition_list_destroy(l);
+	/* a replay's partitions cut from the start wait for the cut */
+	for (int32_t i = 0; k->replaying && i < k->npart; i++)
+		if (k->part[i].assigned && k->part[i].cut)
+			pause_part(k, i);
 }
 
 struct fs_kafka *fs_kafka_reader(const char *uri)
@@ -986,6 +996,19 @@ static void finish_held(struct fs_kafka *k)
 	k->held = NULL;
 }
 
+/*
+ * Whether librdkafka's end of partition p at offset eof is this
+ * reader's: nothing between what was handed out and eof is still to
+ * come.  A replay drops the records of a partition past its cut and
+ * fetches them again after the cut; the end it reached meanwhile is
+ * not the end (taking it so lost those records when every partition
+ * reached its end during the replay).
+ */
+static int reached_end(const struct kpart *p, int64_t eof)
+{
+	return p->next < 0 || eof <= p->next;
+}
+
 /* Whether -e's end is reached: every assigned partition at its end. */
 static int all_eof(struct fs_kafka *k)
 {
@@ -997,16 +1020,15 @@ static int all_eof(struct fs_kafka *k)
 /* A bounded input's partition part is done: no more fetches of it. */
 static void end_part(struct fs_kafka *k, struct kpart *p, int32_t part)
 {
-	rd_kafka_topic_partition_list_t *l;
-
 	if (p->ended)
 		return;
 	p->ended = 1;
 	k->nended += p->assigned;
-	l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, k->topic, part);
-	(void)rd_kafka_pause_partitions(k->rk, l);
-	rd_kafka_topic_partition_list_destroy(l);
+	pause_part(k, part);
+	/* no message or end of it comes now to cut it: it is cut here
+	   (where the run that began the checkpoint ended it too) */
+	if (k->replaying)
+		p->cut = 1;
 }
 
 void fs_kafka_bound(struct fs_kafka *k, int at_end, int64_t to_ns)
@@ -1191,20 +1213,20 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			continue;
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			if (k->replaying && m->partition < k->npart &&
-			    k->part[m->partition].assigned &&
-			    m->offset >= k->part[m->partition].target)
-				replay_done(k, &k->part[m->partition],
-					    m->partition);
-			if (m->partition < k->npart &&
-			    !k->part[m->partition].eof) {
-				k->part[m->partition].eof = 1;
-				k->neof += k->part[m->partition].assigned;
+			struct kpart *e = m->partition < k->npart ?
+					  &k->part[m->partition] : NULL;
+
+			if (k->replaying && e && e->assigned &&
+			    m->offset >= e->target)
+				replay_done(k, e, m->partition);
+			if (e && reached_end(e, m->offset)) {
+				if (!e->eof) {
+					e->eof = 1;
+					k->neof += e->assigned;
+				}
+				if (k->bounded && m->offset >= e->stop_at)
+					end_part(k, e, m->partition);
 			}
-			if (k->bounded && m->partition < k->npart &&
-			    m->offset >= k->part[m->partition].stop_at)
-				end_part(k, &k->part[m->partition],
-					 m->partition);
 			if (emit_watermark(k, h)) {	/* it was held */
 				rd_kafka_message_destroy(m);
 				return 1;

@@ -19,7 +19,7 @@ M=$TOP/models/fraud-v1.json
 
 setup_file() {
 	kafka_setup in1:4 in2:4 out2-0:4 out2-1:4 out2-2:4 out2-3:4 \
-		in3:1 out3:2
+		in3:1 out3:2 in4:4
 }
 
 teardown_file() {
@@ -122,6 +122,45 @@ clean() {
 		# read_committed showed nothing of an aborted transaction
 		grep -q '^orphans 0$' verify.out
 	fi
+}
+
+# replay_cut TOOL: TOOL (fs-stat -e or fs-replay) reads topic in4 to
+# all.fsr under --state s.db; then the store is made to hold what a
+# crash leaves when checkpoint n (nothing read) is complete and n + 1,
+# which read partitions 2 and 3 to their ends and 0 and 1 not at all,
+# is pending.  The restart replays to n + 1's cut: partitions 0 and 1
+# reach their ends during the replay with their records still to come
+# after the cut, which must not end the input.
+replay_cut() {
+	local t=$(kafka_topic in4) n hi
+	"$@" --state s.db --job r -i "kafka://$BS/$t" -o all.fsr
+	n=$(sqlite3 s.db "SELECT max(id) FROM checkpoints WHERE job = 'r'")
+	mapfile -t hi < <(sqlite3 s.db "SELECT position FROM positions
+		WHERE job = 'r' AND id = $n AND source = 'kafka:$t'
+		ORDER BY partition")
+	[ ${#hi[@]} = 4 ]
+	[ "${hi[0]}" -gt 0 ]
+	[ "${hi[1]}" -gt 0 ]
+	sqlite3 s.db "UPDATE positions SET position = 0
+			WHERE id = $n AND source = 'kafka:$t';
+		UPDATE sinks SET length = 0 WHERE id = $n;
+		INSERT INTO checkpoints VALUES ('r', $n + 1, 'pending', 1, NULL);
+		INSERT INTO positions VALUES ('r', $n + 1, 'kafka:$t', 0, 0),
+			('r', $n + 1, 'kafka:$t', 1, 0),
+			('r', $n + 1, 'kafka:$t', 2, ${hi[2]}),
+			('r', $n + 1, 'kafka:$t', 3, ${hi[3]})"
+	run_t 60 "$@" --state s.db --job r -i "kafka://$BS/$t" -o all.fsr
+	assert_status 0
+	cmp <(fs-cat -f csv --types txn -i in.fsr | sort) \
+	    <(fs-cat -f csv --types txn -i all.fsr | sort)
+}
+
+@test "exactly-once Kafka source: a replay cut at the start of some partitions and the end of others ends only at the end" {
+	fs-gen -n 100000 --seed 25 --keys 2000 -o in.fsr
+	fs-stat -q -i in.fsr -o "kafka://$BS/$(kafka_topic in4)"
+	replay_cut fs-stat -q -e "${X[@]}" --checkpoint-interval 1h
+	rm -f s.db* all.fsr
+	replay_cut fs-replay --keep-ingest "${X[@]}" --checkpoint-interval 1h
 }
 
 @test "exactly-once Kafka sink: a crash after the commit and before the store completes writes nothing twice" {
