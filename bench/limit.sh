@@ -78,7 +78,7 @@ while o < len(d) and n < int(sys.argv[2]):
               ot.decode(), px(p), q)
         n += 1
     elif ty == 1:
-        sym, side, p, q, tid, ven, acct = struct.unpack_from("<12sc3xqqQ8sQ", b)
+        sym, side, p, q, tid, ven, acct, oid = struct.unpack_from("<12sc3xqqQ8sQQ", b)
         print("trade", ts, acct, sym.rstrip(b"\0").decode(), side.decode(),
               px(p), q)
         n += 1

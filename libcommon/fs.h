@@ -154,6 +154,7 @@ struct fs_trade {
 	uint64_t trade_id;
 	char venue[8];
 	uint64_t account;	/* a fill's own account; 0: a market trade */
+	uint64_t order_id;	/* a fill's order (ClOrdID); 0: none */
 };
 
 struct fs_quote {

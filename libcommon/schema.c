@@ -14,7 +14,7 @@
 #include "fs.h"
 
 static_assert(sizeof(struct fs_hdr) == FS_HDR_SIZE, "header size");
-static_assert(sizeof(struct fs_trade) == 56, "trade size");
+static_assert(sizeof(struct fs_trade) == 64, "trade size");
 static_assert(sizeof(struct fs_reject) == 32, "reject size");
 static_assert(sizeof(struct fs_quote) == 48, "quote size");
 static_assert(sizeof(struct fs_book) == 40, "book size");
@@ -50,6 +50,7 @@ static const struct fs_field trade_fields[] = {
 	F(fs_trade, trade_id, FS_K_ID, 0, "trade id"),
 	F(fs_trade, venue, FS_K_CODE, 0, "execution venue (MIC)"),
 	F(fs_trade, account, FS_K_ID, 0, "a fill's own account; 0: none"),
+	F(fs_trade, order_id, FS_K_ID, 0, "a fill's order (client order id); 0: none"),
 };
 
 static const struct fs_field quote_fields[] = {
@@ -192,7 +193,7 @@ static const struct fs_field barrier_fields[] = {
 	{ id, name, st, sizeof(fields) / sizeof(fields[0]), fields, doc }
 
 const struct fs_type fs_types[] = {
-	T(FS_T_TRADE, "trade", 56, trade_fields, "an execution"),
+	T(FS_T_TRADE, "trade", 64, trade_fields, "an execution"),
 	T(FS_T_QUOTE, "quote", 48, quote_fields, "top of book"),
 	T(FS_T_BOOK, "book", 40, book_fields, "an order-book update"),
 	T(FS_T_ORDER, "order", 48, order_fields, "an order"),

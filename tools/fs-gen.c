@@ -959,6 +959,7 @@ static void gen_order(struct gen *g)
 		f->trade_id = ++g->trade_id;
 		memcpy(f->venue, venues[(r >> 9) & 7], sizeof(f->venue));
 		f->account = g->last.account;
+		f->order_id = g->last.order_id;
 		g->last.qty = 0;
 		return;
 	}

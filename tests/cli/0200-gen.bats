@@ -9,7 +9,7 @@ load helper
 write_checker() {
 	cat >"$T/chk.py" <<-'EOF'
 	import struct, sys, collections
-	SIZES = {1: 96, 2: 88, 3: 80, 4: 88, 5: 88, 6: 88, 7: 128, 0x100: 40}
+	SIZES = {1: 104, 2: 88, 3: 80, 4: 88, 5: 88, 6: 88, 7: 128, 0x100: 40}
 	TICK = 1000000
 	def fnv(b):
 	    h = 0xcbf29ce484222325
@@ -85,8 +85,8 @@ write_checker() {
 	        if key != fnv(code(body[:12])) or not code(body[:12]).isalpha():
 	            fail('bad symbol key %r' % body[:12])
 	    if typ == 1:
-	        sym, side, price, qty, tid, venue, acct = \
-	            struct.unpack('<12sc3xqqQ8sQ', body)
+	        sym, side, price, qty, tid, venue, acct, oid = \
+	            struct.unpack('<12sc3xqqQ8sQQ', body)
 	        if side not in b'BS' or price <= 0 or price % TICK or qty <= 0 \
 	                or not code(venue):
 	            fail('bad trade %r' % ((side, price, qty, tid),))

@@ -95,7 +95,7 @@ sys.stdout.write(body + "10=%03d" % s + sep)' "$@"
 	S=$'\x01'
 	{
 		fixmsg "$S" 8=FIX.4.4 9=120 35=8 34=12 55=AAPL 54=1 31=189.25 \
-			32=100 17=EX123 60=20261124-03:52:25.123 30=XNAS 150=F
+			32=100 17=EX123 11=ORD-9 60=20261124-03:52:25.123 30=XNAS 150=F
 		echo
 		fixmsg '|' 8=FIX.4.2 35=D 55=MSFT 54=2 38=50.0 44=410.5 40=2 \
 			11=ORD-9 1=4711 60=20261124-03:52:26
@@ -112,9 +112,9 @@ sys.stdout.write(body + "10=%03d" % s + sep)' "$@"
 	} >a.fix
 	run_t 10 bash -c 'fs-ingest -f fix -i a.fix 2>err | python3 -c "$DEC"; cat err'
 	assert_status 0
-	[ "${lines[0]}" = "trade ts=1795492345123000000 key=$(fnv AAPL) seq=12 ing=ok symbol=AAPL side=B price=18925000000 qty=100 trade_id=$(fnv EX123) venue=XNAS account=0" ]
+	[ "${lines[0]}" = "trade ts=1795492345123000000 key=$(fnv AAPL) seq=12 ing=ok symbol=AAPL side=B price=18925000000 qty=100 trade_id=$(fnv EX123) venue=XNAS account=0 order_id=$(fnv ORD-9)" ]
 	[ "${lines[1]}" = "order ts=1795492346000000000 key=$(fnv MSFT) seq=2 ing=ok symbol=MSFT side=S ord_type=L order_id=$(fnv ORD-9) account=4711 price=41050000000 qty=50" ]
-	[ "${lines[2]}" = "trade ts=1795492347000000000 key=$(fnv IBM) seq=4 ing=ok symbol=IBM side=S price=100000000 qty=3 trade_id=0 venue= account=0" ]
+	[ "${lines[2]}" = "trade ts=1795492347000000000 key=$(fnv IBM) seq=4 ing=ok symbol=IBM side=S price=100000000 qty=3 trade_id=0 venue= account=0 order_id=0" ]
 	[ "${lines[3]}" = "order ts=1795492348000000000 key=$(fnv X) seq=6 ing=ok symbol=X side=B ord_type=M order_id=0 account=0 price=0 qty=1" ]
 	[ "${lines[4]}" = "fs-ingest: skipped 2 FIX messages of other types (read: 35=8 fills, 35=D orders)" ]
 	run_t 10 bash -c 'fs-ingest -f fix -t order -i a.fix 2>/dev/null | python3 -c "$DEC" | cut -d" " -f1'

@@ -16,7 +16,7 @@ def txn(acct, amt, seq=0, country=b"US", cur=b"USD", mcc=5411, ch=1, label=0):
     return frame(5, struct.pack("<QQQqHBB4s4s4x", acct, 77, 88, amt, mcc,
                  ch, label, country, cur), key=acct, seq=seq)
 def trade(sym, price, qty, seq=0):
-    return frame(1, struct.pack("<12sc3xqqQ8s8x", sym, b"B", price, qty, 99,
+    return frame(1, struct.pack("<12sc3xqqQ8s16x", sym, b"B", price, qty, 99,
                  b"XNAS"), seq=seq)
 def wm(ts=TS):
     return frame(0x100, b"", ts=ts, flags=1)
@@ -120,7 +120,7 @@ Z=1970-01-01T00:00:00Z
 	assert_status 0
 	[ "${lines[0]}" = "txn $H ts_ingest=$Z key=123 seq=0 account=123 merchant=77 device=88 amount=12.5 mcc=5411 channel=1 label=0 country=US currency=USD" ]
 	[ "${lines[1]}" = "txn $H ts_ingest=$Z key=124 seq=1 account=124 merchant=77 device=88 amount=-0.00000001 mcc=5411 channel=1 label=0 country=F, currency=\"E\\\"R\"" ]
-	[ "${lines[2]}" = "trade $H ts_ingest=$Z key=1 seq=2 symbol=AAPL side=B price=189.12 qty=100 trade_id=99 venue=XNAS account=0" ]
+	[ "${lines[2]}" = "trade $H ts_ingest=$Z key=1 seq=2 symbol=AAPL side=B price=189.12 qty=100 trade_id=99 venue=XNAS account=0 order_id=0" ]
 	[ "${#lines[@]}" -eq 3 ]
 }
 
@@ -131,8 +131,8 @@ Z=1970-01-01T00:00:00Z
 	ts_event,ts_ingest,key,seq,account,merchant,device,amount,mcc,channel,label,country,currency
 	$H,$Z,123,0,123,77,88,12.5,5411,1,0,US,USD
 	$H,$Z,124,1,124,77,88,-0.00000001,5411,1,0,"F,","E""R"
-	ts_event,ts_ingest,key,seq,symbol,side,price,qty,trade_id,venue,account
-	$H,$Z,1,2,AAPL,B,189.12,100,99,XNAS,0
+	ts_event,ts_ingest,key,seq,symbol,side,price,qty,trade_id,venue,account,order_id
+	$H,$Z,1,2,AAPL,B,189.12,100,99,XNAS,0,0
 	EOT
 	diff want.csv out.csv
 	# a CSV reader agrees on the quoted values

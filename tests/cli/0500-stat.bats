@@ -13,7 +13,7 @@ def txn(acct, amt, seq=0, **kw):
     return frame(5, struct.pack("<QQQqHBB4s4s4x", acct, 77, 88, amt, 5411,
                  1, 0, b"US", b"USD"), key=acct, seq=seq, **kw)
 def trade(seq=0, **kw):
-    return frame(1, struct.pack("<12sc3xqqQ8s8x", b"AAPL", b"B", 1, 1, 9, b"X"), seq=seq, **kw)
+    return frame(1, struct.pack("<12sc3xqqQ8s16x", b"AAPL", b"B", 1, 1, 9, b"X"), seq=seq, **kw)
 def wm():
     return frame(0x100, b"", flags=1)
 out = sys.stdout.buffer

@@ -108,7 +108,7 @@ trade 3 AAA 90000000000 9000000000000000000\n' | mk >in.fsr
 	run_t 10 fs-window --tumble 1m --key symbol --agg 'count,vwap' \
 		-i in.fsr -o out.fsr
 	assert_status 3
-	assert_match "the exact sum of price x qty of 'vwap' would not fit in 128 bits \(key [0-9]+, window .*, frame 4, byte offset 288\)"
+	assert_match "the exact sum of price x qty of 'vwap' would not fit in 128 bits \(key [0-9]+, window .*, frame 4, byte offset 312\)"
 	run show <out.fsr
 	[[ ${lines[0]} =~ ^agg\ -\ key=[0-9]+\ 0-60\ count=2\ vwap=9e\+10$ ]]
 	[[ ${lines[1]} =~ ^agg\ -\ key=[0-9]+\ 0-60\ count=1\ vwap=10$ ]]
@@ -122,7 +122,7 @@ trade 2 AAA 11 5000000000000000000\n' | mk >in.fsr
 	run_t 10 fs-window --tumble 1m --key symbol --agg ohlc -i in.fsr \
 		-o out.fsr
 	assert_status 3
-	assert_match "the volume or vwap of 'ohlc' would not fit in 64 bits \(key [0-9]+, window .*, frame 3, byte offset 192\)"
+	assert_match "the volume or vwap of 'ohlc' would not fit in 64 bits \(key [0-9]+, window .*, frame 3, byte offset 208\)"
 	run show <out.fsr
 	[[ ${lines[0]} =~ ^bar\ -\ key=[0-9]+\ 0-60\ 10\ 10\ 10\ 10\ 5000000000000000000\ 1$ ]]
 	[[ ${lines[1]} =~ ^bar\ -\ key=[0-9]+\ 0-60\ 20\ 20\ 20\ 20\ 5\ 1$ ]]

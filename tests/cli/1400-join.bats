@@ -33,7 +33,82 @@ data() {
 		--fields tier,limit,note --outer left <left.fsr | fs-cat -f csv >out.csv'
 	assert_status 0
 	$PY "$ORACLE" lookup . out.csv outer
-	[ "$(head -1 out.csv)" = "ts_event,ts_ingest,key,seq,symbol,side,price,qty,trade_id,venue,account,tier,limit,note,matched" ]
+	[ "$(head -1 out.csv)" = "ts_event,ts_ingest,key,seq,symbol,side,price,qty,trade_id,venue,account,order_id,tier,limit,note,matched" ]
+}
+
+@test "fs-join --on LEFT=RIGHT: a table whose key column has another name gives the same rows" {
+	data 5
+	fs-join -q --lookup table.csv --on symbol --fields tier,note <left.fsr >a.fsr
+	sed '1s/^symbol,/sym,/' table.csv >t2.csv
+	fs-join -q --lookup t2.csv --on symbol=sym --fields tier,note <left.fsr >b.fsr
+	cmp a.fsr b.fsr
+	run_t 10 fs-join --lookup t2.csv --on symbol --fields tier </dev/null -t trade
+	assert_status 3
+	assert_match "line 1: no key column 'symbol'"
+	run_t 10 fs-join --lookup t2.csv --on symbol= --fields tier </dev/null
+	assert_status 2
+	assert_match "fs-join: --on: 'symbol=' is not FIELD or LEFT=RIGHT"
+}
+
+@test "fs-join --temporal: a JSON right side (fs-ingest -t json), --on account=acct, equals pandas merge_asof, inner and outer" {
+	$PY "$ORACLE" gen-json . 5
+	fs-ingest -t trade --max-delay 2s -i left.csv -o left.fsr
+	fs-ingest -t json -f jsonl --max-delay 2s -i right.jsonl -o right.fsr
+	run_t 20 bash -c 'fs-join --temporal --left left.fsr --right right.fsr \
+		--on account=acct --fields tier,desk | fs-cat -f csv >t.csv'
+	assert_status 0
+	assert_match "800 left, 300 right records"
+	$PY "$ORACLE" temporal-json . t.csv
+	run_t 20 bash -c 'fs-join -q --temporal --left left.fsr --right right.fsr \
+		--on account=acct --fields tier,desk --outer left | fs-cat -f csv >o.csv'
+	assert_status 0
+	$PY "$ORACLE" temporal-json . o.csv outer
+}
+
+@test "fs-join: a JSON right side's bad records exit 3 naming input and frame; its needs are usage errors" {
+	fs-gen -n 100 --seed 1 --merchants 3 -o l.fsr
+	printf '%s\n' '{"ts_event":1,"merchant":"7","tier":2,"desk":"EQ"}' \
+		'{"ts_event":2,"merchant":"7","tier":"high"}' >r1.jsonl
+	printf '%s\n' '{"ts_event":1,"merchant":"7","tier":2,"desk":"EQ"}' \
+		'{"ts_event":2,"merchant":7,"desk":"ABCDEFGHIJ"}' >r2.jsonl
+	printf '%s\n' '{"ts_event":1,"merchant":"7","tier":2}' \
+		'{"ts_event":2,"tier":3}' >r3.jsonl
+	for i in 1 2 3; do
+		fs-ingest -t json -f jsonl --max-delay 0 -i r$i.jsonl -o r$i.fsr
+	done
+	run_t 10 fs-join --within 1s --left l.fsr --right r1.fsr --on merchant --fields tier,desk
+	assert_status 3
+	assert_match "fs-join: right input 'r1.fsr', frame 2: member 'tier' is not of the kind its first value set"
+	run_t 10 fs-join --within 1s --left l.fsr --right r2.fsr --on merchant --fields tier,desk
+	assert_status 3
+	assert_match "frame 2: member 'desk' is longer than a joined row's 8-byte code"
+	run_t 10 fs-join --within 1s --left l.fsr --right r3.fsr --on merchant --fields tier
+	assert_status 3
+	assert_match "frame 2: no string or number member 'merchant' \(the --on key\)"
+	run_t 10 fs-join --within 1s --left l.fsr --right r1.fsr --on merchant
+	assert_status 2
+	assert_match "fs-join: --fields is required with a JSON right input"
+	run_t 10 fs-join --within 1s --left r1.fsr --right r1.fsr --on merchant --fields tier
+	assert_status 3
+	assert_match "cannot join json records: their body is not of fixed layout \(left input, frame 1\)"
+}
+
+@test "fs-join --within --on order_id: orders and their fills (fs-gen --kind order) equal a pandas interval merge" {
+	fs-gen --kind order -n 20000 --seed 3 --disorder 3s \
+		--watermark-interval 100ms -o of.fsr
+	fs-replay -i of.fsr --types order --keep-ingest -o orders.fsr
+	fs-replay -i of.fsr --types trade --keep-ingest -o fills.fsr
+	run_t 20 bash -c 'fs-join -q --left orders.fsr --right fills.fsr \
+		--on order_id --within 2s --fields price,qty,trade_id |
+		fs-cat -f csv >p.csv'
+	assert_status 0
+	fs-cat -f csv -i orders.fsr >o.csv
+	fs-cat -f csv -i fills.fsr >f.csv
+	$PY "$ORACLE" pairs o.csv f.csv order_id 2000000000 p.csv \
+		price qty trade_id
+	# most fills are within 2 s of their order; the disorder moves some out
+	[ "$(wc -l <p.csv)" -gt 3000 ]
+	[ "$(wc -l <p.csv)" -le "$(wc -l <f.csv)" ]
 }
 
 @test "fs-join --lookup: an SQLite table gives what its CSV gives" {
@@ -142,7 +217,7 @@ data() {
 	exec 5>&-
 	wait $pid
 	kill $wd 2>/dev/null || true
-	[ "$(fs-cat -f csv --types agg <out.fsr | cut -d, -f4,12)" = "$(printf 'seq,tier\n1,1\n2,3\n3,3')" ]
+	[ "$(fs-cat -f csv --types agg <out.fsr | cut -d, -f4,13)" = "$(printf 'seq,tier\n1,1\n2,3\n3,3')" ]
 }
 
 @test "fs-join: a truncated frame: the rows before it out, exit 3 naming frame and offset" {
@@ -163,7 +238,7 @@ data() {
 	data 7
 	run_t 10 fs-join --lookup table.csv --on colour --fields tier -i left.fsr
 	assert_status 2
-	assert_match "fs-join: --on: trade has no field 'colour' \(its fields: ts_event, ts_ingest, key, seq, symbol, side, price, qty, trade_id, venue, account\)"
+	assert_match "fs-join: --on: trade has no field 'colour' \(its fields: ts_event, ts_ingest, key, seq, symbol, side, price, qty, trade_id, venue, account, order_id\)"
 	run_t 10 fs-join --temporal --left left.fsr --right right.fsr --on symbol --fields mid
 	assert_status 2
 	assert_match "fs-join: --fields: quote has no field 'mid' \(its fields: .*bid, ask"

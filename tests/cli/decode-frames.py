@@ -4,8 +4,8 @@
 # of fs.h (an oracle independent of fs-cat).  ing=ok when ts_ingest lies
 # within the last 10 minutes.  Used by the fs-ingest bats files as $DEC.
 import struct, sys, time, math
-L = {1: ("trade", "<12sc3xqqQ8sQ",
-         "symbol side price qty trade_id venue account"),
+L = {1: ("trade", "<12sc3xqqQ8sQQ",
+         "symbol side price qty trade_id venue account order_id"),
      2: ("quote", "<12s4xqqqq", "symbol bid ask bid_size ask_size"),
      3: ("book", "<12scc2xQqq", "symbol action side order_id price qty"),
      6: ("position", "<12s4xQqq4s4x", "symbol portfolio qty price currency"),

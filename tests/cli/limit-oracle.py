@@ -51,7 +51,7 @@ def frames(table, seq0=0):
             out.write(frame(4, body, ts, seq))
         elif f[0] == "trade":
             acct, sym, side, px, q = f[2:7]
-            body = struct.pack("<12sc3xqqQ8sQ", code(sym), side.encode(),
+            body = struct.pack("<12sc3xqqQ8sQ8x", code(sym), side.encode(),
                                fix(px), int(q), seq, b"XNAS", int(acct))
             out.write(frame(1, body, ts, seq))
         elif f[0] == "short":

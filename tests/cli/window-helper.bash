@@ -22,9 +22,9 @@ for n, line in enumerate(sys.stdin):
     if f[0] == "wm":
         out.write(struct.pack("<IHBBqqQQ", 36, 0x100, 1, 1, ts, ts, 0, n))
     elif f[0] == "trade":
-        body = struct.pack("<12sc3xqqQ8s8x", f[2].encode(), b"B",
+        body = struct.pack("<12sc3xqqQ8s16x", f[2].encode(), b"B",
                            int(f[3]) * 10**8, int(f[4]), n, b"XNAS")
-        out.write(struct.pack("<IHBBqqQQ", 92, 1, 1, 0, ts, ts, 1, n) + body)
+        out.write(struct.pack("<IHBBqqQQ", 100, 1, 1, 0, ts, ts, 1, n) + body)
     else:
         acc, cents = int(f[2]), int(f[3])
         mer = int(f[4]) if len(f) > 4 else 7

@@ -37,7 +37,7 @@ K_I64, K_F64, K_F32, K_FIX, K_TS = 1, 6, 7, 8, 9
 FIX = 100000000
 NS = 1000000000
 TXN = struct.Struct("<QQQqHBB4s4s4x")
-TRADE = struct.Struct("<12sc3xqqQ8s")
+TRADE = struct.Struct("<12sc3xqqQ8s")  # the leading fields
 BAR = struct.Struct("<12s4xqqqqqqqqQ")
 
 

@@ -28,6 +28,7 @@ static const struct fixmap trade_map[] = {
 	{ 32, "qty", C_QTY, "LastQty" },
 	{ 17, "trade_id", C_TEXT, "ExecID" },
 	{ 30, "venue", C_TEXT, "LastMkt" },
+	{ 11, "order_id", C_TEXT, "ClOrdID" },
 	{ 60, "ts_event", C_TIME, "TransactTime" },
 	{ 34, "seq", C_TEXT, "MsgSeqNum" },
 	{ 0, NULL, 0, NULL },

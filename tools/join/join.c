@@ -64,7 +64,7 @@ static void load(struct lk *l, int first)
 	char why[1024];
 	int io, same;
 
-	if (jtable_load(&t, l->o->lookup, l->o->on, &l->on,
+	if (jtable_load(&t, l->o->lookup, l->o->on_right, &l->on,
 			(const char *const *)l->o->fields, l->o->nfields, why,
 			sizeof(why), &io) < 0) {
 		if (first)
@@ -287,7 +287,8 @@ static void usage(FILE *f)
 "  --left URI           the left input (--temporal, --within)\n"
 "  --right URI          the right input (--temporal, --within)\n"
 "  --on FIELD           the join key: a field of the left (and right)\n"
-"                       type, or a column of the table\n"
+"                       type, or a column of the table; LEFT=RIGHT\n"
+"                       when the names differ\n"
 "  --fields LIST        right columns to add, comma-separated\n"
 "  --outer left         keep unmatched left records (right columns zero,\n"
 "                       column matched 0)\n"
@@ -394,7 +395,17 @@ static int parse_args(struct jopts *o, int argc, char **argv)
 		case O_LEFT: o->left = optarg; break;
 		case O_LOOKUP: o->lookup = optarg; break;
 		case O_METRICS: o->metrics = optarg; break;
-		case O_ON: o->on = optarg; break;
+		case O_ON:
+			o->on = fs_xstrdup(optarg);
+			o->on_right = strchr(o->on, '=');
+			if (o->on_right)
+				*o->on_right++ = '\0';
+			else
+				o->on_right = o->on;
+			if (!*o->on || !*o->on_right)
+				fs_usage_error("--on: '%s' is not FIELD or "
+					       "LEFT=RIGHT", optarg);
+			break;
 		case O_OUTER:
 			if (strcmp(optarg, "left") != 0)
 				fs_usage_error("--outer: want 'left', not "

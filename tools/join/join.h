@@ -54,6 +54,14 @@ static inline struct jkey jon_key(const struct jon *o,
 	return k;
 }
 
+/*
+ * The key in text s[0..n) (trimmed, not empty), read as field o reads
+ * it (as fs-ingest reads a cell: an id's digits are its number, other
+ * text its hash; a code its bytes).  0, -1 when s is not of o's kind,
+ * -2 when it is longer than o's code.
+ */
+int jkey_parse(const struct jon *o, const char *s, size_t n, struct jkey *k);
+
 static inline uint64_t jkey_hash(struct jkey k)
 {
 	uint64_t x = k.a * 0x9e3779b97f4a7c15ull ^ k.b;
@@ -170,7 +178,8 @@ int jrow_put(struct jrow *r, struct fs_writer *w, const struct fs_hdr *h,
 
 /* The options. */
 struct jopts {
-	const char *in, *out, *lookup, *left, *right, *on, *metrics;
+	const char *in, *out, *lookup, *left, *right, *metrics;
+	char *on, *on_right;		/* --on L[=R]: the left's, the right's */
 	char *fields[JN_MAXFIELDS];
 	unsigned nfields;
 	const struct fs_type *type;	/* -t */

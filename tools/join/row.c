@@ -31,6 +31,46 @@ void jon_field(struct jon *o, const struct fs_type *t, const char *name,
 		       t->name, name, list);
 }
 
+int jkey_parse(const struct jon *o, const char *s, size_t n, struct jkey *k)
+{
+	int64_t v = 0;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	switch (o->kind) {
+	case FS_K_CODE: case FS_K_CHAR:
+		if (n > o->size || n > sizeof(*k))
+			return -2;
+		memcpy(k, s, n);
+		return 0;
+	case FS_K_ID:
+		k->a = fs_id(s, n);
+		return 0;
+	case FS_K_U64:
+		rc = fs_parse_u64(s, n, &k->a);
+		break;
+	case FS_K_FIX:
+		rc = fs_parse_fix(s, n, &v);
+		k->a = (uint64_t)v;
+		break;
+	case FS_K_TS:
+		rc = fs_parse_time(s, n, &v);
+		k->a = (uint64_t)v;
+		break;
+	case FS_K_F64: {
+		double x;
+
+		rc = fs_parse_f64(s, n, &x);
+		memcpy(&k->a, &x, 8);
+		break;
+	}
+	default:
+		rc = fs_parse_i64(s, n, INT64_MIN, INT64_MAX, &v);
+		k->a = (uint64_t)v;
+	}
+	return rc ? -1 : 0;
+}
+
 /* The slot kind of a field, 0 for a field the row leaves out. */
 unsigned jcol_kind(const struct fs_field *f)
 {

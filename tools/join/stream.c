@@ -17,7 +17,9 @@
  * watermark passes t + D (unmatched: emitted with --outer left), a
  * right record once the left's watermark passes t + D.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +83,10 @@ struct js {
 	struct fs_writer *w;
 	struct jrow row;
 	struct jcol rcol[JN_MAXFIELDS];
+	const char *rnames[JN_MAXFIELDS];
 	unsigned nrcol;
+	int rjson;		/* the right is JSON records */
+	struct jon rkey;	/* how its --on member reads (the left's) */
 	struct jcnt n;
 	uint64_t ord;
 	int64_t out_wm;		/* last WATERMARK written */
@@ -379,17 +384,16 @@ static void temporal_left(struct js *j, const struct fs_hdr *h)
 	temporal_advance(j);
 }
 
-static void temporal_right(struct js *j, const struct fs_hdr *h)
+/* A right version at ts of key k, values rv (nrcol slots). */
+static void temporal_right(struct js *j, int64_t ts, struct jkey k,
+			   const uint64_t *rv)
 {
 	struct side *r = &j->s[1];
-	struct jkey k = jon_key(&r->on, h);
 	struct kslot *e;
 	uint32_t i = node_new(r);
-	uint64_t *v = payload(r, i);
 
-	for (unsigned c = 0; c < j->nrcol; c++)
-		jcol_get(&j->rcol[c], h, &v[c]);
-	r->nodes[i].ts = h->ts_event;
+	memcpy(payload(r, i), rv, 8 * (size_t)j->nrcol);
+	r->nodes[i].ts = ts;
 	r->nodes[i].k = k;
 	e = key_slot(r, k, 1);
 	list_add(r, e, i);
@@ -425,28 +429,27 @@ static void within_left(struct js *j, const struct fs_hdr *h)
 	heap_push(l, h->ts_event, j->ord++, i);
 }
 
-static void within_right(struct js *j, const struct fs_hdr *h)
+static void within_right(struct js *j, int64_t ts, struct jkey k,
+			 const uint64_t *rv)
 {
 	struct side *l = &j->s[0], *r = &j->s[1];
-	struct jkey k = jon_key(&r->on, h);
 	struct kslot *e = key_slot(l, k, 0);
 	uint32_t i = node_new(r);
 	uint64_t *v = payload(r, i);
 
-	for (unsigned c = 0; c < j->nrcol; c++)
-		jcol_get(&j->rcol[c], h, &v[c]);
-	r->nodes[i].ts = h->ts_event;
+	memcpy(v, rv, 8 * (size_t)j->nrcol);
+	r->nodes[i].ts = ts;
 	r->nodes[i].k = k;
 	for (uint32_t x = e ? e->head : NIL; x != NIL;
 	     x = l->nodes[x].next)
-		if (near(l->nodes[x].ts, h->ts_event, j->o->within)) {
+		if (near(l->nodes[x].ts, ts, j->o->within)) {
 			if (!l->nodes[x].matched)
 				l->nodes[x].matched = 1;
 			j->n.matched++;
 			emit(j, payload(l, x), v);
 		}
 	list_add(r, key_slot(r, k, 1), i);
-	heap_push(r, h->ts_event, j->ord++, i);
+	heap_push(r, ts, j->ord++, i);
 }
 
 /* Whether watermark wm has passed ts + d (no pair with ts to come). */
@@ -484,23 +487,212 @@ static void within_advance(struct js *j)
 
 /* ---- the inputs ---- */
 
-/*
- * The type of side s's data (its first data record's, or a restored
- * snapshot's): --on, and for the right the columns.
- */
-static void side_start(struct js *j, struct side *s, unsigned type)
+/* ---- a JSON right side (fs-ingest -t json) ---- */
+
+/* Leave with a bad JSON record of the right input: exit 3. */
+static _Noreturn void json_bad(struct js *j, const char *fmt, const char *a)
 {
-	const char *what = s == &j->s[0] ? "--on (left)" : "--on (right)";
+	char why[256];
+
+	snprintf(why, sizeof(why), fmt, a);
+	fs_writers_flush_all();
+	fs_warn("right input '%s', frame %llu: %s", j->o->right,
+		(unsigned long long)fs_reader_frames(j->s[1].r), why);
+	exit(FS_EXIT_DATA);
+}
+
+/* The object in JSON record h (cJSON_Delete it), or exit 3. */
+static cJSON *json_doc(struct js *j, const struct fs_hdr *h)
+{
+	size_t body = fs_frame_size(h) - FS_HDR_SIZE;
+	const char *p = fs_body(h);
+	uint32_t n;
+	cJSON *d;
+
+	memcpy(&n, p, 4);
+	if (body < 4 || n > body - 4)
+		json_bad(j, "%s", "a JSON record's text runs past its frame");
+	d = cJSON_ParseWithLength(p + 4, n);
+	if (!d || !cJSON_IsObject(d)) {
+		cJSON_Delete(d);
+		json_bad(j, "%s", "its text is not a JSON object");
+	}
+	return d;
+}
+
+/*
+ * How the right's --on member reads: as the left's --on field, from
+ * the left type when known, else from the field of that name in the
+ * record types (one kind for all that have it).  Exit 2 when none has
+ * it or they disagree.
+ */
+static void json_key_kind(struct js *j)
+{
+	const char *on = j->o->on;
+	int found = 0;
+
+	if (j->s[0].t) {
+		jon_field(&j->rkey, j->s[0].t, on, "--on (left)");
+		return;
+	}
+	for (unsigned id = 1; id < FS_T_JSON; id++) {
+		const struct fs_type *t = fs_type_by_id(id);
+		const struct fs_field *f = t && t->body_size ?
+					   fs_field_by_name(t, on) : NULL;
+		struct jon o;
+
+		if (!f || (f->flags & FS_FLD_HDR))
+			continue;
+		jon_field(&o, t, on, "--on (left)");
+		if (found && o.kind != j->rkey.kind)
+			fs_usage_error("--on: '%s' is of more than one kind "
+				       "across the record types; the JSON "
+				       "right input cannot tell which the "
+				       "left's is", on);
+		if (!found || o.size < j->rkey.size)
+			j->rkey = o;
+		found = 1;
+	}
+	if (!found)
+		fs_usage_error("--on: no record type has a field '%s' to "
+			       "join a JSON right input on", on);
+}
+
+/* The slot kind of JSON value v: a number f64, a string code, else i64. */
+static uint8_t json_kind(const cJSON *v)
+{
+	return cJSON_IsString(v) ? FS_K_CODE : cJSON_IsBool(v) ? FS_K_I64 :
+	       FS_K_F64;
+}
+
+/*
+ * Key k and values rv of JSON record h: its --on member, read as the
+ * left's field; the --fields members into the columns' kinds (set by
+ * the first record: a number f64, a string a code of at most 8 bytes,
+ * true/false i64 1/0; absent or null: 0).  Exit 3 on what does not fit.
+ */
+static void json_row(struct js *j, const struct fs_hdr *h, struct jkey *k,
+		     uint64_t *rv)
+{
+	cJSON *d = json_doc(j, h), *v;
+	const char *on = j->o->on_right;
+	char num[64];
+	const char *s;
+	int rc;
+
+	v = cJSON_GetObjectItemCaseSensitive(d, on);
+	if (cJSON_IsString(v)) {
+		s = v->valuestring;
+	} else if (cJSON_IsNumber(v)) {
+		double x = v->valuedouble;
+
+		if (x == floor(x) && fabs(x) < 9e18)
+			snprintf(num, sizeof(num), "%lld", (long long)x);
+		else
+			snprintf(num, sizeof(num), "%.17g", x);
+		s = num;
+	} else {
+		cJSON_Delete(d);
+		json_bad(j, "no string or number member '%s' (the --on key)",
+			 on);
+	}
+	rc = *s ? jkey_parse(&j->rkey, s, strlen(s), k) : -1;
+	if (rc) {
+		snprintf(num, sizeof(num), "%.40s", s);
+		cJSON_Delete(d);
+		json_bad(j, rc == -2 ? "key '%s' is longer than the left's "
+			 "field" : "key '%s' is not of the left field's kind",
+			 num);
+	}
+	for (unsigned c = 0; c < j->nrcol; c++) {
+		uint8_t kind = j->rcol[c].out;
+
+		v = cJSON_GetObjectItemCaseSensitive(d, j->rnames[c]);
+		rv[c] = 0;
+		if (!v || cJSON_IsNull(v))
+			continue;
+		if (json_kind(v) != kind) {
+			cJSON_Delete(d);
+			json_bad(j, "member '%s' is not of the kind its first "
+				 "value set", j->rnames[c]);
+		}
+		if (kind == FS_K_CODE) {
+			size_t n = strlen(v->valuestring);
+
+			if (n > 8) {
+				cJSON_Delete(d);
+				json_bad(j, "member '%s' is longer than a "
+					 "joined row's 8-byte code",
+					 j->rnames[c]);
+			}
+			memcpy(&rv[c], v->valuestring, n);
+		} else if (kind == FS_K_I64) {
+			rv[c] = cJSON_IsTrue(v);
+		} else {
+			memcpy(&rv[c], &v->valuedouble, 8);
+		}
+	}
+	cJSON_Delete(d);
+}
+
+/*
+ * A JSON right side starts: the key's kind, and the columns' kinds
+ * from its first record h (or kinds, restored from a snapshot).
+ */
+static void json_start(struct js *j, struct side *s, const struct fs_hdr *h,
+		       const uint8_t *kinds)
+{
+	uint8_t k[JN_MAXFIELDS];
+	cJSON *d = h ? json_doc(j, h) : NULL;
+
+	if (!j->o->nfields)
+		fs_usage_error("--fields is required with a JSON right input "
+			       "(the members to add)");
+	json_key_kind(j);
+	j->rjson = 1;
+	for (unsigned i = 0; i < j->o->nfields; i++) {
+		j->rnames[i] = j->o->fields[i];
+		k[i] = kinds ? kinds[i] : json_kind(
+			cJSON_GetObjectItemCaseSensitive(d, j->rnames[i]));
+		j->rcol[i] = (struct jcol){ 0, k[i], 8, k[i] };
+	}
+	cJSON_Delete(d);
+	j->nrcol = j->o->nfields;
+	s->psize = 8 * (size_t)j->nrcol;
+	if (j->s[0].t)
+		jrow_plan(&j->row, j->s[0].t, j->rnames, k, j->nrcol,
+			  j->o->outer);
+}
+
+/*
+ * The type of side s's data (its first data record's, h, or a restored
+ * snapshot's, with the right's column kinds): --on, and for the right
+ * the columns.
+ */
+static void side_start(struct js *j, struct side *s, unsigned type,
+		       const struct fs_hdr *h, const uint8_t *kinds)
+{
+	int left = s == &j->s[0];
+	const char *what = left ? "--on (left)" : "--on (right)";
 
 	s->t = fs_type_by_id(type);
+	if (!left && type == FS_T_JSON) {
+		json_start(j, s, h, kinds);
+		return;
+	}
 	if (!s->t || !s->t->body_size)
 		fs_die(FS_EXIT_DATA, "cannot join %s records: their body is "
 		       "not of fixed layout (%s input, frame %llu)",
 		       s->t ? s->t->name : "unknown", s->name,
 		       (unsigned long long)fs_reader_frames(s->r));
-	jon_field(&s->on, s->t, j->o->on, what);
-	if (s == &j->s[0]) {
+	jon_field(&s->on, s->t, left ? j->o->on : j->o->on_right, what);
+	if (left) {
 		s->psize = (fs_frame_size_for(s->t->body_size) + 7) & ~7u;
+		if (j->rjson && s->on.kind != j->rkey.kind)
+			fs_usage_error("--on: the JSON right input's keys were "
+				       "read as %s, the left's '%s' is %s",
+				       fs_kind_name(j->rkey.kind), j->o->on,
+				       fs_kind_name(s->on.kind));
 	} else {
 		const char *names[JN_MAXFIELDS];
 		uint8_t kinds[JN_MAXFIELDS];
@@ -523,6 +715,7 @@ static void side_start(struct js *j, struct side *s, unsigned type)
 				jon_field(&dummy, s->t, names[i], "--fields");
 			j->rcol[i] = (struct jcol){ f->off, f->kind, f->size,
 						    (uint8_t)jcol_kind(f) };
+			j->rnames[i] = f->name;
 			kinds[i] = j->rcol[i].out;
 		}
 		j->nrcol = n;
@@ -536,18 +729,12 @@ static void side_start(struct js *j, struct side *s, unsigned type)
 /* A left type known after the right's: plan the row now. */
 static void plan_late(struct js *j)
 {
-	const char *names[JN_MAXFIELDS];
 	uint8_t kinds[JN_MAXFIELDS];
-	const struct side *r = &j->s[1];
 
-	for (unsigned i = 0; i < j->nrcol; i++) {
-		for (unsigned f = 0; f < r->t->nfields; f++)
-			if (r->t->fields[f].off == j->rcol[i].off &&
-			    !(r->t->fields[f].flags & FS_FLD_HDR))
-				names[i] = r->t->fields[f].name;
+	for (unsigned i = 0; i < j->nrcol; i++)
 		kinds[i] = j->rcol[i].out;
-	}
-	jrow_plan(&j->row, j->s[0].t, names, kinds, j->nrcol, j->o->outer);
+	jrow_plan(&j->row, j->s[0].t, j->rnames, kinds, j->nrcol,
+		  j->o->outer);
 }
 
 static void on_data(struct js *j, struct side *s, const struct fs_hdr *h)
@@ -555,7 +742,7 @@ static void on_data(struct js *j, struct side *s, const struct fs_hdr *h)
 	int left = s == &j->s[0];
 
 	if (!s->t) {
-		side_start(j, s, h->type);
+		side_start(j, s, h->type, h, NULL);
 		if (left && j->s[1].t)
 			plan_late(j);
 	}
@@ -581,20 +768,30 @@ static void on_data(struct js *j, struct side *s, const struct fs_hdr *h)
 		else
 			within_left(j, h);
 	} else {
+		uint64_t rv[JN_MAXFIELDS];
+		struct jkey k;
+
 		j->n.right++;
 		if (h->ts_event < s->wm)
 			j->n.late_right++;
-		for (unsigned i = 0; i < j->nrcol; i++)
-			if (!jcol_fits(&j->rcol[i], h)) {
-				fs_writers_flush_all();
-				long_code(s->t, &j->rcol[i], h,
-					  fs_reader_frames(s->r));
-				exit(FS_EXIT_DATA);
+		if (j->rjson) {
+			json_row(j, h, &k, rv);
+		} else {
+			for (unsigned i = 0; i < j->nrcol; i++) {
+				if (!jcol_fits(&j->rcol[i], h)) {
+					fs_writers_flush_all();
+					long_code(s->t, &j->rcol[i], h,
+						  fs_reader_frames(s->r));
+					exit(FS_EXIT_DATA);
+				}
+				jcol_get(&j->rcol[i], h, &rv[i]);
 			}
+			k = jon_key(&s->on, h);
+		}
 		if (j->o->temporal)
-			temporal_right(j, h);
+			temporal_right(j, h->ts_event, k, rv);
 		else
-			within_right(j, h);
+			within_right(j, h->ts_event, k, rv);
 	}
 }
 
@@ -611,7 +808,7 @@ static void advance(struct js *j)
 static void on_end(struct js *j, struct side *s);
 
 #define SNAP_MAGIC "FSJOI2"
-#define SNAP_VERSION 2
+#define SNAP_VERSION 3
 
 /* Whether side s keeps its nodes in per-key lists (and which order). */
 static int side_lists(const struct js *j, int i)
@@ -668,6 +865,11 @@ static void snap_side(struct js *j, struct sbuf *b, int i)
 	uint32_t *v = side_order(j, i, &n, &ord);
 
 	sb_u32(b, s->t ? s->t->id : 0);
+	if (i == 1) {		/* the columns' kinds (a JSON side's) */
+		sb_u32(b, j->nrcol);
+		for (unsigned c = 0; c < j->nrcol; c++)
+			sb_u32(b, j->rcol[c].out);
+	}
 	sb_i64(b, s->wm);
 	sb_u32(b, (uint32_t)s->has_wm);
 	sb_u64(b, n);
@@ -710,14 +912,23 @@ static void snap_put(struct js *j, uint64_t id)
 static void unsnap_side(struct js *j, struct srd *r, int i)
 {
 	struct side *s = &j->s[i];
-	unsigned type = sr_u32(r);
+	unsigned type = sr_u32(r), nk = 0;
+	uint8_t kinds[JN_MAXFIELDS];
 	uint64_t n;
 
+	if (i == 1) {
+		nk = sr_u32(r);
+		if (nk > JN_MAXFIELDS || (type == FS_T_JSON &&
+					  nk != j->o->nfields))
+			sr_fail(r, "not the right's columns of this run");
+		for (unsigned c = 0; c < nk && !r->bad; c++)
+			kinds[c] = (uint8_t)sr_u32(r);
+	}
 	s->wm = sr_i64(r);
 	s->has_wm = (int)sr_u32(r);
 	n = sr_u64(r);
 	if (type && !r->bad) {
-		side_start(j, s, type);
+		side_start(j, s, type, NULL, kinds);
 		if (i == 1 && j->s[0].t)
 			plan_late(j);
 	}

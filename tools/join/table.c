@@ -94,45 +94,15 @@ static int cell_key(struct ld *d, uint64_t line, const char *s, size_t n,
 		    struct jkey *k)
 {
 	const struct jon *o = d->o;
-	int64_t v = 0;
-	int rc = 0;
+	int rc;
 
-	memset(k, 0, sizeof(*k));
 	s = trim(s, &n);
 	if (n == 0)
 		return bad(d, line, "empty key '%s'", d->on);
-	switch (o->kind) {
-	case FS_K_CODE: case FS_K_CHAR:
-		if (n > o->size || n > sizeof(*k))
-			return bad(d, line, "key '%.*s' longer than the "
-				   "field's %u bytes", (int)n, s, o->size);
-		memcpy(k, s, n);
-		return 0;
-	case FS_K_ID:
-		k->a = fs_id(s, n);
-		return 0;
-	case FS_K_U64:
-		rc = fs_parse_u64(s, n, &k->a);
-		break;
-	case FS_K_FIX:
-		rc = fs_parse_fix(s, n, &v);
-		k->a = (uint64_t)v;
-		break;
-	case FS_K_TS:
-		rc = fs_parse_time(s, n, &v);
-		k->a = (uint64_t)v;
-		break;
-	case FS_K_F64: {
-		double x;
-
-		rc = fs_parse_f64(s, n, &x);
-		memcpy(&k->a, &x, 8);
-		break;
-	}
-	default:
-		rc = fs_parse_i64(s, n, INT64_MIN, INT64_MAX, &v);
-		k->a = (uint64_t)v;
-	}
+	rc = jkey_parse(o, s, n, k);
+	if (rc == -2)
+		return bad(d, line, "key '%.*s' longer than the field's %u "
+			   "bytes", (int)n, s, o->size);
 	if (rc)
 		return bad(d, line, "bad key '%.*s' for a %s field", (int)n,
 			   s, fs_kind_name(o->kind));
