@@ -540,6 +540,13 @@ int fs_read_timed(struct fs_reader *r, const struct fs_hdr **h,
 void fs_reader_flush_on_block(struct fs_reader *r, struct fs_writer *w);
 uint64_t fs_reader_frames(const struct fs_reader *r);
 /*
+ * The frame n places after the last one fs_read handed out (n >= 1),
+ * when it is already whole in the reader's buffer, else NULL (never
+ * for a Kafka input): a look ahead, for prefetching what it will need.
+ * Its fields are unchecked; valid until the next fs_read.
+ */
+const struct fs_hdr *fs_reader_peek(const struct fs_reader *r, unsigned n);
+/*
  * The descriptor to poll(2) for more input (a tool with two inputs,
  * fs-join), or -1 for a Kafka input; call it after fs_read_timed(r, h,
  * 0) returned -2 (nothing whole is buffered).

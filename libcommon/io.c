@@ -273,6 +273,26 @@ uint64_t fs_reader_frames(const struct fs_reader *r)
 	return r->frames;
 }
 
+const struct fs_hdr *fs_reader_peek(const struct fs_reader *r, unsigned n)
+{
+	size_t at = r->pos;
+
+	if (r->k)
+		return NULL;
+	for (;;) {
+		uint32_t len;
+
+		if (r->end - at < FS_HDR_SIZE)
+			return NULL;
+		memcpy(&len, r->buf + at, 4);
+		if (len < FS_HDR_SIZE - 4 || r->end - at < (size_t)len + 4)
+			return NULL;
+		if (--n == 0)
+			return (const struct fs_hdr *)(r->buf + at);
+		at += (size_t)len + 4;
+	}
+}
+
 uint64_t fs_reader_offset(const struct fs_reader *r)
 {
 	return r->base + r->pos;

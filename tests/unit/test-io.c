@@ -73,6 +73,33 @@ static void test_round_trip(void **state)
 	close(fd);
 }
 
+/* fs_reader_peek: the frames after the last read, while buffered. */
+static void test_peek(void **state)
+{
+	int fd = txn_stream(3);
+	struct fs_reader *r = fs_reader_fd(fd, "mem");
+	const struct fs_hdr *h, *p;
+
+	(void)state;
+	assert_int_equal(fs_read(r, &h), 1);
+	assert_int_equal(h->seq, 0);
+	p = fs_reader_peek(r, 1);
+	assert_non_null(p);
+	assert_int_equal(p->seq, 1);
+	p = fs_reader_peek(r, 2);
+	assert_non_null(p);
+	assert_int_equal(p->seq, 2);
+	assert_null(fs_reader_peek(r, 3));	/* past the end */
+	assert_int_equal(fs_read(r, &h), 1);
+	assert_int_equal(h->seq, 1);		/* peeking read nothing */
+	assert_int_equal(fs_reader_peek(r, 1)->seq, 2);
+	assert_int_equal(fs_read(r, &h), 1);
+	assert_null(fs_reader_peek(r, 1));
+	assert_int_equal(fs_read(r, &h), 0);
+	fs_reader_close(r);
+	close(fd);
+}
+
 /* Feed bytes; expect `good` frames, then the given return code. */
 static void expect(const void *p, size_t n, int good, int last)
 {
@@ -205,6 +232,7 @@ int tool_main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_peek),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_schema_table),
 		cmocka_unit_test(test_schema_codec),

@@ -172,9 +172,13 @@ static int on_left(struct lk *l, const struct fs_hdr *h)
 	return jrow_put(&l->row, l->w, h, rv, fs_reader_frames(l->r));
 }
 
+/* Records ahead whose table slot is prefetched (about a DRAM
+   latency's worth of joining at 5M records/s). */
+#define PREFETCH_AHEAD 8
+
 static int run_lookup(struct lk *l)
 {
-	const struct fs_hdr *h;
+	const struct fs_hdr *h, *ahead;
 	int rc;
 
 	while ((rc = next(l, &h)) == 1) {
@@ -195,6 +199,12 @@ static int run_lookup(struct lk *l)
 			fs_write_frame(l->w, h);
 			continue;
 		}
+		/* the table is bigger than the caches: ask for the slot of
+		   a record a few ahead while this one is joined */
+		ahead = fs_reader_peek(l->r, PREFETCH_AHEAD);
+		if (ahead && ahead->type == l->lt->id &&
+		    fs_frame_size(ahead) >= (size_t)l->on.off + l->on.size)
+			jtable_prefetch(&l->t, jon_key(&l->on, ahead));
 		if (on_left(l, h) < 0)
 			return FS_EXIT_DATA;
 		if ((l->n.left & 4095) == 0)

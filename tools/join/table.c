@@ -316,11 +316,11 @@ static unsigned infer(const struct ld *d, unsigned f)
 /* Fill t's values from the text cells, kinds inferred; index by key. */
 static int build(struct ld *d, struct jtable *t)
 {
+	size_t valsz = (d->n ? d->n * d->nf : 1) * 8;
+	uint64_t *vals = fs_xcalloc(1, valsz);
+
 	t->ncols = d->nf;
 	t->nrows = d->n;
-	/* huge pages where allowed: lookups hit them at random */
-	t->valsz = (d->n ? d->n * d->nf : 1) * 8;
-	t->vals = fs_big_alloc(t->valsz);
 	for (unsigned f = 0; f < d->nf; f++) {
 		t->names[f] = fs_xstrdup(d->fields[f]);
 		t->kinds[f] = (uint8_t)infer(d, f);
@@ -328,7 +328,7 @@ static int build(struct ld *d, struct jtable *t)
 			uint64_t c = d->cell[r * d->nf + f];
 			const char *s = d->txt + (c >> 24);
 			size_t l = c & 0xffffff;
-			uint64_t *v = &t->vals[r * d->nf + f];
+			uint64_t *v = &vals[r * d->nf + f];
 			int64_t i = 0;
 			double x = 0;
 
@@ -345,11 +345,13 @@ static int build(struct ld *d, struct jtable *t)
 				memcpy(&i, &x, 8);
 				break;
 			default:
-				if (l > 8)
+				if (l > 8) {
+					free(vals);
 					return bad(d, d->lines[r], "'%.*s' in "
 						   "column '%s': text over 8 "
 						   "bytes", (int)l, s,
 						   d->fields[f]);
+				}
 				memcpy(v, s, l);
 				continue;
 			}
@@ -359,19 +361,28 @@ static int build(struct ld *d, struct jtable *t)
 	t->mask = 1023;
 	while (t->mask / 2 < d->n)
 		t->mask = t->mask * 2 + 1;
-	t->idxsz = (t->mask + 1) * sizeof(*t->idx);
+	t->stride = sizeof(struct jslot) + 8 * (size_t)d->nf;
+	t->idxsz = (t->mask + 1) * t->stride;
+	/* huge pages where allowed: lookups hit them at random */
 	t->idx = fs_big_alloc(t->idxsz);
 	for (size_t r = 0; r < d->n; r++) {
 		size_t i = jkey_hash(d->keys[r]) & t->mask;
+		struct jslot *s;
 
-		while (t->idx[i].row && (t->idx[i].k.a != d->keys[r].a ||
-					 t->idx[i].k.b != d->keys[r].b))
+		for (;;) {
+			s = (struct jslot *)((char *)t->idx + i * t->stride);
+			if (!s->row || (s->k.a == d->keys[r].a &&
+					s->k.b == d->keys[r].b))
+				break;
 			i = (i + 1) & t->mask;
-		if (t->idx[i].row)
+		}
+		if (s->row)
 			t->ndup++;	/* the last row wins */
-		t->idx[i].k = d->keys[r];
-		t->idx[i].row = r + 1;
+		s->k = d->keys[r];
+		s->row = r + 1;
+		memcpy(s->v, &vals[r * d->nf], 8 * (size_t)d->nf);
 	}
+	free(vals);
 	return 0;
 }
 
@@ -414,7 +425,6 @@ void jtable_free(struct jtable *t)
 {
 	for (unsigned f = 0; f < t->ncols; f++)
 		free(t->names[f]);
-	fs_big_free(t->vals, t->valsz);
 	fs_big_free(t->idx, t->idxsz);
 	free(t->src);
 	memset(t, 0, sizeof(*t));
