@@ -163,6 +163,23 @@ data() {
 	done
 }
 
+@test "fs-join: inputs through pipes (process substitution) give what the files give" {
+	data 6
+	fs-join -q --temporal --left left.fsr --right right.fsr --on symbol \
+		--fields bid,ask -o want.fsr
+	run_t 20 bash -c 'fs-join -q --temporal --left <(cat left.fsr) \
+		--right <(sleep 0.2; cat right.fsr) --on symbol --fields bid,ask \
+		-o got.fsr'
+	assert_status 0
+	cmp <(fs-cat -f csv -i want.fsr) <(fs-cat -f csv -i got.fsr)
+	fs-join -q --within 1s --left left.fsr --right right.fsr --on symbol \
+		--fields bid -o want.fsr
+	run_t 20 bash -c 'fs-join -q --within 1s --left <(cat left.fsr) \
+		--right <(cat right.fsr) --on symbol --fields bid -o got.fsr'
+	assert_status 0
+	cmp <(fs-cat -f csv -i want.fsr | sort) <(fs-cat -f csv -i got.fsr | sort)
+}
+
 @test "fs-join --temporal: state stays bounded; late records are counted" {
 	fs-gen --kind trade -n 200k --symbols 50 --disorder 100ms -o l.fsr
 	fs-gen --kind quote -n 200k --symbols 50 --seed 2 -o r.fsr
