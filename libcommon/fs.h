@@ -846,6 +846,14 @@ int fs_sqlite_table(const char *src, unsigned maxcols,
 			       const char *const *f, const size_t *fl),
 		    void *arg, char *why, size_t whyn, int *io);
 uint64_t fs_id(const char *s, size_t n);
+/*
+ * Table loaders' helpers (fs-join, fs-limit): s[0..*n) without blanks
+ * (space, tab) at either end nor a CR at its end, *n updated; and
+ * why[0..whyn) set to "UNIT LINE: " and the message, returning -1.
+ */
+const char *fs_trim_cell(const char *s, size_t *n);
+int fs_why_at(char *why, size_t whyn, const char *unit, uint64_t line,
+	      const char *fmt, va_list ap);
 
 int64_t fs_now_ns(void);	/* CLOCK_REALTIME */
 int64_t fs_mono_ns(void);	/* CLOCK_MONOTONIC */

@@ -809,6 +809,27 @@ uint64_t fs_hash64(const void *p, size_t n)
 	return h;
 }
 
+const char *fs_trim_cell(const char *s, size_t *n)
+{
+	while (*n && (*s == ' ' || *s == '\t'))
+		s++, (*n)--;
+	while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t' ||
+		      s[*n - 1] == '\r'))
+		(*n)--;
+	return s;
+}
+
+int fs_why_at(char *why, size_t whyn, const char *unit, uint64_t line,
+	      const char *fmt, va_list ap)
+{
+	int n = snprintf(why, whyn, "%s %llu: ", unit,
+			 (unsigned long long)line);
+
+	if (n >= 0 && (size_t)n < whyn)
+		vsnprintf(why + n, whyn - n, fmt, ap);
+	return -1;
+}
+
 uint64_t fs_id(const char *s, size_t n)
 {
 	const char *p = s;

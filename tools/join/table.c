@@ -42,24 +42,11 @@ static int bad(struct ld *d, uint64_t line, const char *fmt, ...)
 static int bad(struct ld *d, uint64_t line, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(d->why, d->whyn, "%s %llu: ", d->unit,
-			 (unsigned long long)line);
 
 	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < d->whyn)
-		vsnprintf(d->why + n, d->whyn - n, fmt, ap);
+	fs_why_at(d->why, d->whyn, d->unit, line, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-static const char *trim(const char *s, size_t *n)
-{
-	while (*n && (*s == ' ' || *s == '\t'))
-		s++, (*n)--;
-	while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t' ||
-		      s[*n - 1] == '\r'))
-		(*n)--;
-	return s;
 }
 
 /* The header: find the key column and each field's; -1 on a missing one. */
@@ -71,7 +58,7 @@ static int plan(struct ld *d, uint64_t line, unsigned nc,
 		d->col[f] = -1;
 	for (unsigned i = 0; i < nc; i++) {
 		size_t l = lens[i];
-		const char *s = trim(names[i], &l);
+		const char *s = fs_trim_cell(names[i], &l);
 
 		if (strlen(d->on) == l && memcmp(s, d->on, l) == 0)
 			d->keycol = (int)i;
@@ -96,7 +83,7 @@ static int cell_key(struct ld *d, uint64_t line, const char *s, size_t n,
 	const struct jon *o = d->o;
 	int rc;
 
-	s = trim(s, &n);
+	s = fs_trim_cell(s, &n);
 	if (n == 0)
 		return bad(d, line, "empty key '%s'", d->on);
 	rc = jkey_parse(o, s, n, k);
@@ -129,7 +116,7 @@ static int add_row(struct ld *d, uint64_t line, unsigned nc,
 	d->lines[d->n] = line;
 	for (unsigned f = 0; f < d->nf; f++) {
 		size_t l = cn[d->col[f]];
-		const char *s = trim(cs[d->col[f]], &l);
+		const char *s = fs_trim_cell(cs[d->col[f]], &l);
 
 		if (l > 0xffffff)
 			return bad(d, line, "value over 16 MiB");

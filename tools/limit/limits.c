@@ -40,24 +40,11 @@ static int bad(struct ld *d, long line, const char *fmt, ...)
 static int bad(struct ld *d, long line, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(d->why, d->whyn, "%s %ld: ", d->unit, line);
 
 	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < d->whyn)
-		vsnprintf(d->why + n, d->whyn - n, fmt, ap);
+	fs_why_at(d->why, d->whyn, d->unit, (uint64_t)line, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-/* Trim blanks (and a CR) off both ends of s[0..*n). */
-static const char *trim(const char *s, size_t *n)
-{
-	while (*n && (*s == ' ' || *s == '\t'))
-		s++, (*n)--;
-	while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t' ||
-		      s[*n - 1] == '\r'))
-		(*n)--;
-	return s;
 }
 
 /* The header: names of the columns; -1 on an unknown or missing one. */
@@ -204,7 +191,7 @@ static int split(const char *s, size_t n, const char **f, size_t *fl,
 			continue;
 		if (nf < max) {
 			fl[nf] = i - a;
-			f[nf] = trim(s + a, &fl[nf]);
+			f[nf] = fs_trim_cell(s + a, &fl[nf]);
 		}
 		nf++;
 		a = i + 1;
@@ -230,13 +217,13 @@ static int load_csv(struct ld *d, const char *path, int *io)
 	while (rc == 0 && (len = getline(&buf, &cap, fp)) >= 0) {
 		const char *f[65];
 		size_t fl[65], n = (size_t)len;
-		const char *s = trim(buf, &n);
+		const char *s = fs_trim_cell(buf, &n);
 		int nf;
 
 		line++;
 		if (n && s[n - 1] == '\n')
 			n--;
-		s = trim(s, &n);
+		s = fs_trim_cell(s, &n);
 		if (n == 0 || s[0] == '#')
 			continue;
 		if (memchr(s, '"', n)) {
@@ -274,7 +261,7 @@ static int sql_row(void *arg, uint64_t line, unsigned nc,
 
 	for (unsigned i = 0; i < nc; i++) {	/* nc <= 64: maxcols */
 		gl[i] = fl[i];
-		g[i] = line ? trim(f[i], &gl[i]) : f[i];
+		g[i] = line ? fs_trim_cell(f[i], &gl[i]) : f[i];
 	}
 	return line ? row(d, (long)line, (int)nc, g, gl) :
 		      header(d, 0, (int)nc, g, gl);
