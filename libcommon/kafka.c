@@ -1216,10 +1216,12 @@ int fs_kafka_read(struct fs_kafka *k, const struct fs_hdr **h,
 			struct kpart *e = m->partition < k->npart ?
 					  &k->part[m->partition] : NULL;
 
-			if (k->replaying && e && e->assigned &&
-			    m->offset >= e->target)
-				replay_done(k, e, m->partition);
+			/* an end past what was handed out: records are still
+			   to come (or were dropped); it cuts and ends nothing */
 			if (e && reached_end(e, m->offset)) {
+				if (k->replaying && e->assigned &&
+				    m->offset >= e->target)
+					replay_done(k, e, m->partition);
 				if (!e->eof) {
 					e->eof = 1;
 					k->neof += e->assigned;
